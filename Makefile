@@ -1,0 +1,48 @@
+# mammogan — `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+KERNEL := mammogan
+
+EXP ?= smoke
+DATA ?=
+FORCE ?=
+PARAMS := params/base.yaml $(if $(filter-out base,$(EXP)),params/$(EXP).yaml)
+PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force)
+
+.PHONY: help setup reproduce check-params test lint lab clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  variables: EXP=<params/EXP.yaml> (default smoke)  DATA=<dataset root>  FORCE=1 (re-run finished stages)"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (mammogan)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv with the pinned dependencies and the notebooks' Jupyter kernel
+
+reproduce: setup ## run the pipeline: EXP=smoke on the embedded phantom by default; DATA=/path for real data
+	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS)
+
+check-params: setup ## validate the parameter files of EXP without running anything
+	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS) --check
+
+test: setup ## run the test suite (library tests + notebooks end to end on smoke parameters)
+	$(PY) -m pytest
+
+lint: setup ## ruff on the library and tests
+	$(PY) -m ruff check mammogan_lib tests
+
+lab: setup ## open Jupyter Lab on the project's environment (kernel "Python 3 (mammogan)")
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+clean: ## remove runs/ and generated data/ (keeps .venv)
+	rm -rf runs data

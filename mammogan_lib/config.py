@@ -1,0 +1,201 @@
+"""Validated configuration objects, one per notebook stage.
+
+Parameters flow ``params/*.yaml`` -> papermill -> a notebook's ``parameters`` cell -> ``<Stage>Config`` ->
+library calls. Each notebook builds its config with ``<Stage>Config.from_namespace(globals())``; the
+fields of that class are exactly the notebook's parameters (``tests/test_params.py`` checks it).
+
+A field's type comes from its annotation (``str``, ``int``, ``float``, ``bool``, ``list[str]``,
+``list[int]``); ``metadata`` may add ``min``, ``max``, ``choices`` and ``doc``. A wrong type, a value out of
+range, or an unknown key raises :class:`ParameterError` naming the key, the value, what was expected and,
+when known, the YAML file it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class ParameterError(ValueError):
+    """A parameter is unknown, of the wrong type, or out of range."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``params/`` and ``notebooks/``.
+
+    Jupyter starts a notebook's kernel in ``notebooks/`` while papermill and make run from the repository
+    root; resolving against the project root makes ``runs_dir: runs`` mean the same folder in both. Outside
+    a checkout (e.g. a Kaggle kernel) the start folder itself is used.
+    """
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / "params").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return start
+
+
+def resolve_path(path: str | Path, start: Path | None = None) -> Path:
+    """An absolute path: ``path`` itself if absolute, else relative to :func:`project_root`."""
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else project_root(start) / path
+
+
+def param(doc: str, **checks: Any) -> Any:
+    """Declare a required config field with its documentation and checks (min, max, choices)."""
+    return field(metadata={"doc": doc, **checks})
+
+
+def _where(key: str, origins: Mapping[str, str] | None) -> str:
+    if origins and key in origins:
+        return f" (set in {origins[key]})"
+    return ""
+
+
+def _check_type(key: str, value: Any, annotation: Any, where: str) -> None:
+    origin = typing.get_origin(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if not isinstance(value, list):
+            raise ParameterError(f"parameter {key!r}{where}: expected a list, got {value!r}")
+        for item in value:
+            _check_type(f"{key}[]", item, item_type, where)
+        return
+    if annotation is bool:
+        ok = isinstance(value, bool)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif annotation is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, annotation)
+    if not ok:
+        raise ParameterError(
+            f"parameter {key!r}{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
+        )
+
+
+def _check_value(key: str, value: Any, meta: Mapping[str, Any], where: str) -> None:
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if "choices" in meta and item not in meta["choices"]:
+            raise ParameterError(
+                f"parameter {key!r}{where}: {item!r} is not one of {list(meta['choices'])}"
+            )
+        if "min" in meta and item < meta["min"]:
+            raise ParameterError(f"parameter {key!r}{where}: {item!r} is below the minimum {meta['min']}")
+        if "max" in meta and item > meta["max"]:
+            raise ParameterError(f"parameter {key!r}{where}: {item!r} is above the maximum {meta['max']}")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """Fields shared by every stage: where the run lives and how it is seeded."""
+
+    notebook: ClassVar[str] = ""
+
+    exp_id: str = param("Run name; outputs go to <runs_dir>/<exp_id>/.")
+    runs_dir: str = param("Folder holding one sub-folder per run.")
+    data_dir: str = param("Folder for generated datasets and caches shared between runs.")
+    seed: int = param("Seed for every random choice of the run.", min=0)
+    workers: int = param("Processes for image work; 0 means one per CPU core.", min=0)
+
+    def __post_init__(self) -> None:
+        validate_values(dataclasses.asdict(self), type(self))
+        if not EXP_ID_PATTERN.match(self.exp_id):
+            raise ParameterError(
+                f"parameter 'exp_id': {self.exp_id!r} must be letters, digits, '_', '.' or '-' "
+                "(it names a folder)"
+            )
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_namespace(cls, namespace: Mapping[str, Any]) -> typing.Self:
+        """Build the config from a notebook's globals(): takes exactly this stage's parameters."""
+        missing = [name for name in cls.field_names() if name not in namespace]
+        if missing:
+            raise ParameterError(f"{cls.notebook}: parameters {missing} are not defined in the notebook")
+        return cls(**{name: namespace[name] for name in cls.field_names()})
+
+    @property
+    def run_dir(self) -> Path:
+        return resolve_path(self.runs_dir) / self.exp_id
+
+    @property
+    def data_path(self) -> Path:
+        return resolve_path(self.data_dir)
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+
+def validate_values(
+    params: Mapping[str, Any], config_class: type[StageConfig], origins: Mapping[str, str] | None = None
+) -> None:
+    """Check the type and range of every key of ``params`` that ``config_class`` declares."""
+    hints = typing.get_type_hints(config_class)
+    for f in dataclasses.fields(config_class):
+        if f.name in params:
+            where = _where(f.name, origins)
+            _check_type(f.name, params[f.name], hints[f.name], where)
+            _check_value(f.name, params[f.name], f.metadata, where)
+
+
+@dataclass(frozen=True)
+class FilterConfig(StageConfig):
+    """01_filter: read a dataset, select malignant full mammograms, score and keep well-captured breasts."""
+
+    notebook: ClassVar[str] = "01_filter"
+
+    dataset_root: str = param("Dataset folder; '' generates and uses the embedded phantom.")
+    dataset_layout: str = param(
+        "Dataset layout.", choices=("auto", "kaggle_jpeg", "tcia_dicom", "image_folder")
+    )
+    phantom_images: int = param("Phantom: full mammograms to generate.", min=8)
+    phantom_height: int = param("Phantom: image height in pixels.", min=256, max=4096)
+    phantom_cut_fraction: float = param("Phantom: share of breasts cut by the image edge.", min=0.0, max=1.0)
+    phantom_healthy_images: int = param("Phantom: healthy images per healthy set.", min=0)
+    phantom_seed: int = param("Phantom: seed (separate from `seed` so data stay fixed).", min=0)
+    pathology: str = param("Pathology to keep.", choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"))
+    abnormalities: list[str] = param("Abnormality types to keep.", choices=("mass", "calcification"))
+    shape_threshold: float = param("Keep images whose shape confidence is at least this.", min=0.0, max=1.0)
+    score_height: int = param("Height images are scored at (speed vs precision).", min=128, max=2048)
+    preview_count: int = param("Images shown in preview grids.", min=1, max=64)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig(StageConfig):
+    """02_preprocess: breast extraction, orientation, resize, scaling to [-1, 1], array cache."""
+
+    notebook: ClassVar[str] = "02_preprocess"
+
+    resolution: int = param("Training resolution (square).", choices=(64, 128, 256))
+    resize_mode: str = param(
+        "'pad' keeps the breast's aspect ratio; 'stretch' resizes to a square as the thesis did.",
+        choices=("pad", "stretch"),
+    )
+    preview_count: int = param("Images shown in preview grids.", min=1, max=64)
+
+
+STAGE_CONFIGS: tuple[type[StageConfig], ...] = (FilterConfig, PreprocessConfig)
+
+
+def validate_params(params: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:
+    """Check type and range of every known key, for every stage that declares it.
+
+    Unknown keys are rejected by the pipeline, which compares them against papermill's view of the
+    notebooks (the source of truth for what a notebook accepts).
+    """
+    for config_class in STAGE_CONFIGS:
+        validate_values(params, config_class, origins)

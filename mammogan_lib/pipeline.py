@@ -1,0 +1,198 @@
+"""Run the notebooks in order with papermill: ``python -m mammogan_lib.pipeline PARAMS.yaml ... [options]``.
+
+1. Merge the YAML files in order, shallowly (as papermill's ``-f`` does), then ``--set key=value`` overrides.
+2. Validate everything before executing anything: every key must be declared by some notebook's
+   ``parameters`` cell (papermill's own view of the notebooks), and values must have the declared type and
+   range (``config.py``). Errors name the key and the file that set it.
+3. Execute each stage into ``runs/<exp_id>/notebooks/``, export it to HTML in ``runs/<exp_id>/reports/``,
+   and mark it done with a fingerprint of its parameters, its notebook source and its upstream stages. A
+   stage whose fingerprint is unchanged is skipped (``--force`` re-runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mammogan_lib import config, provenance
+
+STAGES: tuple[str, ...] = ("01_filter", "02_preprocess")
+NOTEBOOKS_DIR = provenance.PROJECT_ROOT / "notebooks"
+
+
+@dataclass(frozen=True)
+class MergedParams:
+    values: dict[str, Any]
+    origins: dict[str, str]  # key -> the file (or '--set') that gave its final value
+
+
+def load_params(files: Sequence[Path], overrides: Sequence[str] = ()) -> MergedParams:
+    """Merge YAML files in order (shallow, later wins), then ``key=value`` overrides parsed as YAML."""
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for path in files:
+        path = Path(path)
+        if not path.is_file():
+            raise config.ParameterError(f"parameter file {path} does not exist")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise config.ParameterError(f"parameter file {path}: expected a mapping of key: value")
+        values.update(loaded)
+        origins.update(dict.fromkeys(loaded, str(path)))
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise config.ParameterError(f"--set {item!r}: expected key=value")
+        values[key] = yaml.safe_load(raw) if raw else ""
+        origins[key] = "--set"
+    return MergedParams(values, origins)
+
+
+def notebook_parameters(stage: str) -> dict[str, Any]:
+    """The parameters a notebook declares, as papermill sees them: name -> literal default."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{stage}.ipynb"))
+    return {name: yaml.safe_load(info["default"]) for name, info in declared.items()}
+
+
+def check_params(merged: MergedParams, stages: Sequence[str] = STAGES) -> None:
+    """Reject keys no notebook declares, and values of the wrong type or range (see config.py)."""
+    declared = set().union(*(notebook_parameters(stage) for stage in STAGES))
+    unknown = sorted(set(merged.values) - declared)
+    if unknown:
+        key = unknown[0]
+        where = merged.origins.get(key, "?")
+        raise config.ParameterError(
+            f"unknown parameter {key!r} (set in {where}): no notebook declares it; "
+            f"declared: {', '.join(sorted(declared))}"
+        )
+    config.validate_params(merged.values, merged.origins)
+
+
+def stage_params(stage: str, merged: MergedParams) -> dict[str, Any]:
+    """Parameters to inject into one notebook: its defaults overridden by the merged values."""
+    defaults = notebook_parameters(stage)
+    return {name: merged.values.get(name, default) for name, default in defaults.items()}
+
+
+def _notebook_source_digest(stage: str) -> str:
+    notebook = json.loads((NOTEBOOKS_DIR / f"{stage}.ipynb").read_text())
+    sources = ["".join(cell["source"]) for cell in notebook["cells"]]
+    return hashlib.sha256("\n\x00".join(sources).encode()).hexdigest()
+
+
+def stage_fingerprint(stage: str, params: Mapping[str, Any], upstream: Sequence[str]) -> str:
+    payload = {"stage": stage, "params": params, "notebook": _notebook_source_digest(stage), "up": upstream}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _done_marker(run_dir: Path, stage: str) -> Path:
+    return run_dir / "stages" / f"{stage}.done.json"
+
+
+def is_stage_current(run_dir: Path, stage: str, fingerprint: str) -> bool:
+    marker = _done_marker(run_dir, stage)
+    return marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+
+
+def export_html(notebook_path: Path, html_path: Path) -> Path:
+    """Export an executed notebook to a standalone HTML file with its figures embedded."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    html_path.parent.mkdir(parents=True, exist_ok=True)
+    html_path.write_text(body)
+    return html_path
+
+
+def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Path) -> Path:
+    """Execute one notebook with papermill; return the executed notebook's path."""
+    import papermill
+
+    output = run_dir / "notebooks" / f"{stage}.ipynb"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(NOTEBOOKS_DIR / f"{stage}.ipynb"), str(output), parameters=dict(params),
+        cwd=str(cwd), progress_bar=False, kernel_name="mammogan",
+    )  # fmt: skip
+    return output
+
+
+def run_pipeline(
+    merged: MergedParams,
+    stages: Sequence[str] = STAGES,
+    force: bool = False,
+    cwd: Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Validate, then run (or skip) each stage in order. Returns stage -> 'ran' | 'skipped'."""
+    check_params(merged, stages)
+    cwd = Path(cwd or Path.cwd())
+    exp_id = merged.values.get("exp_id") or notebook_parameters(STAGES[0])["exp_id"]
+    runs_dir = merged.values.get("runs_dir") or notebook_parameters(STAGES[0])["runs_dir"]
+    run_dir = config.resolve_path(runs_dir, cwd) / exp_id
+    outcome: dict[str, str] = {}
+    upstream: list[str] = []
+    for stage in STAGES:
+        params = stage_params(stage, merged)
+        fingerprint = stage_fingerprint(stage, params, upstream)
+        upstream.append(fingerprint)
+        if stage not in stages:
+            continue
+        if not force and is_stage_current(run_dir, stage, fingerprint):
+            log(f"[{stage}] unchanged since its last run: skipped (FORCE=1 re-runs)")
+            outcome[stage] = "skipped"
+            continue
+        log(f"[{stage}] running -> {run_dir / 'notebooks' / (stage + '.ipynb')}")
+        started = time.time()
+        executed = execute_stage(stage, params, run_dir, cwd)
+        export_html(executed, run_dir / "reports" / f"{stage}.html")
+        provenance.write_json(
+            _done_marker(run_dir, stage),
+            {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1)},
+        )
+        log(f"[{stage}] done in {time.time() - started:.0f} s")
+        outcome[stage] = "ran"
+    if (run_dir / "provenance").is_dir():
+        provenance.merge_stage_records(run_dir)
+    return outcome
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mammogan_lib.pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("params", nargs="+", type=Path, help="YAML files, merged in order")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--stages", default="all", help="comma-separated stage names, or 'all'")
+    parser.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
+    parser.add_argument("--check", action="store_true", help="only validate the parameters")
+    args = parser.parse_args(argv)
+    stages = STAGES if args.stages == "all" else tuple(s.strip() for s in args.stages.split(","))
+    unknown_stages = sorted(set(stages) - set(STAGES))
+    try:
+        if unknown_stages:
+            raise config.ParameterError(f"--stages: unknown {unknown_stages}; known: {list(STAGES)}")
+        merged = load_params(args.params, args.overrides)
+        if args.check:
+            check_params(merged, stages)
+            print(f"parameters OK: {len(merged.values)} keys from {', '.join(map(str, args.params))}")
+            return 0
+        run_pipeline(merged, stages, force=args.force)
+    except config.ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

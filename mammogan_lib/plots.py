@@ -1,0 +1,74 @@
+"""Figures shared by the notebooks. Functions return matplotlib Figures; notebooks show and save them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def image_grid(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str] | None = None,
+    ncols: int = 8,
+    value_range: tuple[float, float] | None = None,
+    tile_inches: float = 1.6,
+    suptitle: str = "",
+) -> Figure:
+    """Tile grayscale images; ``value_range`` fixes the display window (e.g. (-1, 1) for training arrays)."""
+    count = max(len(images), 1)
+    ncols = min(ncols, count)
+    nrows = -(-count // ncols)
+    aspect = images[0].shape[0] / images[0].shape[1] if len(images) else 1.0
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(ncols * tile_inches, nrows * tile_inches * aspect + 0.3), squeeze=False
+    )
+    vmin, vmax = value_range if value_range else (None, None)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(images):
+            ax.imshow(images[index], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[index], fontsize=7)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def shape_confidence_histogram(scores: np.ndarray, threshold: float, bins: int = 40) -> Figure:
+    """Distribution of shape confidence with the keep threshold marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(scores, bins=bins, range=(0, 1), color="#4c72b0", edgecolor="white")
+    ax.axvline(threshold, color="#c44e52", linestyle="--", label=f"threshold {threshold}")
+    kept = int(np.sum(scores >= threshold))
+    ax.set_xlabel("breast shape confidence")
+    ax.set_ylabel("images")
+    ax.set_title(f"{kept} of {len(scores)} scored images kept")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def step_funnel(counts: Mapping[str, int], steps: Sequence[str]) -> Figure:
+    """Horizontal bars: images remaining after each step."""
+    fig, ax = plt.subplots(figsize=(6, 0.45 * len(steps) + 0.8))
+    values = [counts[step] for step in steps]
+    ax.barh(range(len(steps)), values, color="#55a868")
+    ax.set_yticks(range(len(steps)), [step.replace("_", " ") for step in steps])
+    ax.invert_yaxis()
+    for row, value in enumerate(values):
+        ax.text(value, row, f" {value:,}", va="center", fontsize=8)
+    ax.set_xlabel("images")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path

@@ -1,0 +1,114 @@
+"""Parameter files, notebook parameters and config objects agree, and bad parameters are rejected early."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mammogan_lib import config, pipeline
+from tests.conftest import PROJECT_ROOT
+
+PARAMS = PROJECT_ROOT / "params"
+STAGE_CONFIG = {c.notebook: c for c in config.STAGE_CONFIGS}
+
+
+@pytest.mark.parametrize("stage", pipeline.STAGES)
+def test_notebook_parameters_are_exactly_its_config_fields(stage):
+    assert sorted(pipeline.notebook_parameters(stage)) == sorted(STAGE_CONFIG[stage].field_names())
+
+
+@pytest.mark.parametrize("stage", pipeline.STAGES)
+def test_notebook_defaults_are_base_plus_smoke_and_valid(stage):
+    merged = pipeline.load_params([PARAMS / "base.yaml", PARAMS / "smoke.yaml"]).values
+    defaults = pipeline.notebook_parameters(stage)
+    assert defaults == {name: merged[name] for name in defaults}
+    STAGE_CONFIG[stage](**defaults)  # validates
+
+
+def test_base_yaml_names_every_declared_parameter_with_a_comment():
+    declared = set().union(*(pipeline.notebook_parameters(stage) for stage in pipeline.STAGES))
+    base = yaml.safe_load((PARAMS / "base.yaml").read_text())
+    assert set(base) == declared
+    for line in (PARAMS / "base.yaml").read_text().splitlines():
+        if line and not line.startswith((" ", "#")):
+            assert "#" in line, f"base.yaml: {line.split(':')[0]!r} has no comment"
+
+
+@pytest.mark.parametrize("path", sorted(PARAMS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_params_file_validates_on_top_of_base(path):
+    pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", path]))
+
+
+def write_yaml(tmp_path: Path, name: str, payload: dict) -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(payload))
+    return path
+
+
+def test_unknown_key_is_rejected_naming_the_key_and_the_file(tmp_path):
+    bad = write_yaml(tmp_path, "exp_typo.yaml", {"shape_treshold": 0.8})
+    with pytest.raises(config.ParameterError, match=r"unknown parameter 'shape_treshold' \(set in .*exp_typo.yaml\)"):
+        pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("shape_threshold", "high", r"'shape_threshold' \(set in .*bad.yaml\): expected float, got str"),
+        ("resolution", 96, r"'resolution' \(set in .*bad.yaml\): 96 is not one of \[64, 128, 256\]"),
+        ("shape_threshold", 1.5, r"'shape_threshold' \(set in .*bad.yaml\): 1.5 is above the maximum 1.0"),
+        ("workers", -1, r"'workers' \(set in .*bad.yaml\): -1 is below the minimum 0"),
+        ("phantom_images", True, r"'phantom_images' \(set in .*bad.yaml\): expected int, got bool"),
+        ("abnormalities", "mass", r"'abnormalities' \(set in .*bad.yaml\): expected a list"),
+        ("abnormalities", ["mass", "cyst"], r"'cyst' is not one of \['mass', 'calcification'\]"),
+    ],
+)
+def test_wrong_type_or_range_is_rejected_naming_key_and_file(tmp_path, key, value, message):
+    bad = write_yaml(tmp_path, "bad.yaml", {key: value})
+    with pytest.raises(config.ParameterError, match=message):
+        pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
+
+
+def test_int_is_accepted_where_a_float_is_declared():
+    config.validate_params({"shape_threshold": 1})
+
+
+def test_files_merge_in_order_shallowly_and_set_overrides_win(tmp_path):
+    first = write_yaml(tmp_path, "a.yaml", {"seed": 1, "abnormalities": ["mass", "calcification"]})
+    second = write_yaml(tmp_path, "b.yaml", {"abnormalities": ["mass"]})
+    merged = pipeline.load_params([first, second], ["seed=7", "dataset_root=/data/cbis"])
+    assert merged.values == {"seed": 7, "abnormalities": ["mass"], "dataset_root": "/data/cbis"}
+    assert merged.origins == {"seed": "--set", "abnormalities": str(second), "dataset_root": "--set"}
+
+
+def test_bad_parameter_files_and_overrides_are_named(tmp_path):
+    with pytest.raises(config.ParameterError, match="missing.yaml does not exist"):
+        pipeline.load_params([tmp_path / "missing.yaml"])
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(config.ParameterError, match="list.yaml: expected a mapping"):
+        pipeline.load_params([listing])
+    with pytest.raises(config.ParameterError, match="expected key=value"):
+        pipeline.load_params([], ["seed"])
+
+
+def test_from_namespace_takes_only_the_stage_fields_and_reports_missing_ones():
+    merged = pipeline.load_params([PARAMS / "base.yaml", PARAMS / "smoke.yaml"]).values
+    namespace = {**merged, "unrelated_global": object()}
+    cfg = config.PreprocessConfig.from_namespace(namespace)
+    assert dataclasses.asdict(cfg) == {k: merged[k] for k in config.PreprocessConfig.field_names()}
+    namespace.pop("resolution")
+    with pytest.raises(config.ParameterError, match=r"02_preprocess: parameters \['resolution'\]"):
+        config.PreprocessConfig.from_namespace(namespace)
+
+
+def test_exp_id_must_be_usable_as_a_folder_name():
+    merged = pipeline.load_params([PARAMS / "base.yaml", PARAMS / "smoke.yaml"]).values
+    with pytest.raises(config.ParameterError, match="exp_id"):
+        config.PreprocessConfig(**{**{k: merged[k] for k in config.PreprocessConfig.field_names()}, "exp_id": "../x"})
+
+
+def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_folder():
+    assert config.resolve_path("runs", PROJECT_ROOT / "notebooks") == PROJECT_ROOT / "runs"
+    assert config.resolve_path("/abs/runs", PROJECT_ROOT) == Path("/abs/runs")
