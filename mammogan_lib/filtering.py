@@ -65,6 +65,16 @@ def selection_mask(images: pd.DataFrame, pathology: str, abnormalities: list[str
     return images.apply(has_wanted_finding, axis=1).astype(bool)
 
 
+def require_selection(selected: pd.Series, images: pd.DataFrame, describe_selection: str, root: Path) -> None:
+    """An empty selection is an error: say what was looked for and what the dataset holds."""
+    if not selected.any():
+        held = images.groupby(["pathology", "abnormality"]).size().to_dict() if len(images) else {}
+        raise ValueError(
+            f"no image in {root} has a {describe_selection} finding ({len(images)} images read; "
+            f"by pathology and abnormality: {held}). Check `pathology`, `abnormalities` and `dataset_root`."
+        )
+
+
 def build_manifest(
     images: pd.DataFrame,
     selected: pd.Series,

@@ -55,6 +55,11 @@ def preprocess_image(task: tuple[str, str, int, str]) -> PreprocessedImage:
 
 def preprocess_tasks(manifest: pd.DataFrame, resolution: int, resize_mode: str) -> list[tuple[str, str, int, str]]:
     kept = manifest[manifest["kept"].astype(bool)]
+    if kept.empty:
+        raise ValueError(
+            f"the manifest keeps none of its {len(manifest)} images: see its `reason` column "
+            "(lower `shape_threshold`, or check `dataset_root`, `pathology` and `abnormalities`)"
+        )
     return [(row.image_id, row.image_path, resolution, resize_mode) for row in kept.itertuples()]
 
 

@@ -1,0 +1,20 @@
+"""Dataset loaders: any of three layouts -> one catalogue of full mammograms plus a record of problems.
+
+Layouts: ``kaggle_jpeg`` (the Kaggle JPEG copy of CBIS-DDSM), ``tcia_dicom`` (the original TCIA DICOM
+download) and ``image_folder`` (any folder with a ``labels.csv``). :func:`load_dataset` returns a
+:class:`LoadedDataset` whose ``images`` has one row per full mammogram (:data:`CATALOGUE_COLUMNS`) and whose
+``problems`` lists every label row, image or file that could not be resolved (:data:`PROBLEM_COLUMNS`).
+Nothing is dropped: an image whose file was not found is a catalogue row with ``image_path`` ''.
+"""
+
+from mammogan_lib.datasets.catalogue import CATALOGUE_COLUMNS, LAYOUTS, PROBLEM_COLUMNS, LoadedDataset
+from mammogan_lib.datasets.loading import detect_layout, load_dataset
+
+__all__ = [
+    "CATALOGUE_COLUMNS",
+    "LAYOUTS",
+    "PROBLEM_COLUMNS",
+    "LoadedDataset",
+    "detect_layout",
+    "load_dataset",
+]

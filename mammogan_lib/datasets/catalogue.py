@@ -174,9 +174,9 @@ def build_catalogue(findings: Iterable[Finding]) -> tuple[pd.DataFrame, list[Pro
     return images.reset_index(drop=True), problems
 
 
-def loaded(
-    findings: list[Finding], problems: list[Problem], layout: str, root: Path
-) -> LoadedDataset:
+def loaded(findings: list[Finding], problems: list[Problem], layout: str, root: Path) -> LoadedDataset:
     """Assemble a :class:`LoadedDataset`: the catalogue plus every problem met on the way."""
     images, conflicts = build_catalogue(findings)
-    return LoadedDataset(images=images, problems=problems_frame([*problems, *conflicts]), layout=layout, root=root)
+    return LoadedDataset(
+        images=images, problems=problems_frame([*problems, *conflicts]), layout=layout, root=root
+    )

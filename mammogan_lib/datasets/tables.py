@@ -55,7 +55,8 @@ def read_table(path: Path, root: Path, required: Sequence[str]) -> Table:
     if not path.is_file():
         raise FileNotFoundError(f"required CSV {source} not found (looked for {path})")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=False)
+        # utf-8-sig: a byte-order mark (spreadsheets write one) must not become part of the first column name
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError as error:
         raise ValueError(f"{source} is empty; expected a header row with columns {list(required)}") from error
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -66,7 +67,8 @@ def read_table(path: Path, root: Path, required: Sequence[str]) -> Table:
     missing = [column for column in required if column not in names]
     if missing:
         raise ValueError(
-            f"{source} has no column {missing[0]!r} (missing: {missing}); columns found: {list(frame.columns)}"
+            f"{source} has no column {missing[0]!r} (missing: {missing}); "
+            f"columns found: {list(frame.columns)}"
         )
     columns = {name: frame[original].astype(str).str.strip().tolist() for name, original in names.items()}
     rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]

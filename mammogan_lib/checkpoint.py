@@ -1,0 +1,301 @@
+"""Atomic, complete training checkpoints: both models, both optimisers, counters, parameters.
+
+One checkpoint is one folder ``<run_dir>/checkpoints/epoch_000100/`` (the epoch it was written after)::
+
+    generator.weights.h5        G's weights, BatchNorm moving statistics included (Keras format)
+    discriminator.weights.h5    D's weights
+    g_optimizer.npz             every variable of G's optimiser, in order: iterations, learning rate,
+    d_optimizer.npz             Adam moments (and a LossScaleOptimizer's scale and counter, for float16)
+    state.json                  epoch, step and the trainer's other counters (written last)
+    params.json                 the parameters the run was started with
+
+A resume is exact because nothing else carries state between steps: the training step draws all its
+randomness statelessly from ``(seed, step)`` and re-seeds the models' Keras ``SeedGenerator`` s (Dropout,
+noise) from it at every step (see :mod:`mammogan_lib.training`). Keras does not save a SeedGenerator's state
+in ``.weights.h5`` files (verified with keras 3.15: a reloaded Dropout gets a fresh random seed), which is
+why the training step does not rely on it.
+
+Atomicity: a checkpoint is written into ``epoch_000100.tmp-<pid>/`` and renamed to its final name with
+``os.replace`` only when complete. :func:`list_checkpoints` only accepts ``epoch_<digits>`` folders holding a
+``state.json``, so a write killed half-way leaves a ``.tmp-`` folder that is ignored and deleted on the next
+save. Retention (:func:`apply_retention`) keeps the last ``keep_last`` checkpoints plus those whose epoch
+falls in ``keep_epochs``.
+
+This module knows nothing of the trainer: it saves and restores named models and optimisers, so
+``load_generator`` (used by the generate stage) only needs the saved ``params.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammogan_lib.provenance import write_json
+
+CHECKPOINTS_DIR = "checkpoints"
+STATE_FILE = "state.json"
+PARAMS_FILE = "params.json"
+FORMAT_VERSION = 1
+CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d{6,})$")
+TEMPORARY_MARKER = ".tmp-"
+
+KeepEpochs = int | Sequence[Sequence[int]] | None
+"""``keep_epochs``: ``None``/``[]`` (none), an int ``n`` (every epoch from ``n`` on), or inclusive
+``[start, end]`` ranges, e.g. ``[[16000, 20000]]`` (the thesis's sampling window)."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, incomplete or does not fit the models/optimisers it is loaded into."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What :func:`load_checkpoint` read besides the variables it assigned."""
+
+    path: Path
+    state: dict[str, Any]
+    params: dict[str, Any]
+
+    @property
+    def epoch(self) -> int:
+        return int(self.state["epoch"])
+
+    @property
+    def step(self) -> int:
+        return int(self.state["step"])
+
+
+# --- finding checkpoints -----------------------------------------------------------------------------
+
+
+def checkpoints_dir(run_dir: Path | str) -> Path:
+    """``<run_dir>/checkpoints``."""
+    return Path(run_dir) / CHECKPOINTS_DIR
+
+
+def checkpoint_name(epoch: int) -> str:
+    """Folder name of the checkpoint written after ``epoch``: ``epoch_000100``."""
+    return f"epoch_{epoch:06d}"
+
+
+def checkpoint_epoch(path: Path | str) -> int:
+    """The epoch in a checkpoint folder's name; ``ValueError`` if it is not a checkpoint name."""
+    match = CHECKPOINT_PATTERN.match(Path(path).name)
+    if not match:
+        raise ValueError(f"{path} is not a checkpoint folder (expected a name like epoch_000100)")
+    return int(match.group(1))
+
+
+def list_checkpoints(run_dir: Path | str) -> list[Path]:
+    """Complete checkpoints of ``run_dir``, oldest first (``.tmp-`` folders and strays are ignored)."""
+    root = checkpoints_dir(run_dir)
+    if not root.is_dir():
+        return []
+    found = [
+        path for path in root.iterdir()
+        if path.is_dir() and CHECKPOINT_PATTERN.match(path.name) and (path / STATE_FILE).is_file()
+    ]  # fmt: skip
+    return sorted(found, key=checkpoint_epoch)
+
+
+def latest_checkpoint(run_dir: Path | str) -> Path | None:
+    """The newest complete checkpoint of ``run_dir``, or ``None``."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def read_params(checkpoint_dir: Path | str) -> dict[str, Any]:
+    """The parameters saved with a checkpoint."""
+    return _read_json(Path(checkpoint_dir) / PARAMS_FILE)
+
+
+def read_state(checkpoint_dir: Path | str) -> dict[str, Any]:
+    """The counters saved with a checkpoint (``epoch``, ``step``, ...)."""
+    return _read_json(Path(checkpoint_dir) / STATE_FILE)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path.parent} is not a complete checkpoint: {path.name} is missing")
+    return json.loads(path.read_text())
+
+
+# --- saving --------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    run_dir: Path | str,
+    epoch: int,
+    models: Mapping[str, Any],
+    optimizers: Mapping[str, Any],
+    state: Mapping[str, Any],
+    params: Mapping[str, Any],
+) -> Path:
+    """Write ``<run_dir>/checkpoints/epoch_<epoch>/`` atomically and return its path.
+
+    ``models`` maps a name to a Keras model (saved as ``<name>.weights.h5``), ``optimizers`` a name to a
+    built Keras optimiser (saved as ``<name>.npz``). Leftover ``.tmp-`` folders of killed writes are
+    deleted first. An existing checkpoint of the same epoch is replaced.
+    """
+    root = checkpoints_dir(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    clean_temporary(run_dir)
+    final = root / checkpoint_name(epoch)
+    tmp = root / f"{final.name}{TEMPORARY_MARKER}{os.getpid()}"
+    tmp.mkdir()
+    for name, model in models.items():
+        model.save_weights(str(tmp / f"{name}.weights.h5"))
+    for name, optimizer in optimizers.items():
+        save_optimizer(optimizer, tmp / f"{name}.npz")
+    write_json(tmp / PARAMS_FILE, dict(params))
+    write_json(tmp / STATE_FILE, {"format_version": FORMAT_VERSION, **state, "epoch": epoch})
+    _fsync_files(tmp)
+    _replace_folder(tmp, final)
+    return final
+
+
+def _replace_folder(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; an existing ``target`` is moved aside first, then deleted."""
+    if target.exists():
+        aside = target.with_name(f"{target.name}{TEMPORARY_MARKER}old-{os.getpid()}")
+        os.replace(target, aside)
+        os.replace(source, target)
+        shutil.rmtree(aside)
+    else:
+        os.replace(source, target)
+
+
+def _fsync_files(folder: Path) -> None:
+    """Flush the folder's files to disk, so the rename never publishes data still in the page cache."""
+    for path in folder.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def clean_temporary(run_dir: Path | str) -> list[Path]:
+    """Delete the ``.tmp-`` folders that killed writes left in ``<run_dir>/checkpoints``; return them."""
+    root = checkpoints_dir(run_dir)
+    if not root.is_dir():
+        return []
+    stale = [path for path in root.iterdir() if path.is_dir() and TEMPORARY_MARKER in path.name]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
+def save_optimizer(optimizer: Any, path: Path) -> None:
+    """Save every variable of a built optimiser, in order (``v0000``, ...), with their paths (``names``)."""
+    if not optimizer.built:
+        raise CheckpointError("the optimiser is not built; call optimizer.build(model.trainable_variables)")
+    arrays = {f"v{index:04d}": np.asarray(v.numpy()) for index, v in enumerate(optimizer.variables)}
+    names = np.array([v.path for v in optimizer.variables], dtype=str)
+    with open(path, "wb") as handle:
+        np.savez(handle, names=names, **arrays)
+
+
+# --- loading -------------------------------------------------------------------------------------------
+
+
+def load_checkpoint(
+    checkpoint_dir: Path | str, models: Mapping[str, Any], optimizers: Mapping[str, Any]
+) -> Checkpoint:
+    """Load a checkpoint's weights into ``models`` and optimiser state into the (built) ``optimizers``."""
+    path = Path(checkpoint_dir)
+    state, params = read_state(path), read_params(path)
+    for name, model in models.items():
+        _require(path / f"{name}.weights.h5")
+        model.load_weights(str(path / f"{name}.weights.h5"))
+    for name, optimizer in optimizers.items():
+        load_optimizer(optimizer, _require(path / f"{name}.npz"))
+    return Checkpoint(path=path, state=state, params=params)
+
+
+def _require(path: Path) -> Path:
+    if not path.is_file():
+        raise CheckpointError(f"{path.parent} is not a complete checkpoint: {path.name} is missing")
+    return path
+
+
+def load_optimizer(optimizer: Any, path: Path) -> None:
+    """Assign the variables saved by :func:`save_optimizer` back, in order, checking count and shapes."""
+    if not optimizer.built:
+        raise CheckpointError(
+            "build the optimiser before loading: optimizer.build(model.trainable_variables)"
+        )
+    with np.load(path, allow_pickle=False) as saved:
+        names = list(saved["names"])
+        values = [saved[f"v{index:04d}"] for index in range(len(names))]
+    variables = optimizer.variables
+    if len(values) != len(variables):
+        raise CheckpointError(
+            f"{path} holds {len(values)} optimiser variables but the optimiser has {len(variables)} "
+            "(saved with another precision, loss scaling or model?)"
+        )
+    for name, value, variable in zip(names, values, variables, strict=True):
+        if tuple(value.shape) != tuple(variable.shape):
+            raise CheckpointError(
+                f"{path}: variable {name!r} has shape {value.shape}, the optimiser's {variable.path!r} "
+                f"has {tuple(variable.shape)}"
+            )
+    for value, variable in zip(values, variables, strict=True):
+        variable.assign(value)
+
+
+def load_generator(checkpoint_dir: Path | str) -> Any:
+    """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32).
+
+    Returns a ``keras.Model``: latent ``(N, latent_dim)`` -> images ``(N, R, R, 1)`` in [-1, 1]; call it
+    with ``training=False`` (BatchNorm moving statistics).
+    """
+    from mammogan_lib.models import build_generator
+
+    path = Path(checkpoint_dir)
+    params = read_params(path)
+    missing = [key for key in ("architecture", "resolution", "latent_dim", "width") if key not in params]
+    if missing:
+        raise CheckpointError(f"{path / PARAMS_FILE} lacks {missing}; cannot rebuild the generator")
+    generator = build_generator(
+        params["architecture"], params["resolution"], params["latent_dim"], params["width"]
+    )
+    generator.load_weights(str(_require(path / "generator.weights.h5")))
+    return generator
+
+
+# --- retention -----------------------------------------------------------------------------------------
+
+
+def keep_ranges(keep_epochs: KeepEpochs) -> list[tuple[float, float]]:
+    """``keep_epochs`` as inclusive ``(start, end)`` ranges (an int ``n`` means ``(n, inf)``)."""
+    if keep_epochs is None:
+        return []
+    if isinstance(keep_epochs, int) and not isinstance(keep_epochs, bool):
+        return [(keep_epochs, math.inf)]
+    ranges = []
+    for item in keep_epochs:
+        if len(item) != 2 or item[0] > item[1]:
+            raise ValueError(f"keep_epochs: {item!r} is not a [start, end] range with start <= end")
+        ranges.append((item[0], item[1]))
+    return ranges
+
+
+def apply_retention(run_dir: Path | str, keep_last: int, keep_epochs: KeepEpochs = None) -> list[Path]:
+    """Delete the checkpoints that are neither among the last ``keep_last`` nor in ``keep_epochs``."""
+    if keep_last < 1:
+        raise ValueError(f"keep_last must be at least 1 (the resume point), got {keep_last}")
+    found = list_checkpoints(run_dir)
+    ranges = keep_ranges(keep_epochs)
+    keep = set(found[-keep_last:])
+    keep |= {p for p in found if any(lo <= checkpoint_epoch(p) <= hi for lo, hi in ranges)}
+    deleted = [path for path in found if path not in keep]
+    for path in deleted:
+        shutil.rmtree(path)
+    return deleted

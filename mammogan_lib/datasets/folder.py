@@ -1,0 +1,127 @@
+"""Layout ``image_folder``: any folder of images described by ``root/labels.csv``.
+
+``labels.csv`` needs the columns ``file`` (path relative to ``root``), ``pathology``, ``abnormality``,
+``laterality`` and ``view`` (values may be empty except ``file`` and ``pathology``; other columns are
+ignored). A row is one finding; several rows naming the same file are several findings of one image.
+Values are normalised (see :mod:`mammogan_lib.datasets.values`); an empty ``abnormality`` means 'none'
+for a NORMAL row and "type not given" ('') otherwise. Images may be any format OpenCV reads (PNG, JPEG,
+PGM, TIFF, ...) or ``.dcm``. A file that does not exist or that OpenCV cannot read gives a catalogue row
+with ``image_path`` '' and a problem; an unknown or contradictory value raises ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path, PurePosixPath
+
+from mammogan_lib.datasets.catalogue import Finding, LoadedDataset, Problem, loaded
+from mammogan_lib.datasets.tables import Table, find_in_folder, read_table, spreadsheet_row
+from mammogan_lib.datasets.values import (
+    NO_FINDING,
+    normalise_abnormality,
+    normalise_laterality,
+    normalise_pathology,
+    normalise_view,
+)
+
+LAYOUT = "image_folder"
+LABELS = "labels.csv"
+LABEL_COLUMNS: tuple[str, ...] = ("file", "pathology", "abnormality", "laterality", "view")
+DICOM_SUFFIX = ".dcm"
+
+
+def image_id_of(listed: str) -> str:
+    """The image id: the file's path relative to root, in POSIX form ('./a\\b.png' -> 'a/b.png')."""
+    return PurePosixPath(listed.replace("\\", "/")).as_posix()
+
+
+def unreadable_reason(path: Path) -> str:
+    """'' when ``path`` is a file OpenCV (or pydicom, for .dcm) can read, else why not."""
+    if not path.exists():
+        return f"file {path} does not exist"
+    if not path.is_file():
+        return f"{path} is not a file"
+    if path.suffix.lower() == DICOM_SUFFIX:
+        return ""
+    import cv2
+
+    if not cv2.haveImageReader(str(path)):
+        return f"OpenCV has no reader for {path.name} (expected an image format OpenCV reads, or a .dcm file)"
+    return ""
+
+
+def finding_types(table: Table, index: int, pathology: str) -> list[str]:
+    """The row's finding types, checked against its pathology (NORMAL <=> 'none')."""
+    where = table.where(index, "abnormality")
+    types = normalise_abnormality(table.rows[index]["abnormality"], where)
+    if types == [""] and pathology == "NORMAL":
+        return [NO_FINDING]
+    if pathology == "NORMAL" and types != [NO_FINDING]:
+        raise ValueError(
+            f"{where}: abnormality {'+'.join(types)!r} contradicts pathology NORMAL (use 'none')"
+        )
+    if pathology != "NORMAL" and types == [NO_FINDING]:
+        raise ValueError(f"{where}: abnormality 'none' contradicts pathology {pathology}")
+    return types
+
+
+def row_findings(table: Table, index: int) -> list[Finding]:
+    """The findings of one ``labels.csv`` row (image path not yet resolved, finding ids not yet numbered)."""
+    row = table.rows[index]
+    listed = row["file"]
+    if not listed:
+        raise ValueError(
+            f"{table.where(index, 'file')} is empty; expected an image path relative to the root"
+        )
+    pathology = normalise_pathology(row["pathology"], table.where(index, "pathology"))
+    laterality = normalise_laterality(row["laterality"], table.where(index, "laterality"))
+    view = normalise_view(row["view"], table.where(index, "view"))
+    common = {"image_id": image_id_of(listed), "source": table.source, "row": spreadsheet_row(index)}
+    return [
+        Finding(**common, listed_path=listed, pathology=pathology, finding_type=finding_type,
+                laterality=laterality, view=view)
+        for finding_type in finding_types(table, index, pathology)
+    ]  # fmt: skip
+
+
+def number_findings(findings: list[Finding]) -> list[Finding]:
+    """Finding ids 1, 2, ... per image in row order ('' for 'none' rows)."""
+    counts: dict[str, int] = {}
+    numbered = []
+    for finding in findings:
+        if finding.finding_type == NO_FINDING:
+            numbered.append(finding)
+            continue
+        counts[finding.image_id] = counts.get(finding.image_id, 0) + 1
+        numbered.append(dataclasses.replace(finding, finding_id=str(counts[finding.image_id])))
+    return numbered
+
+
+def attach_files(root: Path, findings: list[Finding]) -> tuple[list[Finding], list[Problem]]:
+    """Give each finding its file's absolute path, or '' and a problem (one per row) when unusable."""
+    reasons: dict[str, str] = {}
+    reported: set[int] = set()
+    attached, problems = [], []
+    for finding in findings:
+        path = root / finding.listed_path
+        if finding.image_id not in reasons:
+            reasons[finding.image_id] = unreadable_reason(path)
+        reason = reasons[finding.image_id]
+        if reason:
+            attached.append(finding)
+            if finding.row not in reported:  # a 'mass+calcification' row is two findings but one problem
+                reported.add(finding.row)
+                problems.append(
+                    Problem(finding.source, finding.row, finding.image_id, finding.listed_path, reason)
+                )
+        else:
+            attached.append(dataclasses.replace(finding, image_path=str(path.absolute())))
+    return attached, problems
+
+
+def load_image_folder(root: Path) -> LoadedDataset:
+    """Load the image-folder layout rooted at ``root`` (the folder holding ``labels.csv``)."""
+    table = read_table(find_in_folder(root, LABELS) or root / LABELS, root, LABEL_COLUMNS)
+    findings = number_findings([f for index in range(len(table.rows)) for f in row_findings(table, index)])
+    findings, problems = attach_files(root, findings)
+    return loaded(findings, problems, LAYOUT, root)

@@ -1,0 +1,76 @@
+"""Choose a dataset's layout and load it into the standard catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from mammogan_lib.datasets import folder, kaggle, tcia
+from mammogan_lib.datasets.catalogue import LAYOUTS, LoadedDataset
+from mammogan_lib.datasets.tables import find_in_folder
+
+AUTO = "auto"
+LOADERS: dict[str, Callable[[Path], LoadedDataset]] = {
+    kaggle.LAYOUT: kaggle.load_kaggle_jpeg,
+    tcia.LAYOUT: tcia.load_tcia_dicom,
+    folder.LAYOUT: folder.load_image_folder,
+}
+EXPECTED = (
+    f"expected csv/{kaggle.DICOM_INFO} (Kaggle JPEG), *case_description*.csv with .dcm files (TCIA), "
+    f"or {folder.LABELS} (image folder)"
+)
+assert tuple(LOADERS) == LAYOUTS
+
+
+def _check_root(root: Path) -> None:
+    if not root.exists():
+        raise FileNotFoundError(f"dataset root {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"dataset root {root} is not a folder")
+
+
+def _marker_layout(root: Path) -> str:
+    """The layout whose marker file is directly in ``root`` ('' when none is)."""
+    if find_in_folder(root / "csv", kaggle.DICOM_INFO) is not None:
+        return kaggle.LAYOUT
+    if find_in_folder(root, folder.LABELS) is not None:
+        return folder.LAYOUT
+    return ""
+
+
+def _hint(root: Path, has_csv: bool, has_dicom: bool) -> str:
+    """What was found instead, to make the 'no layout' error actionable."""
+    nested = sorted(child for child in root.iterdir() if child.is_dir() and _marker_layout(child))
+    if nested:
+        return f"; did you mean {nested[0]} (it looks like {_marker_layout(nested[0])})?"
+    if has_csv and not has_dicom:
+        return "; found *case_description*.csv but no .dcm file under it"
+    return ""
+
+
+def detect_layout(root: Path) -> str:
+    """'kaggle_jpeg' (``csv/dicom_info.csv``), 'image_folder' (``labels.csv``) or 'tcia_dicom' (case CSVs and
+    .dcm files anywhere below), checked in that order; raise ``ValueError`` when none matches."""
+    root = Path(root).expanduser()
+    _check_root(root)
+    layout = _marker_layout(root)
+    if layout:
+        return layout
+    has_csv, has_dicom = tcia.looks_like_tcia(root)
+    if has_csv and has_dicom:
+        return tcia.LAYOUT
+    raise ValueError(f"cannot tell the layout of {root}: {EXPECTED}{_hint(root, has_csv, has_dicom)}")
+
+
+def load_dataset(root: Path | str, layout: str = AUTO) -> LoadedDataset:
+    """Load the dataset at ``root`` as one catalogue of full mammograms plus the problems met.
+
+    ``layout`` is 'auto' (see :func:`detect_layout`) or one of :data:`LAYOUTS`.
+    """
+    if layout != AUTO and layout not in LOADERS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join((AUTO, *LAYOUTS))}")
+    root = Path(root).expanduser()
+    _check_root(root)
+    root = root.resolve()
+    chosen = detect_layout(root) if layout == AUTO else layout
+    return LOADERS[chosen](root)

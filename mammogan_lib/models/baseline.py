@@ -1,0 +1,48 @@
+"""exp3, the thesis's best generator (thesis 3.3): a DCGAN-style upsampling generator.
+
+At resolution 128, width 1.0 (the thesis's model)::
+
+    z (128,)
+    Dense(8*8*256) -> Reshape            (8, 8, 256)
+    4 x [UpSampling2D -> Conv2D 3x3 'same' -> BatchNormalization -> ReLU]
+        128 filters                      (16, 16, 128)
+        128 filters                      (32, 32, 128)
+        128 filters                      (64, 64, 128)
+         64 filters                      (128, 128, 64)
+    Conv2D(1, 3x3, 'same') -> tanh       (128, 128, 1)
+
+Filter schedule (:data:`GENERATOR_FILTERS`): the last block has 64 filters and every earlier one 128.
+Resolution 64 therefore has (128, 128, 64) and resolution 256 one more 128-filter block,
+(128, 128, 128, 128, 64): the extra block is added at the start, where the maps are small.
+"""
+
+from __future__ import annotations
+
+from mammogan_lib.models.common import START_SIZE, block_count, image_head, keras, layers, scaled
+
+INPUT_CHANNELS = 256
+"""Channels of the 8x8 map the Dense layer is reshaped to."""
+
+
+def generator_filters(resolution: int) -> tuple[int, ...]:
+    """Filters of the upsampling blocks at ``resolution`` (width 1.0): 128 each, the last one 64."""
+    return (128,) * (block_count(resolution) - 1) + (64,)
+
+
+def upsampling_block(x: keras.KerasTensor, filters: int, index: int) -> keras.KerasTensor:
+    """``UpSampling2D -> Conv2D 3x3 'same' -> BatchNormalization -> ReLU``: doubles H and W."""
+    x = layers.UpSampling2D(name=f"g_up{index}")(x)  # (2H, 2W, C_in)
+    x = layers.Conv2D(filters, 3, padding="same", name=f"g_conv{index}")(x)  # (2H, 2W, filters)
+    x = layers.BatchNormalization(name=f"g_bn{index}")(x)
+    return layers.ReLU(name=f"g_relu{index}")(x)
+
+
+def build_baseline_generator(resolution: int, latent_dim: int = 128, width: float = 1.0) -> keras.Model:
+    """The exp3 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]."""
+    channels = scaled(INPUT_CHANNELS, width)
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z)  # (8*8*256,)
+    x = layers.Reshape((START_SIZE, START_SIZE, channels), name="g_reshape")(x)  # (8, 8, 256)
+    for index, filters in enumerate(generator_filters(resolution), start=1):
+        x = upsampling_block(x, scaled(filters, width), index)  # (8*2^i, 8*2^i, filters)
+    return keras.Model(z, image_head(x), name="generator_baseline")

@@ -1,0 +1,69 @@
+"""The discriminator shared by the three experiments (thesis 3.3); only its dropout rate differs.
+
+At resolution 128, width 1.0::
+
+    image                                                 (128, 128, 1)
+    4 x [Conv2D 4x4 stride 2 'same' -> LeakyReLU(0.2) -> Dropout(rate)]
+         32 filters                                       (64, 64, 32)
+         64 filters                                       (32, 32, 64)
+        128 filters                                       (16, 16, 128)
+        256 filters                                       (8, 8, 256)
+    Flatten                                               (16384,)
+    Dense(1) -> sigmoid                                   (1,)  probability "real", float32
+
+Kernel size: the thesis does not give it. We use 4x4 (:data:`KERNEL_SIZE`), as the DCGAN-style Keras code
+of the time does (e.g. keras.io's DCGAN example: ``Conv2D(..., kernel_size=4, strides=2, padding="same")``
+with ``LeakyReLU(0.2)``): a kernel divisible by the stride covers every input pixel equally often, and it
+is the common choice for this exact block.
+
+Filter schedule (:data:`DISCRIMINATOR_FILTERS`): 128 -> (32, 64, 128, 256); 64 -> (32, 64, 128), the
+first three, so the 64x64 input still ends at 8x8; 256 -> (16, 32, 64, 128, 256), a 16-filter conv
+prepended to downsample the extra octave cheaply.
+"""
+
+from __future__ import annotations
+
+from mammogan_lib.models.common import (
+    LEAKY_SLOPE,
+    block_count,
+    check_dropout,
+    check_resolution,
+    keras,
+    layers,
+    scaled,
+)
+
+KERNEL_SIZE = 4
+
+DISCRIMINATOR_FILTERS: dict[int, tuple[int, ...]] = {
+    64: (32, 64, 128),
+    128: (32, 64, 128, 256),
+    256: (16, 32, 64, 128, 256),
+}
+
+
+def discriminator_filters(resolution: int) -> tuple[int, ...]:
+    """Filters of the stride-2 convolutions at ``resolution`` (width 1.0); one per halving to 8x8."""
+    filters = DISCRIMINATOR_FILTERS[check_resolution(resolution)]
+    assert len(filters) == block_count(resolution)
+    return filters
+
+
+def downsampling_block(x: keras.KerasTensor, filters: int, dropout: float, index: int) -> keras.KerasTensor:
+    """``Conv2D 4x4 stride 2 'same' -> LeakyReLU(0.2) -> Dropout``: halves H and W."""
+    x = layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", name=f"d_conv{index}")(x)
+    x = layers.LeakyReLU(LEAKY_SLOPE, name=f"d_lrelu{index}")(x)  # (H/2, W/2, filters)
+    return layers.Dropout(dropout, name=f"d_drop{index}")(x)
+
+
+def build_discriminator_model(resolution: int, dropout: float, width: float = 1.0) -> keras.Model:
+    """Image ``(resolution, resolution, 1)`` -> probability ``(1,)`` that it is real (float32)."""
+    check_dropout(dropout)
+    image = keras.Input((resolution, resolution, 1), name="image")
+    x = image
+    for index, filters in enumerate(discriminator_filters(resolution), start=1):
+        x = downsampling_block(x, scaled(filters, width), dropout, index)  # (R/2^i, R/2^i, filters)
+    x = layers.Flatten(name="d_flatten")(x)  # (8*8*C_last,)
+    x = layers.Dense(1, name="d_dense")(x)  # (1,) logit
+    probability = layers.Activation("sigmoid", dtype="float32", name="d_out")(x)  # (1,) float32
+    return keras.Model(image, probability, name="discriminator")

@@ -1,0 +1,128 @@
+"""Custom layers of the StyleGAN-like generator (thesis 4.2.2): constant input, noise, AdaIN.
+
+All three are registered with ``keras.saving.register_keras_serializable(package="mammogan")`` and
+implement ``get_config``, so a generator saved with ``model.save('g.keras')`` reloads with
+``keras.models.load_model`` without ``custom_objects``. They implement ``compute_output_shape`` so the
+functional model is built without tracing ``call``.
+
+Mixed precision: variables are float32 (the policy's variable dtype); arithmetic that is sensitive to
+precision (instance-normalisation statistics, style) is done in float32 and cast back to the layer's
+compute dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mammogan_lib.frameworks import import_keras
+
+keras = import_keras()
+ops = keras.ops
+
+INSTANCE_NORM_EPSILON = 1e-5
+SEED_STATE_KEY = "seed_state"
+"""Key under which :class:`NoiseInjection` saves its noise generator's state in a ``.keras`` file."""
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class LearnedConstant(keras.layers.Layer):
+    """A trainable ``(size, size, channels)`` tensor repeated over the batch of its input.
+
+    The input (any tensor whose first axis is the batch, e.g. the style vector ``w``) only provides the
+    batch size; the values come from the learned weight (StyleGAN's constant input).
+    """
+
+    def __init__(self, size: int, channels: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+        self.channels = channels
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.constant = self.add_weight(
+            name="constant", shape=(self.size, self.size, self.channels), initializer="ones"
+        )
+
+    def call(self, inputs: Any) -> Any:
+        batch = ops.shape(inputs)[0]
+        constant = ops.cast(self.constant, self.compute_dtype)
+        return ops.broadcast_to(constant[None], (batch, self.size, self.size, self.channels))
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return (input_shape[0], self.size, self.size, self.channels)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "size": self.size, "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class NoiseInjection(keras.layers.Layer):
+    """Add per-pixel Gaussian noise, scaled by a learned per-channel factor (StyleGAN).
+
+    ``x + scale[c] * n`` with ``n ~ N(0, 1)`` of shape ``(N, H, W, 1)`` (one noise image shared by the
+    channels). ``scale`` starts at zero, as in StyleGAN, so noise only acts once it is learned. The noise
+    is drawn with ``keras.random.normal`` from a ``keras.random.SeedGenerator`` stored on the layer: with
+    ``seed=None`` the generator's seed comes from ``keras.utils.set_random_seed``, so runs repeat. Keras
+    does not save a ``SeedGenerator``'s state with the model, so this layer saves it itself (under
+    :data:`SEED_STATE_KEY`): a reloaded generator draws the same noise as the saved one would have.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name=f"{self.name}_seed")
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, inputs: Any) -> Any:
+        shape = ops.shape(inputs)
+        noise = keras.random.normal(
+            (shape[0], shape[1], shape[2], 1), seed=self.seed_generator, dtype=self.compute_dtype
+        )
+        return inputs + ops.cast(self.scale, self.compute_dtype) * noise
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "seed": self.seed}
+
+    def save_own_variables(self, store: Any) -> None:
+        super().save_own_variables(store)
+        store[SEED_STATE_KEY] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store: Any) -> None:
+        if SEED_STATE_KEY in store:
+            self.seed_generator.state.assign(store[SEED_STATE_KEY])
+            store = {key: store[key] for key in store.keys() if key != SEED_STATE_KEY}
+        super().load_own_variables(store)
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class AdaIN(keras.layers.Layer):
+    """Adaptive instance normalisation: ``(1 + s(w)) * instance_norm(x) + b(w)``.
+
+    Inputs ``[x, w]`` with ``x`` of shape ``(N, H, W, C)`` and ``w`` of shape ``(N, w_dim)``. ``x`` is
+    normalised per image and channel over ``H, W``; the style ``[s, b] = w @ kernel + bias`` (one affine
+    map, ``w_dim * 2C + 2C`` parameters) gives each channel a scale around 1 and a bias around 0.
+    """
+
+    def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
+        x_shape, w_shape = input_shape
+        self.channels = x_shape[-1]
+        self.kernel = self.add_weight(
+            name="style_kernel", shape=(w_shape[-1], 2 * self.channels), initializer="glorot_uniform"
+        )
+        self.bias = self.add_weight(name="style_bias", shape=(2 * self.channels,), initializer="zeros")
+
+    def call(self, inputs: list[Any]) -> Any:
+        x, w = (ops.cast(t, "float32") for t in inputs)
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)  # (N, 1, 1, C)
+        variance = ops.var(x, axis=(1, 2), keepdims=True)  # (N, 1, 1, C)
+        normalised = (x - mean) * ops.rsqrt(variance + INSTANCE_NORM_EPSILON)
+        style = ops.matmul(w, ops.cast(self.kernel, "float32")) + ops.cast(self.bias, "float32")
+        scale, bias = ops.split(style[:, None, None, :], 2, axis=-1)  # each (N, 1, 1, C)
+        return ops.cast((1.0 + scale) * normalised + bias, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        return input_shape[0]

@@ -1,0 +1,73 @@
+"""The one place an ``architecture`` name becomes models: ``baseline`` (exp3), ``deep`` (exp1), ``stylegan``
+(exp2).
+
+All three share the discriminator; the experiments differ in the generator and the discriminator's
+dropout (0.2 for the thesis's best, exp3; 0.3 for exp1 and exp2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mammogan_lib.models.baseline import build_baseline_generator
+from mammogan_lib.models.common import keras
+from mammogan_lib.models.deep import build_deep_generator
+from mammogan_lib.models.discriminator import build_discriminator_model
+from mammogan_lib.models.stylegan import build_stylegan_generator
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A generator builder ``(resolution, latent_dim, width) -> Model`` and the default D dropout."""
+
+    build_generator: Callable[[int, int, float], keras.Model]
+    d_dropout: float
+    thesis_section: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "baseline": Architecture(build_baseline_generator, d_dropout=0.2, thesis_section="3.3 (exp3)"),
+    "deep": Architecture(build_deep_generator, d_dropout=0.3, thesis_section="4.2.1 (exp1)"),
+    "stylegan": Architecture(build_stylegan_generator, d_dropout=0.3, thesis_section="4.2.2 (exp2)"),
+}
+
+
+def get_architecture(architecture: str) -> Architecture:
+    """The registry entry for ``architecture``; ``ValueError`` naming the known ones otherwise."""
+    try:
+        return ARCHITECTURES[architecture]
+    except KeyError:
+        raise ValueError(
+            f"unknown architecture {architecture!r}; expected one of {sorted(ARCHITECTURES)}"
+        ) from None
+
+
+def build_generator(
+    architecture: str, resolution: int, latent_dim: int = 128, width: float = 1.0
+) -> keras.Model:
+    """Generator of ``architecture``: ``(N, latent_dim)`` -> ``(N, resolution, resolution, 1)`` in [-1, 1]."""
+    return get_architecture(architecture).build_generator(resolution, latent_dim, width)
+
+
+def build_discriminator(
+    architecture: str, resolution: int, width: float = 1.0, dropout: float | None = None
+) -> keras.Model:
+    """Discriminator for ``architecture``: ``(N, R, R, 1)`` -> ``(N, 1)`` probabilities (float32).
+
+    ``dropout`` defaults to the architecture's thesis value (0.2 baseline, 0.3 deep and stylegan).
+    """
+    rate = get_architecture(architecture).d_dropout if dropout is None else dropout
+    return build_discriminator_model(resolution, rate, width)
+
+
+def build_models(
+    architecture: str,
+    resolution: int,
+    latent_dim: int = 128,
+    width: float = 1.0,
+    d_dropout: float | None = None,
+) -> tuple[keras.Model, keras.Model]:
+    """``(generator, discriminator)`` for ``architecture`` at ``resolution``."""
+    generator = build_generator(architecture, resolution, latent_dim, width)
+    return generator, build_discriminator(architecture, resolution, width, d_dropout)

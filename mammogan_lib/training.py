@@ -1,0 +1,638 @@
+"""GAN training (thesis: BCE loss; Adam G lr 1e-4, D lr 1e-5, beta1 0.5; batch 32), resumable exactly.
+
+Usage (notebook 03)::
+
+    settings = TrainSettings(architecture="baseline", resolution=128, epochs=20000, run_dir=run_dir)
+    trainer = build_trainer(images, settings)  # images: (N, 128, 128) float32 in [-1, 1]
+    with tqdm(total=settings.epochs) as bar:
+        for progress in train(trainer):  # resumes from run_dir/checkpoints when possible
+            bar.update(progress.epoch - bar.n)
+            bar.set_postfix(progress.postfix())
+            if progress.sample_grid:
+                display(Image(filename=progress.sample_grid))
+
+**The step.** One compiled function (``tf.function``, optional XLA) per iteration: ``fake = G(z)`` is
+computed once and used for both updates, with two gradient tapes (the simultaneous update of the
+TensorFlow DCGAN tutorial)::
+
+    d_loss = BCE(1, D(real)) + BCE(0, D(fake))     g_loss = BCE(1, D(fake))   (non-saturating)
+
+Both gradients are taken before either optimiser moves. With a DiffAugment policy, D sees
+``augment(real)`` and ``augment(fake)``; the augmented fake is shared by the two losses. The labels are
+not inverted (unlike keras-io's DCGAN example). The discriminator outputs probabilities (float32
+sigmoid), so BCE is Keras's ``binary_crossentropy`` on probabilities, as the thesis's Keras code had.
+
+**Why a plain class and not ``GAN(keras.Model)``.** The notebook drives training through an iterator
+(progress bar, checkpoints, sample grids, divergence guard between epochs), not ``fit``; a checkpoint is
+the two models' weights plus the two optimisers' variables, saved and restored explicitly. A
+``keras.Model`` subclass would add state we do not use and would have to keep out of the checkpoint
+(compile state, metric trackers, ``fit``'s own optimizer slot), and ``model.save`` cannot restore a custom
+two-optimiser compile. :class:`Trainer` holds exactly what a checkpoint holds.
+
+**Randomness, and why a resume is exact.** Everything random in a step is a function of
+``(seed, step)``: the latent batch, the DiffAugment seeds, and the state of every Keras ``SeedGenerator``
+in the models (Dropout in D, NoiseInjection in the StyleGAN G), which the step re-seeds from
+``(seed, step)`` before using them. The batch order of an epoch is a permutation keyed on
+``(seed, epoch)``. So the state carried from one step to the next is exactly the models' variables
+(weights, BatchNorm statistics) and the optimisers' variables, which the checkpoint saves bit for bit,
+plus the ``step`` and ``epoch`` counters. The initial weights come from ``keras.utils.set_random_seed(seed)``
+called just before the models are built (which also seeds Python's and NumPy's global generators).
+
+**Precision.** ``precision='mixed'`` builds the models under ``mixed_bfloat16`` on CPU and
+``mixed_float16`` on GPU (with ``keras.optimizers.LossScaleOptimizer``, whose scale is checkpointed too).
+The global dtype policy is set only while the models are built and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammogan_lib import checkpoint as ckpt
+from mammogan_lib.augment import diff_augment, parse_policy
+from mammogan_lib.frameworks import import_keras
+
+LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
+"""What a step returns: both losses, mean D(x) and mean D(G(z)) (before the update)."""
+
+LOSS_COLUMNS: tuple[str, ...] = ("step", "epoch", *LOSS_KEYS)
+LOSSES_FILE = "losses.csv"
+SAMPLES_DIR = "samples"
+
+PRECISIONS: tuple[str, ...] = ("float32", "mixed", "mixed_bfloat16", "mixed_float16")
+"""``mixed`` picks bfloat16 on CPU and float16 on GPU; the explicit two exist for tests and benchmarks."""
+
+BLACK_MEAN = -0.98
+BLACK_STD = 0.02
+"""Fixed-noise samples with mean below ``BLACK_MEAN`` and std below ``BLACK_STD`` (in [-1, 1]) are black."""
+
+COMPATIBILITY_KEYS: tuple[str, ...] = (
+    "architecture", "resolution", "latent_dim", "width", "d_dropout", "lr_g", "lr_d", "beta1",
+    "batch_size", "steps_per_epoch", "seed", "dtype_policy", "augment_policy", "n_images",
+    "data_fingerprint",
+)  # fmt: skip
+"""Parameters a checkpoint must share with the trainer to be resumed (``epochs`` may grow, etc.)."""
+
+# Streams of the per-step key (seed, step): independent stateless seeds for each use.
+STREAM_LATENT, STREAM_SEED_GENERATORS, STREAM_AUGMENT_REAL, STREAM_AUGMENT_FAKE = range(4)
+SAMPLE_STEP = 0
+"""Training steps are numbered from 1; the key of step 0 draws the fixed-noise samples."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Training stopped: non-finite losses, or all-black samples for ``divergence_patience`` grids.
+
+    ``last_checkpoint`` is the newest checkpoint (written before the divergence, and kept);
+    ``pending_losses`` the per-step rows computed since it, never written to ``losses.csv``.
+    """
+
+    def __init__(self, message: str, epoch: int, last_checkpoint: Path | None, pending_losses: list) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.last_checkpoint = last_checkpoint
+        self.pending_losses = pending_losses
+
+
+class IncompatibleCheckpoint(ValueError):
+    """The run folder holds a checkpoint written with different parameters."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Everything that defines a training run (defaults: the thesis's exp3 at 128x128)."""
+
+    architecture: str = "baseline"
+    resolution: int = 128
+    latent_dim: int = 128
+    width: float = 1.0
+    d_dropout: float | None = None  # None: the architecture's thesis value
+    lr_g: float = 1e-4
+    lr_d: float = 1e-5
+    beta1: float = 0.5
+    batch_size: int = 32
+    epochs: int = 20000
+    steps_per_epoch: int | None = None  # None: one full pass, N // batch_size
+    seed: int = 0
+    precision: str = "float32"
+    augment_policy: str = ""
+    checkpoint_every: int = 100
+    sample_every: int = 100
+    keep_epochs: int | list[list[int]] | None = None  # e.g. [[16000, 20000]] or 16000
+    keep_last: int = 3
+    divergence_patience: int = 3
+    sample_grid: int = 4  # samples in a grid: sample_grid x sample_grid
+    jit_compile: bool = False
+    run_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        positive = ("resolution", "latent_dim", "batch_size", "epochs", "checkpoint_every",
+                    "sample_every", "keep_last", "divergence_patience", "sample_grid")  # fmt: skip
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(
+                f"TrainSettings.steps_per_epoch must be None or >= 1, got {self.steps_per_epoch}"
+            )
+        if not (self.lr_g > 0 and self.lr_d > 0 and 0 <= self.beta1 < 1 and self.width > 0):
+            raise ValueError("TrainSettings: lr_g, lr_d and width must be > 0 and beta1 in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainSettings.precision {self.precision!r} is not one of {PRECISIONS}")
+        parse_policy(self.augment_policy)
+        ckpt.keep_ranges(self.keep_epochs)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What :func:`train` yields after each epoch (losses are the epoch's means)."""
+
+    epoch: int
+    epochs: int
+    step: int
+    d_loss: float
+    g_loss: float
+    d_real: float
+    d_fake: float
+    elapsed_s: float
+    epoch_s: float
+    checkpoint: Path | None = None
+    sample_grid: Path | None = None
+
+    def postfix(self) -> dict[str, str]:
+        """Short values for ``tqdm.set_postfix``."""
+        return {"D": f"{self.d_loss:.3f}", "G": f"{self.g_loss:.3f}",
+                "D(x)": f"{self.d_real:.2f}", "D(G(z))": f"{self.d_fake:.2f}"}  # fmt: skip
+
+
+# --- precision -----------------------------------------------------------------------------------------
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for ``precision``: ``mixed`` is bfloat16 on CPU, float16 on a GPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+    if precision != "mixed":
+        return precision
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
+@contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Set Keras's global dtype policy to ``name`` inside the block; restore the previous one after."""
+    keras = import_keras()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+# --- randomness ------------------------------------------------------------------------------------------
+
+
+def step_seeds(seed: int, step: Any) -> Any:
+    """Four independent stateless seeds ``(4, 2)`` for ``step`` (streams ``STREAM_*``)."""
+    import tensorflow as tf
+
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(step, tf.int64)])
+    return tf.random.experimental.stateless_split(key, num=4)
+
+
+def latent_batch(seed: int, step: Any, batch: int, latent_dim: int) -> Any:
+    """The latent vectors ``(batch, latent_dim)`` of ``step`` (step 0: the fixed-noise samples)."""
+    import tensorflow as tf
+
+    return tf.random.stateless_normal((batch, latent_dim), seed=step_seeds(seed, step)[STREAM_LATENT])
+
+
+def epoch_permutation(seed: int, epoch: int, count: int) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits the ``count`` training images."""
+    return np.random.default_rng([seed, epoch]).permutation(count)
+
+
+def seed_states(model: Any) -> list[Any]:
+    """The state variables of every ``keras.random.SeedGenerator`` inside ``model`` (Dropout, noise)."""
+    keras = import_keras()
+    states: dict[int, Any] = {}
+    pending = [model]
+    while pending:
+        layer = pending.pop()
+        for value in vars(layer).values():
+            if isinstance(value, keras.random.SeedGenerator):
+                states.setdefault(id(value.state), value.state)
+        pending.extend(getattr(layer, "layers", []))
+    return list(states.values())
+
+
+def reseed(states: Sequence[Any], key: Any) -> None:
+    """Assign each SeedGenerator state a value drawn from the stateless seed ``key`` (eager or traced)."""
+    import tensorflow as tf
+
+    if not states:
+        return
+    values = tf.random.stateless_uniform((len(states), 2), key, minval=0, maxval=2**31 - 2, dtype=tf.int64)
+    for index, state in enumerate(states):
+        state.assign(values[index])
+
+
+# --- the trainer -----------------------------------------------------------------------------------------
+
+
+class Trainer:
+    """G, D, their optimisers, the training images (on the device) and the step/epoch counters."""
+
+    def __init__(self, settings: TrainSettings, models: tuple[Any, Any], optimizers: tuple[Any, Any],
+                 images: np.ndarray, dtype_policy_name: str) -> None:  # fmt: skip
+        import tensorflow as tf
+
+        self.settings = settings
+        self.generator, self.discriminator = models
+        self.g_optimizer, self.d_optimizer = optimizers
+        self.dtype_policy = dtype_policy_name
+        self.n_images = len(images)
+        self.data_fingerprint = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
+        self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
+        self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
+        self.step = 0
+        self.epoch = 0
+        self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
+        self._step_fn = make_step_function(self)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
+
+    @property
+    def optimizers(self) -> dict[str, Any]:
+        return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
+
+    def params(self) -> dict[str, Any]:
+        """The settings with every default resolved, plus the data's size and fingerprint (JSON-ready)."""
+        from mammogan_lib.models.registry import get_architecture
+
+        params = dataclasses.asdict(self.settings)
+        if params["d_dropout"] is None:
+            params["d_dropout"] = get_architecture(self.settings.architecture).d_dropout
+        params.update(steps_per_epoch=self.steps_per_epoch, dtype_policy=self.dtype_policy,
+                      n_images=self.n_images, data_fingerprint=self.data_fingerprint)  # fmt: skip
+        return json.loads(json.dumps(params))
+
+    def state(self) -> dict[str, Any]:
+        """The counters a checkpoint saves besides the variables."""
+        return {"step": self.step, "epoch": self.epoch, "black_epochs": list(self.black_epochs)}
+
+    def train_step(self, indices: Sequence[int] | np.ndarray) -> dict[str, float]:
+        """One update on the images at ``indices`` (advances ``step``, not ``epoch``)."""
+        values = self._run_step(np.asarray(indices)).numpy()
+        return dict(zip(LOSS_KEYS, (float(v) for v in values), strict=True))
+
+    def _run_step(self, indices: np.ndarray) -> Any:
+        import tensorflow as tf
+
+        self.step += 1
+        return self._step_fn(tf.constant(indices, tf.int32), tf.constant(self.step, tf.int64))
+
+    def run_epoch(self) -> np.ndarray:
+        """Train one epoch; return its per-step losses ``(steps_per_epoch, 4)`` (columns ``LOSS_KEYS``)."""
+        import tensorflow as tf
+
+        order = epoch_permutation(self.settings.seed, self.epoch + 1, self.n_images)
+        size = self.settings.batch_size
+        results = [self._run_step(order[k * size : (k + 1) * size]) for k in range(self.steps_per_epoch)]
+        self.epoch += 1
+        return tf.stack(results).numpy()
+
+    def sample(self, count: int | None = None) -> np.ndarray:
+        """The fixed-noise samples ``(count, R, R)`` in [-1, 1] (same latents for the whole run)."""
+        count = count or self.settings.sample_grid**2
+        z = latent_batch(self.settings.seed, SAMPLE_STEP, count, self.settings.latent_dim)
+        reseed(
+            seed_states(self.generator), step_seeds(self.settings.seed, SAMPLE_STEP)[STREAM_SEED_GENERATORS]
+        )
+        return np.asarray(self.generator(z, training=False))[..., 0]
+
+
+def resolve_steps_per_epoch(count: int, settings: TrainSettings) -> int:
+    """``settings.steps_per_epoch`` or one full pass (``count // batch_size``), checked against the data."""
+    full = count // settings.batch_size
+    if full < 1:
+        raise ValueError(
+            f"the training set has {count} images, fewer than batch_size {settings.batch_size}: "
+            "lower batch_size or add images"
+        )
+    steps = settings.steps_per_epoch or full
+    if steps > full:
+        raise ValueError(
+            f"steps_per_epoch {steps} needs {steps * settings.batch_size} images per epoch, but the training "
+            f"set has {count} (at most {full} steps of batch_size {settings.batch_size})"
+        )
+    return steps
+
+
+def _bce(target: float, probabilities: Any) -> Any:
+    """Mean binary cross-entropy of probabilities against a constant label (Keras clips at 1e-7)."""
+    keras = import_keras()
+    labels = keras.ops.full_like(probabilities, target)
+    return keras.ops.mean(keras.losses.binary_crossentropy(labels, probabilities))
+
+
+def make_step_function(trainer: Trainer) -> Any:
+    """The compiled step ``(indices (B,) int32, step int64) -> [d_loss, g_loss, d_real, d_fake]``."""
+    import tensorflow as tf
+
+    settings, images = trainer.settings, trainer.images
+    generator, discriminator = trainer.generator, trainer.discriminator
+    g_opt, d_opt = trainer.g_optimizer, trainer.d_optimizer
+    states = seed_states(generator) + seed_states(discriminator)
+    policy = settings.augment_policy
+
+    def step(indices: Any, step_number: Any) -> Any:
+        keys = step_seeds(settings.seed, step_number)
+        reseed(states, keys[STREAM_SEED_GENERATORS])
+        real = tf.gather(images, indices)  # (B, R, R, 1)
+        z = tf.random.stateless_normal((settings.batch_size, settings.latent_dim), keys[STREAM_LATENT])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = generator(z, training=True)  # computed once, used by both updates
+            d_real = discriminator(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), training=True)
+            d_fake = discriminator(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), training=True)
+            d_loss = _bce(1.0, d_real) + _bce(0.0, d_fake)
+            g_loss = _bce(1.0, d_fake)  # non-saturating
+            d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
+        d_grads = d_tape.gradient(d_scaled, discriminator.trainable_variables)
+        g_grads = g_tape.gradient(g_scaled, generator.trainable_variables)
+        d_opt.apply(d_grads, discriminator.trainable_variables)
+        g_opt.apply(g_grads, generator.trainable_variables)
+        return tf.stack([d_loss, g_loss, tf.reduce_mean(d_real), tf.reduce_mean(d_fake)])
+
+    # no autograph: the step has no tensor-dependent Python control flow
+    return tf.function(step, jit_compile=settings.jit_compile, autograph=False)
+
+
+def _make_optimizer(learning_rate: float, beta1: float, policy: str) -> Any:
+    keras = import_keras()
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta1)
+    return keras.optimizers.LossScaleOptimizer(optimizer) if policy == "mixed_float16" else optimizer
+
+
+def check_images(images: Any, resolution: int) -> np.ndarray:
+    """``images`` as a float32 ``(N, R, R)`` array in [-1, 1]; ``ValueError`` saying what is wrong."""
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 4 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim != 3 or array.shape[1:] != (resolution, resolution) or len(array) == 0:
+        raise ValueError(f"training images must be (N >= 1, {resolution}, {resolution}), got {array.shape}")
+    low, high = float(array.min()), float(array.max())
+    if not (np.isfinite([low, high]).all() and low >= -1.0 - 1e-6 and high <= 1.0 + 1e-6):
+        raise ValueError(f"training images must be finite and in [-1, 1], got [{low}, {high}]")
+    return np.ascontiguousarray(array)
+
+
+def build_trainer(images: Any, settings: TrainSettings) -> Trainer:
+    """Build G and D (under the precision's dtype policy), their optimisers, and the trainer.
+
+    ``images``: the whole training set, ``(N, R, R)`` (or ``(N, R, R, 1)``) float32 in [-1, 1]; held in
+    device memory. Calls ``keras.utils.set_random_seed(settings.seed)`` so the initial weights repeat.
+    """
+    from mammogan_lib.models import build_models
+
+    keras = import_keras()
+    array = check_images(images, settings.resolution)
+    resolve_steps_per_epoch(len(array), settings)
+    policy = resolve_precision(settings.precision)
+    keras.utils.set_random_seed(settings.seed)
+    with dtype_policy(policy):
+        models = build_models(settings.architecture, settings.resolution, settings.latent_dim,
+                              settings.width, settings.d_dropout)  # fmt: skip
+    optimizers = (_make_optimizer(settings.lr_g, settings.beta1, policy),
+                  _make_optimizer(settings.lr_d, settings.beta1, policy))  # fmt: skip
+    for model, optimizer in zip(models, optimizers, strict=True):
+        optimizer.build(model.trainable_variables)
+    return Trainer(settings, models, optimizers, array, policy)
+
+
+# --- the loss log ----------------------------------------------------------------------------------------
+
+
+class LossLog:
+    """Per-step losses, buffered in memory and appended to ``losses.csv`` only at checkpoints."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.pending: list[tuple[Any, ...]] = []
+
+    def add(self, first_step: int, epoch: int, losses: np.ndarray) -> None:
+        """Buffer one epoch's rows (``losses``: ``(steps, 4)``, first row is step ``first_step``)."""
+        for offset, row in enumerate(losses):
+            self.pending.append((first_step + offset, epoch, *(float(v) for v in row)))
+
+    def flush(self) -> None:
+        """Append the buffered rows (floats written exactly, as ``repr``) and empty the buffer."""
+        new = not self.path.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(LOSS_COLUMNS)
+            writer.writerows([(s, e, *(repr(v) for v in values)) for s, e, *values in self.pending])
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.pending = []
+
+    def truncate(self, last_step: int) -> None:
+        """Drop the rows after ``last_step`` (a resume from the checkpoint at ``last_step``)."""
+        if not self.path.exists():
+            return
+        with open(self.path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        kept = [row for row in rows[1:] if row and int(row[0]) <= last_step]
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", newline="") as handle:
+            csv.writer(handle).writerows([list(LOSS_COLUMNS), *kept])
+        os.replace(tmp, self.path)
+
+
+# --- sample grids -----------------------------------------------------------------------------------------
+
+
+def sample_grid_image(samples: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
+    """Tile ``(n, R, R)`` samples in [-1, 1] into one uint8 image, with mid-grey gaps between tiles."""
+    count, size = samples.shape[0], samples.shape[1]
+    rows = -(-count // columns)
+    pixels = np.round((np.clip(samples, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    grid = np.full((rows * (size + gap) - gap, columns * (size + gap) - gap), 128, np.uint8)
+    for index in range(count):
+        top, left = (index // columns) * (size + gap), (index % columns) * (size + gap)
+        grid[top : top + size, left : left + size] = pixels[index]
+    return grid
+
+
+def write_sample_grid(samples: np.ndarray, path: Path, columns: int) -> Path:
+    """Write the samples' grid as an 8-bit PNG, atomically; return ``path``."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", sample_grid_image(samples, columns))
+    if not ok:
+        raise RuntimeError(f"could not encode the sample grid for {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(encoded.tobytes())
+    os.replace(tmp, path)
+    return path
+
+
+def is_black(samples: np.ndarray) -> bool:
+    """Whether samples in [-1, 1] are all black (mode collapse to the background)."""
+    return float(samples.mean()) < BLACK_MEAN and float(samples.std()) < BLACK_STD
+
+
+# --- the training loop ---------------------------------------------------------------------------------
+
+
+def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = False) -> Iterator[Progress]:
+    """Train up to ``settings.epochs``, yielding a :class:`Progress` after each epoch.
+
+    Resumes from the newest checkpoint in ``run_dir/checkpoints`` (``IncompatibleCheckpoint`` if its
+    parameters differ; ``force=True`` deletes the run's checkpoints, samples and losses first). Writes
+    ``losses.csv`` (at checkpoints), ``samples/epoch_<n>.png`` every ``sample_every`` epochs and
+    checkpoints every ``checkpoint_every`` epochs and at the end. Raises :class:`TrainingDiverged` on
+    non-finite losses or ``divergence_patience`` all-black sample grids in a row. Yields nothing if the
+    newest checkpoint already reached ``epochs``.
+    """
+    settings = trainer.settings
+    run_dir = resolve_run_dir(trainer, run_dir)
+    if force:
+        reset_run(run_dir)
+    log = LossLog(run_dir / LOSSES_FILE)
+    last_good = resume(trainer, run_dir, log)
+    started = time.perf_counter()
+    while trainer.epoch < settings.epochs:
+        epoch_started, first_step = time.perf_counter(), trainer.step + 1
+        losses = trainer.run_epoch()
+        log.add(first_step, trainer.epoch, losses)
+        check_losses(losses, trainer.epoch, first_step, last_good, log)
+        grid = _sample_if_due(trainer, run_dir, last_good, log)
+        written = _checkpoint_if_due(trainer, run_dir, log)
+        last_good = written or last_good
+        means = losses.mean(axis=0)
+        yield Progress(trainer.epoch, settings.epochs, trainer.step, *(float(v) for v in means),
+                       elapsed_s=time.perf_counter() - started, epoch_s=time.perf_counter() - epoch_started,
+                       checkpoint=written, sample_grid=grid)  # fmt: skip
+
+
+def resolve_run_dir(trainer: Trainer, run_dir: Path | str | None) -> Path:
+    if run_dir is None and trainer.settings.run_dir is None:
+        raise ValueError("no run folder: pass run_dir to train() or set TrainSettings.run_dir")
+    return Path(run_dir if run_dir is not None else trainer.settings.run_dir)
+
+
+def reset_run(run_dir: Path) -> None:
+    """Delete a run's training outputs (checkpoints, samples, losses.csv): a fresh start."""
+    shutil.rmtree(ckpt.checkpoints_dir(run_dir), ignore_errors=True)
+    shutil.rmtree(run_dir / SAMPLES_DIR, ignore_errors=True)
+    (run_dir / LOSSES_FILE).unlink(missing_ok=True)
+
+
+def check_compatible(current: dict[str, Any], saved: dict[str, Any], checkpoint_dir: Path) -> None:
+    """``IncompatibleCheckpoint`` naming every :data:`COMPATIBILITY_KEYS` value that differs."""
+    differing = [key for key in COMPATIBILITY_KEYS if current.get(key) != saved.get(key)]
+    if differing:
+        details = "; ".join(
+            f"{k}: {saved.get(k)!r} in the checkpoint, {current.get(k)!r} now" for k in differing
+        )
+        raise IncompatibleCheckpoint(
+            f"{checkpoint_dir} was written with different parameters ({', '.join(differing)}): {details}. "
+            "Use a new exp_id for these parameters, or FORCE (train(..., force=True)) to delete this "
+            "run's checkpoints and start again."
+        )
+
+
+def resume(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
+    """Load the newest checkpoint into ``trainer`` (if any) and cut ``losses.csv`` back to its step."""
+    latest = ckpt.latest_checkpoint(run_dir)
+    if latest is None:
+        if trainer.step:
+            raise RuntimeError(
+                f"this trainer already ran {trainer.step} steps that were never checkpointed in {run_dir}; "
+                "build a new trainer"
+            )
+        log.truncate(0)
+        return None
+    check_compatible(trainer.params(), ckpt.read_params(latest), latest)
+    loaded = ckpt.load_checkpoint(latest, trainer.models, trainer.optimizers)
+    trainer.step, trainer.epoch = loaded.step, loaded.epoch
+    trainer.black_epochs = list(loaded.state.get("black_epochs", []))
+    log.truncate(trainer.step)
+    return latest
+
+
+def _diverged(message: str, epoch: int, last_good: Path | None, log: LossLog) -> TrainingDiverged:
+    where = (f"the last good checkpoint is {last_good} (kept)" if last_good
+             else "no checkpoint had been written yet")  # fmt: skip
+    return TrainingDiverged(f"{message}; {where}. No checkpoint was written from the diverged state.",
+                            epoch, last_good, list(log.pending))  # fmt: skip
+
+
+def check_losses(
+    losses: np.ndarray, epoch: int, first_step: int, last_good: Path | None, log: LossLog
+) -> None:
+    """``TrainingDiverged`` if any loss of the epoch is NaN or infinite (names the first bad step)."""
+    bad = ~np.isfinite(losses)
+    if bad.any():
+        row = int(np.argmax(bad.any(axis=1)))
+        values = ", ".join(f"{k}={v}" for k, v in zip(LOSS_KEYS, losses[row], strict=True))
+        message = f"training diverged at epoch {epoch}, step {first_step + row}: non-finite losses ({values})"
+        raise _diverged(message, epoch, last_good, log)
+
+
+def _sample_if_due(trainer: Trainer, run_dir: Path, last_good: Path | None, log: LossLog) -> Path | None:
+    """Write the fixed-noise grid when due; track all-black grids and raise after too many in a row."""
+    settings, epoch = trainer.settings, trainer.epoch
+    if epoch % settings.sample_every and epoch != settings.epochs:
+        return None
+    samples = trainer.sample()
+    path = write_sample_grid(samples, run_dir / SAMPLES_DIR / f"epoch_{epoch:06d}.png", settings.sample_grid)
+    trainer.black_epochs = [*trainer.black_epochs, epoch] if is_black(samples) else []
+    if len(trainer.black_epochs) >= settings.divergence_patience:
+        message = (f"training diverged at epoch {epoch}: the fixed-noise samples were all black "
+                   f"(mean {samples.mean():.4f}, std {samples.std():.4f} at epoch {epoch}) in "
+                   f"{len(trainer.black_epochs)} grids in a row (epochs {trainer.black_epochs})")  # fmt: skip
+        raise _diverged(message, epoch, last_good, log)
+    return path
+
+
+def _checkpoint_if_due(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
+    """Checkpoint every ``checkpoint_every`` epochs and at the end (flushing the losses first).
+
+    A due checkpoint is skipped while the latest sample grid is all black (except the final one), so the
+    checkpoint named by :class:`TrainingDiverged` predates the collapse and retention cannot delete it.
+    """
+    settings, epoch = trainer.settings, trainer.epoch
+    final = epoch == settings.epochs
+    if (epoch % settings.checkpoint_every and not final) or (trainer.black_epochs and not final):
+        return None
+    log.flush()  # before the checkpoint: a crash in between leaves rows that the resume truncates
+    path = ckpt.save_checkpoint(run_dir, epoch, trainer.models, trainer.optimizers,
+                                trainer.state(), trainer.params())  # fmt: skip
+    ckpt.apply_retention(run_dir, settings.keep_last, settings.keep_epochs)
+    return path
+
+
+__all__ = [
+    "LOSS_KEYS", "IncompatibleCheckpoint", "Progress", "TrainSettings", "Trainer", "TrainingDiverged",
+    "build_trainer", "dtype_policy", "resolve_precision", "train",
+]  # fmt: skip

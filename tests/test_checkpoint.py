@@ -1,0 +1,166 @@
+"""Checkpoints: atomic folders, retention, optimiser state round trip, compatibility, load_generator."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mammogan_lib.frameworks import import_keras
+
+keras = import_keras()
+
+from mammogan_lib import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.models import build_discriminator  # noqa: E402
+from mammogan_lib.training import (  # noqa: E402
+    IncompatibleCheckpoint,
+    TrainSettings,
+    build_trainer,
+    latent_batch,
+    train,
+)
+
+# keras 3.15's own save_weights calls np.array(variable); numpy 2 warns about its __array__ signature
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+BATCH = 8
+
+
+def small_settings(run_dir, **overrides) -> TrainSettings:
+    values = dict(
+        architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=BATCH, epochs=1,
+        checkpoint_every=1, sample_every=1, keep_last=10, seed=0, run_dir=str(run_dir),
+    )  # fmt: skip
+    return TrainSettings(**{**values, **overrides})
+
+
+def training_images(count: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (count, 64, 64)).astype("float32")
+
+
+def fake_checkpoints(run_dir, epochs) -> None:
+    for epoch in epochs:
+        folder = ckpt.checkpoints_dir(run_dir) / ckpt.checkpoint_name(epoch)
+        folder.mkdir(parents=True)
+        (folder / ckpt.STATE_FILE).write_text(json.dumps({"epoch": epoch, "step": 0}))
+
+
+def remaining_epochs(run_dir) -> list[int]:
+    return [ckpt.checkpoint_epoch(p) for p in ckpt.list_checkpoints(run_dir)]
+
+
+@pytest.mark.parametrize(
+    ("keep_last", "keep_epochs", "expected"),
+    [
+        (2, None, [90, 100]),
+        (1, [[20, 40], [70, 70]], [20, 30, 40, 70, 100]),
+        (3, 60, [60, 70, 80, 90, 100]),  # an int keeps every epoch from it on
+        (2, [], [90, 100]),
+    ],
+)
+def test_retention_keeps_the_last_and_the_chosen_epochs(tmp_path, keep_last, keep_epochs, expected):
+    fake_checkpoints(tmp_path, range(10, 101, 10))
+    ckpt.apply_retention(tmp_path, keep_last, keep_epochs)
+    assert remaining_epochs(tmp_path) == expected
+
+
+def test_retention_during_training(tmp_path):
+    settings = small_settings(tmp_path, epochs=5, keep_last=2, keep_epochs=[[2, 2]], sample_every=5)
+    list(train(build_trainer(training_images(), settings)))
+    assert remaining_epochs(tmp_path) == [2, 4, 5]
+
+
+def test_retention_and_ranges_are_checked():
+    with pytest.raises(ValueError, match="keep_last"):
+        ckpt.apply_retention("unused", 0)
+    with pytest.raises(ValueError, match="start <= end"):
+        ckpt.keep_ranges([[5, 1]])
+    assert ckpt.keep_ranges(16000) == [(16000, float("inf"))]
+
+
+def test_partial_folders_are_ignored_and_cleaned_on_the_next_save(tmp_path):
+    fake_checkpoints(tmp_path, [1])
+    root = ckpt.checkpoints_dir(tmp_path)
+    (root / "epoch_000002.tmp-4242").mkdir()  # a killed write
+    (root / "epoch_000003").mkdir()  # no state.json: never a complete checkpoint
+    assert ckpt.latest_checkpoint(tmp_path) == root / "epoch_000001"
+    trainer = build_trainer(training_images(), small_settings(tmp_path))
+    trainer.epoch = 4
+    path = ckpt.save_checkpoint(tmp_path, 4, trainer.models, trainer.optimizers, trainer.state(), {})
+    assert path == root / "epoch_000004" and ckpt.latest_checkpoint(tmp_path) == path
+    assert not (root / "epoch_000002.tmp-4242").exists()
+    assert sorted(p.name for p in root.iterdir()) == ["epoch_000001", "epoch_000003", "epoch_000004"]
+    assert ckpt.read_state(path)["epoch"] == 4
+    ckpt.save_checkpoint(tmp_path, 4, trainer.models, trainer.optimizers, trainer.state(), {"again": 1})
+    assert ckpt.read_params(path) == {"again": 1}  # an existing epoch is replaced
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_float16"])
+def test_optimizer_state_round_trip(tmp_path, precision):
+    settings = small_settings(tmp_path, precision=precision)
+    trainer = build_trainer(training_images(), settings)
+    trainer.run_epoch()
+    path = ckpt.save_checkpoint(
+        tmp_path, 1, trainer.models, trainer.optimizers, trainer.state(), trainer.params()
+    )
+    fresh = build_trainer(training_images(), settings)
+    loaded = ckpt.load_checkpoint(path, fresh.models, fresh.optimizers)
+    assert (loaded.epoch, loaded.step) == (1, 4)
+    for name, optimizer in trainer.optimizers.items():
+        restored = fresh.optimizers[name]
+        assert int(restored.iterations.numpy()) == 4
+        saved_values = [v.numpy() for v in optimizer.variables]
+        assert len(saved_values) == len(restored.variables)
+        for value, variable in zip(saved_values, restored.variables, strict=True):
+            assert np.array_equal(value, variable.numpy()), variable.path
+    if precision == "mixed_float16":  # the loss scale travels too
+        paths = [v.path for v in fresh.g_optimizer.variables]
+        assert any("dynamic_scale" in p for p in paths) and any("step_counter" in p for p in paths)
+
+
+def test_optimizer_state_of_another_precision_is_refused(tmp_path):
+    trainer = build_trainer(training_images(), small_settings(tmp_path))
+    path = ckpt.save_checkpoint(tmp_path, 1, trainer.models, trainer.optimizers, trainer.state(), {})
+    other = build_trainer(training_images(), small_settings(tmp_path, precision="mixed_float16"))
+    with pytest.raises(ckpt.CheckpointError, match="optimiser variables but the optimiser has"):
+        ckpt.load_optimizer(other.g_optimizer, path / "g_optimizer.npz")
+
+
+def test_incompatible_parameters_name_the_key_and_force_starts_again(tmp_path):
+    list(train(build_trainer(training_images(), small_settings(tmp_path))))
+    other = build_trainer(training_images(), small_settings(tmp_path, seed=1, epochs=2))
+    with pytest.raises(IncompatibleCheckpoint, match=r"\(seed\).*exp_id.*FORCE"):
+        list(train(other))
+    changed_data = build_trainer(training_images(seed=5), small_settings(tmp_path, epochs=2))
+    with pytest.raises(IncompatibleCheckpoint, match="data_fingerprint"):
+        list(train(changed_data))
+    assert [p.epoch for p in train(other, force=True)] == [1, 2]
+    assert ckpt.read_params(ckpt.latest_checkpoint(tmp_path))["seed"] == 1
+
+
+def test_load_generator_rebuilds_the_trained_generator(tmp_path):
+    trainer = build_trainer(training_images(), small_settings(tmp_path, architecture="stylegan"))
+    list(train(trainer))
+    generator = ckpt.load_generator(ckpt.latest_checkpoint(tmp_path))
+    assert generator.name == "generator_stylegan"
+    z = latent_batch(0, 0, 4, 16)
+    for model in (generator, trainer.generator):  # same noise draws in both (NoiseInjection)
+        for state in [v for v in model.variables if "seed_generator_state" in v.path]:
+            state.assign([1, 0])
+    expected = trainer.generator(z, training=False).numpy()
+    assert np.array_equal(generator(z, training=False).numpy(), expected)
+
+
+def test_keras_weight_files_do_not_hold_dropout_seed_state(tmp_path):
+    """Why the training step re-seeds every SeedGenerator from (seed, step) instead of saving them."""
+    model = build_discriminator("baseline", 64, width=0.125, dropout=0.2)
+    states = [v for v in model.variables if "seed_generator_state" in v.path]
+    assert states
+    for state in states:
+        state.assign([12345, 678])
+    model.save_weights(str(tmp_path / "d.weights.h5"))
+    reloaded = build_discriminator("baseline", 64, width=0.125, dropout=0.2)
+    reloaded.load_weights(str(tmp_path / "d.weights.h5"))
+    reloaded_states = [v.numpy().tolist() for v in reloaded.variables if "seed_generator_state" in v.path]
+    assert [12345, 678] not in reloaded_states

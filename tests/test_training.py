@@ -1,0 +1,250 @@
+"""GAN training: the step, seeding, exact resume after a kill, divergence guard, precision, DiffAugment.
+
+Tiny models (64x64, width 0.125, latent 16, batch 8, 32 random images: 4 steps per epoch) on CPU, where
+TensorFlow's kernels are deterministic, so "the same" means bit for bit (``np.array_equal``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from mammogan_lib.frameworks import import_keras
+
+keras = import_keras()
+
+from mammogan_lib import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.training import (  # noqa: E402
+    LOSS_COLUMNS,
+    LOSS_KEYS,
+    TrainingDiverged,
+    TrainSettings,
+    build_trainer,
+    latent_batch,
+    train,
+)
+from tests.conftest import PROJECT_ROOT  # noqa: E402
+
+# keras 3.15's own save_weights calls np.array(variable); numpy 2 warns about its __array__ signature
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+BATCH = 8
+
+
+def small_settings(run_dir, **overrides) -> TrainSettings:
+    values = dict(
+        architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=BATCH, epochs=2,
+        checkpoint_every=1, sample_every=1, keep_last=10, seed=0, run_dir=str(run_dir),
+    )  # fmt: skip
+    return TrainSettings(**{**values, **overrides})
+
+
+def training_images(count: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(-1, 1, (count, 64, 64)).astype("float32")
+
+
+def read_losses(run_dir) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "losses.csv")
+
+
+def test_one_step_gives_finite_losses_and_images_in_range(tmp_path):
+    trainer = build_trainer(training_images(), small_settings(tmp_path))
+    result = trainer.train_step(np.arange(BATCH))
+    assert tuple(result) == LOSS_KEYS and trainer.step == 1
+    assert all(np.isfinite(v) for v in result.values())
+    assert 0 <= result["d_real"] <= 1 and 0 <= result["d_fake"] <= 1
+    images = trainer.generator(latent_batch(0, 1, 4, 16), training=True).numpy()
+    assert images.shape == (4, 64, 64, 1) and images.min() >= -1 and images.max() <= 1
+
+
+def test_train_writes_losses_samples_and_checkpoints(tmp_path):
+    settings = small_settings(tmp_path, epochs=3, checkpoint_every=2, sample_every=2)
+    records = list(train(build_trainer(training_images(), settings)))
+    assert [(p.epoch, p.step) for p in records] == [(1, 4), (2, 8), (3, 12)]
+    assert [p.checkpoint is not None for p in records] == [False, True, True]  # every 2 and the last
+    assert [p.sample_grid is not None for p in records] == [False, True, True]
+    grid = cv2.imread(str(records[1].sample_grid), cv2.IMREAD_UNCHANGED)
+    assert records[1].sample_grid == tmp_path / "samples" / "epoch_000002.png"
+    assert grid.dtype == np.uint8 and grid.shape == (4 * 64 + 3 * 2, 4 * 64 + 3 * 2)
+    losses = read_losses(tmp_path)
+    assert tuple(losses.columns) == LOSS_COLUMNS
+    assert (
+        losses["step"].tolist() == list(range(1, 13))
+        and losses["epoch"].tolist() == [1] * 4 + [2] * 4 + [3] * 4
+    )
+    assert records[2].d_loss == pytest.approx(losses[losses.epoch == 3]["d_loss"].mean(), rel=1e-6)
+    assert set(records[0].postfix()) == {"D", "G", "D(x)", "D(G(z))"}
+    finished = build_trainer(training_images(), settings)
+    assert list(train(finished)) == [] and finished.epoch == 3  # nothing left to do, state restored
+
+
+def test_same_seed_same_losses_and_different_seed_differs(tmp_path):
+    images = training_images()
+    first = build_trainer(images, small_settings(tmp_path)).run_epoch()
+    again = build_trainer(images, small_settings(tmp_path)).run_epoch()
+    other = build_trainer(images, small_settings(tmp_path, seed=1)).run_epoch()
+    assert first.shape == (4, 4)
+    assert np.array_equal(first, again)
+    assert not np.allclose(first, other)
+
+
+def test_too_few_images_or_steps_are_refused_with_both_numbers(tmp_path):
+    with pytest.raises(ValueError, match=r"6 images.*batch_size 8"):
+        build_trainer(training_images(6), small_settings(tmp_path))
+    with pytest.raises(ValueError, match=r"steps_per_epoch 5.*32"):
+        build_trainer(training_images(), small_settings(tmp_path, steps_per_epoch=5))
+    with pytest.raises(ValueError, match="in \\[-1, 1\\]"):
+        build_trainer(training_images() * 2, small_settings(tmp_path))
+
+
+RESUME_SCRIPT = """
+import json, sys
+import numpy as np
+from mammogan_lib.training import TrainSettings, build_trainer, train
+settings = TrainSettings(**json.loads(sys.argv[1]))
+print(json.dumps([p.epoch for p in train(build_trainer(np.load(sys.argv[2]), settings))]))
+"""
+
+
+def resume_in_new_process(settings: TrainSettings, images_path) -> list[int]:
+    """Run train() in a fresh Python process (nothing shared with this one but the run folder)."""
+    done = subprocess.run(
+        [sys.executable, "-c", RESUME_SCRIPT, json.dumps(dataclasses.asdict(settings)), str(images_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
+    images = training_images()
+    np.save(tmp_path / "images.npy", images)
+    run_a, run_b = tmp_path / "a", tmp_path / "b"
+    settings_a = small_settings(run_a, epochs=4, checkpoint_every=2, sample_every=2)
+    trainer_a = build_trainer(images, settings_a)
+    list(train(trainer_a))
+
+    settings_b = dataclasses.replace(settings_a, run_dir=str(run_b))
+    for progress in train(build_trainer(images, settings_b)):
+        if progress.epoch == 3:  # killed after epoch 3: its losses were never flushed
+            break
+    assert ckpt.latest_checkpoint(run_b) == run_b / "checkpoints" / "epoch_000002"
+    assert read_losses(run_b)["step"].max() == 8
+    # a checkpoint write killed half-way, and loss rows flushed just before a crash
+    partial = run_b / "checkpoints" / "epoch_000004.tmp-999999"
+    partial.mkdir()
+    (partial / "generator.weights.h5").write_bytes(b"half a file")
+    with open(run_b / "losses.csv", "a") as handle:
+        handle.write("9,3,1.0,1.0,0.5,0.5\n")
+    assert ckpt.latest_checkpoint(run_b).name == "epoch_000002"
+
+    assert resume_in_new_process(settings_b, tmp_path / "images.npy") == [3, 4]
+    assert not partial.exists()
+    losses_a, losses_b = read_losses(run_a), read_losses(run_b)
+    assert losses_b["step"].tolist() == list(range(1, 17))
+    assert np.array_equal(losses_a.to_numpy(), losses_b.to_numpy())  # epochs 3-4 included, bit for bit
+
+    resumed = build_trainer(images, settings_b)
+    ckpt.load_checkpoint(run_b / "checkpoints" / "epoch_000004", resumed.models, resumed.optimizers)
+    for model in ("generator", "discriminator"):
+        for a, b in zip(trainer_a.models[model].weights, resumed.models[model].weights, strict=True):
+            assert np.array_equal(a.numpy(), b.numpy()), a.path
+    for name in ("g_optimizer", "d_optimizer"):
+        for a, b in zip(
+            trainer_a.optimizers[name].variables, resumed.optimizers[name].variables, strict=True
+        ):
+            assert np.array_equal(a.numpy(), b.numpy()), a.path
+
+
+def test_nan_weights_stop_training_and_keep_the_last_good_checkpoint(tmp_path):
+    trainer = build_trainer(training_images(), small_settings(tmp_path, epochs=4, sample_every=10))
+    with pytest.raises(TrainingDiverged) as caught:
+        for progress in train(trainer):
+            if progress.epoch == 2:
+                kernel = trainer.discriminator.get_layer("d_dense").kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+    good = tmp_path / "checkpoints" / "epoch_000002"
+    message = str(caught.value)
+    assert "epoch 3, step 9" in message and "non-finite" in message and str(good) in message
+    assert caught.value.last_checkpoint == good and good.is_dir()
+    assert ckpt.latest_checkpoint(tmp_path) == good  # nothing written from the diverged state
+    assert read_losses(tmp_path)["step"].max() == 8
+    assert len(caught.value.pending_losses) == 4  # epoch 3's rows, kept for diagnosis, not in the CSV
+
+
+def test_all_black_samples_stop_training_after_patience_grids(tmp_path):
+    settings = small_settings(tmp_path, epochs=6, divergence_patience=2)
+    trainer = build_trainer(training_images(), settings)
+    with pytest.raises(TrainingDiverged) as caught:
+        for progress in train(trainer):
+            if progress.epoch == 1:
+                bias = trainer.generator.get_layer("g_out_conv").bias
+                bias.assign(np.full(bias.shape, -50.0, "float32"))  # tanh(-50) = -1: black
+    message = str(caught.value)
+    assert "epoch 3" in message and "all black" in message and "epochs [2, 3]" in message
+    good = tmp_path / "checkpoints" / "epoch_000001"
+    assert caught.value.last_checkpoint == good and str(good) in message
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["epoch_000001"]  # epoch 2 (black) skipped
+    assert (tmp_path / "samples" / "epoch_000003.png").is_file()
+
+
+def test_mixed_precision_is_bfloat16_on_cpu_and_restores_the_policy(tmp_path):
+    trainer = build_trainer(training_images(), small_settings(tmp_path, precision="mixed"))
+    assert trainer.dtype_policy == "mixed_bfloat16"
+    assert trainer.generator.get_layer("g_conv1").compute_dtype == "bfloat16"
+    assert trainer.generator.get_layer("g_conv1").kernel.dtype == "float32"
+    assert keras.config.dtype_policy().name == "float32"
+    values = trainer._run_step(np.arange(BATCH)).numpy()
+    assert values.dtype == np.float32 and np.isfinite(values).all()
+
+
+def test_float16_uses_a_loss_scale_optimizer(tmp_path):
+    trainer = build_trainer(training_images(), small_settings(tmp_path, precision="mixed_float16"))
+    assert isinstance(trainer.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert all(np.isfinite(v) for v in trainer.train_step(np.arange(BATCH)).values())
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def manual_losses(trainer, indices) -> list[float]:
+    """The step's losses recomputed eagerly without augmentation (before the trainer's own update)."""
+    real = trainer.images.numpy()[indices]
+    fake = trainer.generator(latent_batch(trainer.settings.seed, trainer.step + 1, BATCH, 16), training=True)
+    d_real = trainer.discriminator(real, training=True)
+    d_fake = trainer.discriminator(fake, training=True)
+    bce = keras.losses.binary_crossentropy
+    ones, zeros = np.ones((BATCH, 1), "float32"), np.zeros((BATCH, 1), "float32")
+    d_loss = np.mean(bce(ones, d_real)) + np.mean(bce(zeros, d_fake))
+    return [d_loss, np.mean(bce(ones, d_fake)), np.mean(d_real), np.mean(d_fake)]
+
+
+def test_diff_augment_runs_and_the_empty_policy_is_the_plain_step(tmp_path):
+    images, indices = training_images(), np.arange(BATCH)
+    plain = build_trainer(images, small_settings(tmp_path, d_dropout=0.0))
+    expected = manual_losses(plain, indices)
+    result = plain.train_step(indices)
+    np.testing.assert_allclose(list(result.values()), expected, rtol=2e-5)
+    augmented = build_trainer(
+        images, small_settings(tmp_path, d_dropout=0.0, augment_policy="translation,cutout")
+    )
+    result_augmented = augmented.train_step(indices)
+    assert all(np.isfinite(v) for v in result_augmented.values())
+    assert result_augmented["d_real"] != result["d_real"]  # D saw augmented reals
+    assert result_augmented["g_loss"] != result["g_loss"]  # ... and augmented fakes
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="precision"):
+        TrainSettings(precision="float16")
+    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
+        TrainSettings(augment_policy="rotate")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainSettings(batch_size=0)
+    with pytest.raises(ValueError, match="keep_epochs"):
+        TrainSettings(keep_epochs=[[20000, 16000]])
