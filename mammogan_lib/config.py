@@ -188,7 +188,67 @@ class PreprocessConfig(StageConfig):
     preview_count: int = param("Images shown in preview grids.", min=1, max=64)
 
 
-STAGE_CONFIGS: tuple[type[StageConfig], ...] = (FilterConfig, PreprocessConfig)
+@dataclass(frozen=True)
+class TrainConfig(StageConfig):
+    """03_train_gan: one experiment's GAN, trained on the array cache of 02, resumably."""
+
+    notebook: ClassVar[str] = "03_train_gan"
+
+    resolution: int = param("Training resolution (square); must match 02's cache.", choices=(64, 128, 256))
+    architecture: str = param(
+        "Generator: baseline (exp3), deep (exp1), stylegan (exp2).", choices=("baseline", "deep", "stylegan")
+    )
+    latent_dim: int = param("Length of the latent vector z (thesis: 128).", min=1, max=4096)
+    width: float = param("Multiplier of every layer's filters; 1.0 is the thesis's model.", min=0.01, max=8.0)
+    d_dropout: float = param("Dropout after each D block (exp3 0.2, exp1/exp2 0.3).", min=0.0, max=0.9)
+    lr_g: float = param("Adam learning rate of the generator (thesis 1e-4).", min=1e-9, max=1.0)
+    lr_d: float = param("Adam learning rate of the discriminator (thesis 1e-5).", min=1e-9, max=1.0)
+    beta1: float = param("Adam beta_1 of both optimisers (thesis 0.5).", min=0.0, max=0.999)
+    batch_size: int = param("Images per step (thesis 32).", min=1, max=4096)
+    epochs: int = param("Epochs to train to (a resume continues up to this).", min=1)
+    steps_per_epoch: int = param("Steps per epoch; 0 = one full pass (N // batch_size).", min=0)
+    precision: str = param(
+        "float32, or mixed (bfloat16 on CPU, float16 on GPU).",
+        choices=("float32", "mixed", "mixed_bfloat16", "mixed_float16"),
+    )
+    augment_policy: str = param("DiffAugment policy, e.g. 'translation,cutout'; '' = none.")
+    checkpoint_every: int = param("Write a checkpoint every this many epochs (and at the end).", min=1)
+    sample_every: int = param("Write the fixed-noise sample grid every this many epochs.", min=1)
+    keep_last: int = param("Checkpoints kept besides keep_epochs (the newest is the resume point).", min=1)
+    keep_epochs: list[int] = param("[start, end]: also keep every checkpoint in this epoch range; [] = none.")
+    divergence_patience: int = param("Stop after this many all-black sample grids in a row.", min=1)
+    sample_grid: int = param("The sample grid is sample_grid x sample_grid images.", min=1, max=16)
+    jit_compile: bool = param("Compile the train step with XLA.")
+    restart_training: bool = param("Delete this run's checkpoints, samples and losses and start again.")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        keep = self.keep_epochs
+        if len(keep) not in (0, 2) or (keep and keep[0] > keep[1]):
+            raise ParameterError(
+                f"parameter 'keep_epochs': expected [] or [start, end] with start <= end, got {keep}"
+            )
+        from mammogan_lib.augment import parse_policy
+
+        try:
+            parse_policy(self.augment_policy)
+        except ValueError as error:
+            raise ParameterError(f"parameter 'augment_policy': {error}") from None
+
+
+@dataclass(frozen=True)
+class GenerateConfig(StageConfig):
+    """04_generate: images from chosen checkpoints, grids across epochs, a latent interpolation."""
+
+    notebook: ClassVar[str] = "04_generate"
+
+    generate_count: int = param("Images generated from each chosen checkpoint.", min=1)
+    generate_epochs: list[int] = param("Checkpoint epochs to generate from; [] = the newest.", min=1)
+    grid_count: int = param("Latents shown per epoch in the grid across epochs.", min=1, max=16)
+    interpolation_steps: int = param("Images in the latent interpolation strip.", min=2, max=32)
+
+
+STAGE_CONFIGS: tuple[type[StageConfig], ...] = (FilterConfig, PreprocessConfig, TrainConfig, GenerateConfig)
 
 
 def validate_params(params: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -1410,6 +1411,13 @@ def phantom_matches(root: Path, spec: PhantomSpec) -> bool:
     lines = readme.read_text(encoding="utf-8").splitlines()
     wanted = f"spec: {json.dumps(spec.as_dict(), sort_keys=True)}"
     return bool(lines) and lines[0].startswith(README_MARKER) and wanted in lines
+
+
+def phantom_folder(data_path: Path, spec: PhantomSpec) -> Path:
+    """``<data_path>/phantom/<key>``: one folder per spec, so runs with different phantoms (a smoke run
+    and a full-size one, say) never overwrite the images another run is reading."""
+    key = hashlib.sha256(json.dumps(spec.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+    return Path(data_path) / "phantom" / f"n{spec.n_images}_h{spec.height}_s{spec.seed}_{key}"
 
 
 def ensure_phantom(root: Path, spec: PhantomSpec, workers: int = 0) -> Path:

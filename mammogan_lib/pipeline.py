@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,7 @@ import yaml
 
 from mammogan_lib import config, provenance
 
-STAGES: tuple[str, ...] = ("01_filter", "02_preprocess")
+STAGES: tuple[str, ...] = ("01_filter", "02_preprocess", "03_train_gan", "04_generate")
 NOTEBOOKS_DIR = provenance.PROJECT_ROOT / "notebooks"
 
 
@@ -77,6 +78,15 @@ def check_params(merged: MergedParams, stages: Sequence[str] = STAGES) -> None:
             f"declared: {', '.join(sorted(declared))}"
         )
     config.validate_params(merged.values, merged.origins)
+    # checks across fields (e.g. keep_epochs as a [start, end] pair) live in the configs themselves
+    configs = {config_class.notebook: config_class for config_class in config.STAGE_CONFIGS}
+    for stage in STAGES:
+        try:
+            configs[stage](**stage_params(stage, merged))
+        except config.ParameterError as error:
+            key = re.match(r"parameter '(\w+)'", str(error))
+            where = merged.origins.get(key.group(1), "the notebook's default") if key else "?"
+            raise config.ParameterError(f"{error} (set in {where})") from None
 
 
 def stage_params(stage: str, merged: MergedParams) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 
 
@@ -72,3 +73,29 @@ def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
+
+
+def loss_curves(losses: pd.DataFrame, steps_per_epoch: int, smooth_steps: int = 50) -> Figure:
+    """Figure 4.1 of the thesis, measured: D and G loss per step (raw, faint) and a rolling mean (solid),
+    and beside it mean D(x) and D(G(z)); the x axis is in epochs (``step / steps_per_epoch``)."""
+    fig, (ax_loss, ax_prob) = plt.subplots(1, 2, figsize=(11, 3.4))
+    epoch = losses["step"] / steps_per_epoch
+    window = max(1, min(smooth_steps, len(losses) // 5 or 1))
+    for ax, columns in ((ax_loss, ("d_loss", "g_loss")), (ax_prob, ("d_real", "d_fake"))):
+        for column, color in zip(columns, ("#4c72b0", "#c44e52"), strict=True):
+            ax.plot(epoch, losses[column], color=color, alpha=0.25, linewidth=0.6)
+            smooth = losses[column].rolling(window, min_periods=1).mean()
+            label = f"{LOSS_LABELS[column]} ({window}-step mean)"
+            ax.plot(epoch, smooth, color=color, linewidth=1.5, label=label)
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=8)
+    ax_loss.set_ylabel("binary cross-entropy")
+    ax_loss.set_title("losses")
+    ax_prob.set_ylabel("mean discriminator output")
+    ax_prob.set_ylim(0, 1)
+    ax_prob.set_title("D on real and generated images")
+    fig.tight_layout()
+    return fig
+
+
+LOSS_LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}

@@ -110,10 +110,20 @@ def load_cache(folder: Path) -> tuple[np.ndarray, pd.DataFrame]:
     return images, index
 
 
-def load_training_images(run_dir: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    """The array cache that 02_preprocess recorded for a run (``<run_dir>/preprocess.json``)."""
+def load_training_images(run_dir: Path, resolution: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """The array cache that 02_preprocess recorded for a run (``<run_dir>/preprocess.json``).
+
+    With ``resolution``, a cache of another size is refused, naming both sizes.
+    """
     record_path = Path(run_dir) / "preprocess.json"
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path} not found: run 02_preprocess for this experiment first")
     record = json.loads(record_path.read_text())
-    return load_cache(Path(record["cache_dir"]))
+    images, index = load_cache(Path(record["cache_dir"]))
+    if resolution is not None and images.shape[1:] != (resolution, resolution):
+        raise ValueError(
+            f"parameter 'resolution' is {resolution}, but the array cache of 02_preprocess "
+            f"({record['cache_dir']}) holds images of shape {images.shape[1:]}: re-run 02_preprocess "
+            f"with resolution {resolution} (the pipeline does this when the parameter changes)"
+        )
+    return images, index

@@ -327,6 +327,16 @@ class Trainer:
         return np.asarray(self.generator(z, training=False))[..., 0]
 
 
+def settings_from_config(cfg: Any, run_dir: Path | str) -> TrainSettings:
+    """The :class:`TrainSettings` of a notebook's ``TrainConfig`` (its 0 / [] mean "default" here)."""
+    special = {"run_dir", "steps_per_epoch", "keep_epochs"}
+    names = {f.name for f in dataclasses.fields(TrainSettings)} - special
+    values = {name: getattr(cfg, name) for name in names}
+    return TrainSettings(**values, steps_per_epoch=cfg.steps_per_epoch or None,
+                         keep_epochs=[list(cfg.keep_epochs)] if cfg.keep_epochs else None,
+                         run_dir=str(run_dir))  # fmt: skip
+
+
 def resolve_steps_per_epoch(count: int, settings: TrainSettings) -> int:
     """``settings.steps_per_epoch`` or one full pass (``count // batch_size``), checked against the data."""
     full = count // settings.batch_size
@@ -630,6 +640,71 @@ def _checkpoint_if_due(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | 
                                 trainer.state(), trainer.params())  # fmt: skip
     ckpt.apply_retention(run_dir, settings.keep_last, settings.keep_epochs)
     return path
+
+
+# --- reporting ---------------------------------------------------------------------------------------------
+
+
+def model_table(trainer: Trainer) -> Any:
+    """A table of the two models: parameters, layers and output shape (a ``pandas.DataFrame``)."""
+    import pandas as pd
+
+    rows = []
+    for name, model in trainer.models.items():
+        trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+        rows.append({"model": name, "trainable parameters": trainable,
+                     "all parameters (with BatchNorm statistics)": model.count_params(),
+                     "layers": len(model.layers), "output shape": str(model.output_shape)})  # fmt: skip
+    return pd.DataFrame(rows).set_index("model")
+
+
+def sample_grids(run_dir: Path | str) -> list[tuple[int, Path]]:
+    """The fixed-noise sample grids of a run, ``(epoch, path)`` in epoch order."""
+    paths = sorted((Path(run_dir) / SAMPLES_DIR).glob("epoch_*.png"))
+    return [(int(path.stem.split("_")[1]), path) for path in paths]
+
+
+def read_grid(path: Path | str) -> np.ndarray:
+    """A sample grid PNG as a uint8 array."""
+    import cv2
+
+    pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if pixels is None:
+        raise OSError(f"could not read the sample grid {path}")
+    return pixels
+
+
+def timing_summary(epoch_seconds: Sequence[float], steps_per_epoch: int, batch_size: int) -> dict[str, Any]:
+    """Speed of the epochs trained in this session: median ms/step and images/s.
+
+    The first epoch of a session includes tracing and compiling the step, so it is left out of the median
+    when there are others (and reported on its own).
+    """
+    if not epoch_seconds:
+        return {"epochs_trained": 0}
+    steady = list(epoch_seconds[1:]) or list(epoch_seconds)
+    ms_per_step = 1000 * float(np.median(steady)) / steps_per_epoch
+    return {"epochs_trained": len(epoch_seconds), "first_epoch_s": round(epoch_seconds[0], 2),
+            "median_ms_per_step": round(ms_per_step, 2),
+            "images_per_s": round(batch_size / ms_per_step * 1000, 1),
+            "train_s": round(float(np.sum(epoch_seconds)), 1)}  # fmt: skip
+
+
+def run_summary(trainer: Trainer, run_dir: Path | str) -> dict[str, Any]:
+    """Where a run stands: counters, parameters, checkpoints kept and the last epoch's mean losses."""
+    import pandas as pd
+
+    losses_path = Path(run_dir) / LOSSES_FILE
+    last_epoch = {}
+    if losses_path.is_file():
+        losses = pd.read_csv(losses_path)
+        if len(losses):
+            last = losses[losses["epoch"] == losses["epoch"].max()]
+            last_epoch = {key: round(float(last[key].mean()), 5) for key in LOSS_KEYS}
+    return {"epoch": trainer.epoch, "step": trainer.step, "steps_per_epoch": trainer.steps_per_epoch,
+            "n_images": trainer.n_images, "dtype_policy": trainer.dtype_policy,
+            "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
+            "last_epoch_losses": last_epoch, "params": trainer.params()}  # fmt: skip
 
 
 __all__ = [

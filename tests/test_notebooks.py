@@ -1,4 +1,4 @@
-"""The notebooks end to end with papermill on the smoke parameters, through the pipeline `make reproduce` uses.
+"""The notebooks end to end with papermill on the smoke parameters, through the pipeline of `make reproduce`.
 
 One smoke run is shared by the tests of this module (it is the slow part of the suite); runs_dir and
 data_dir point into a temporary folder.
@@ -78,10 +78,54 @@ def test_preprocess_writes_the_array_cache_the_training_stage_reads(smoke_run):
     assert tissue_by_column[:8].sum() > 2 * tissue_by_column[-8:].sum()  # all face the same way
 
 
-def test_unchanged_stages_are_skipped_and_a_changed_one_reruns(smoke_run):
-    tmp, _, _, _ = smoke_run
+def test_training_logs_every_step_checkpoints_and_samples(smoke_run):
+    _, run_dir, _, _ = smoke_run
+    defaults = pipeline.notebook_parameters("03_train_gan")
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["epoch"] == defaults["epochs"]
+    assert summary["step"] == defaults["epochs"] * summary["steps_per_epoch"]
+    assert summary["steps_per_epoch"] == summary["n_images"] // defaults["batch_size"]
+    assert summary["dtype_policy"] == "mixed_bfloat16"  # precision 'mixed' on a CPU
+    losses = pd.read_csv(run_dir / "losses.csv")
+    assert losses["step"].tolist() == list(range(1, summary["step"] + 1))
+    assert np.isfinite(losses[["d_loss", "g_loss", "d_real", "d_fake"]].to_numpy()).all()
+    assert summary["checkpoints"][-1] == f"epoch_{defaults['epochs']:06d}"
+    grids = sorted((run_dir / "samples").glob("epoch_*.png"))
+    assert len(grids) == defaults["epochs"] // defaults["sample_every"]
+    assert summary["this_session"]["median_ms_per_step"] > 0
+    for name in ("03_losses.png", "03_samples_progression.png"):
+        assert (run_dir / "figures" / name).is_file()
+
+
+def test_generate_writes_the_images_the_metrics_stage_reads(smoke_run):
+    _, run_dir, _, _ = smoke_run
+    defaults = pipeline.notebook_parameters("04_generate")
+    record = json.loads((run_dir / "generate.json").read_text())
+    newest = json.loads((run_dir / "train_summary.json").read_text())["checkpoints"][-1]
+    folder = run_dir / "generated" / newest
+    images = np.load(folder / "images.npy")
+    assert images.shape == (defaults["generate_count"], 64, 64)
+    assert images.min() >= -1 and images.max() <= 1
+    assert len(list(folder.glob("*.png"))) == defaults["generate_count"]
+    assert record["grid_epochs"] == [int(name.split("_")[1]) for name in sorted(
+        p.name for p in (run_dir / "checkpoints").iterdir())]
+    for name in ("04_generated.png", "04_grid_across_epochs.png", "04_interpolation.png"):
+        assert (run_dir / "figures" / name).is_file()
+
+
+def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(smoke_run):
+    tmp, run_dir, _, _ = smoke_run
     log: list[str] = []
     again = pipeline.run_pipeline(smoke_params(tmp), cwd=PROJECT_ROOT, log=log.append)
     assert again == dict.fromkeys(pipeline.STAGES, "skipped")
-    changed = pipeline.run_pipeline(smoke_params(tmp, "resize_mode=stretch"), cwd=PROJECT_ROOT, log=log.append)
-    assert changed == {"01_filter": "skipped", "02_preprocess": "ran"}
+    before = pd.read_csv(run_dir / "losses.csv")
+    epochs = pipeline.notebook_parameters("03_train_gan")["epochs"]
+    longer_params = smoke_params(tmp, f"epochs={epochs + 4}")
+    longer = pipeline.run_pipeline(longer_params, cwd=PROJECT_ROOT, log=log.append)
+    assert longer == {"01_filter": "skipped", "02_preprocess": "skipped", "03_train_gan": "ran",
+                      "04_generate": "ran"}  # fmt: skip
+    after = pd.read_csv(run_dir / "losses.csv")
+    summary = json.loads((run_dir / "train_summary.json").read_text())
+    assert summary["epoch"] == epochs + 4 and summary["this_session"]["epochs_trained"] == 4  # resumed
+    pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # the earlier steps are untouched
+    assert after["step"].tolist() == list(range(1, len(after) + 1))

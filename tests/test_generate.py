@@ -1,0 +1,95 @@
+"""mammogan_lib.generate: checkpoint choice, seeded latents, interpolation, deterministic images on disk."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mammogan_lib.frameworks import import_keras
+
+keras = import_keras()
+
+from mammogan_lib import checkpoint as ckpt  # noqa: E402
+from mammogan_lib import generate  # noqa: E402
+from mammogan_lib.models import build_generator  # noqa: E402
+from mammogan_lib.training import TrainSettings, build_trainer, train  # noqa: E402
+from tests.test_models import set_noise_scales  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """A tiny run with checkpoints after epochs 1, 2 and 3."""
+    run_dir = tmp_path_factory.mktemp("run")
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 64, 64)).astype("float32")
+    settings = TrainSettings(architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=8,
+                             epochs=3, checkpoint_every=1, sample_every=1, keep_last=5, run_dir=str(run_dir))
+    list(train(build_trainer(images, settings)))
+    return run_dir
+
+
+def test_empty_epochs_choose_the_newest_and_missing_epochs_are_named(trained_run, tmp_path):
+    assert [p.name for p in generate.select_checkpoints(trained_run, [])] == ["epoch_000003"]
+    assert [ckpt.checkpoint_epoch(p) for p in generate.select_checkpoints(trained_run, [3, 1])] == [1, 3]
+    missing = r"'generate_epochs': no checkpoint for epochs \[7\].*\[1, 2, 3\]"
+    with pytest.raises(FileNotFoundError, match=missing):
+        generate.select_checkpoints(trained_run, [1, 7])
+    with pytest.raises(FileNotFoundError, match="run 03_train_gan"):
+        generate.select_checkpoints(tmp_path, [])
+
+
+def test_latents_are_a_function_of_the_seed():
+    first = generate.latent_vectors(5, 16, seed=1)
+    assert first.shape == (5, 16) and first.dtype == np.float32
+    assert np.array_equal(first, generate.latent_vectors(5, 16, seed=1))
+    assert not np.array_equal(first, generate.latent_vectors(5, 16, seed=2))
+    assert np.array_equal(first[:3], generate.latent_vectors(3, 16, seed=1))  # more images extend the set
+
+
+def test_slerp_starts_and_ends_at_the_latents_and_keeps_the_norm():
+    start, end = generate.latent_vectors(2, 64, seed=0)
+    end = end / np.linalg.norm(end) * np.linalg.norm(start)  # equal norms: the path stays on the sphere
+    path = generate.slerp_path(start, end, 7)
+    assert path.shape == (7, 64)
+    np.testing.assert_allclose(path[0], start, atol=1e-5)
+    np.testing.assert_allclose(path[-1], end, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), np.linalg.norm(start), rtol=1e-5)
+    linear_middle = np.linalg.norm((start + end) / 2)
+    assert np.linalg.norm(path[3]) > linear_middle  # what a straight line would have lost
+    np.testing.assert_allclose(generate.slerp_path(start, start, 3), np.stack([start] * 3), atol=1e-6)
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        generate.slerp_path(start, end, 1)
+
+
+def test_same_seed_same_images_also_with_noise_injection():
+    keras.utils.set_random_seed(0)
+    generator = build_generator("stylegan", 64, latent_dim=16, width=0.125)
+    set_noise_scales(generator, 0.3)  # noise strength starts at zero (StyleGAN); make the noise matter
+    latents = generate.latent_vectors(6, 16, seed=0)
+    first = generate.run_generator(generator, latents, seed=3, batch_size=4)
+    assert first.shape == (6, 64, 64) and first.min() >= -1 and first.max() <= 1
+    assert np.array_equal(first, generate.run_generator(generator, latents, seed=3, batch_size=4))
+    assert not np.array_equal(first, generate.run_generator(generator, latents, seed=4, batch_size=4))
+
+
+def test_generated_images_are_written_as_pngs_and_one_array(trained_run):
+    path = generate.select_checkpoints(trained_run, [2])[0]
+    latents = generate.latent_vectors(5, 16, seed=0)
+    images = generate.run_generator(ckpt.load_generator(path), latents, seed=0)
+    folder = generate.write_generated(images, generate.generated_folder(trained_run, path))
+    assert folder == trained_run / "generated" / "epoch_000002"
+    pngs = sorted(folder.glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:04d}.png" for i in range(5)]
+    assert np.array_equal(cv2.imread(str(pngs[1]), cv2.IMREAD_GRAYSCALE), generate.to_uint8(images[1]))
+    loaded, epoch = generate.load_generated(trained_run)
+    assert epoch == 2 and np.array_equal(loaded, images)
+    generate.write_generated(images[:2], folder)  # fewer images replace, never mix with, the old ones
+    assert len(list(folder.glob("*.png"))) == 2
+    with pytest.raises(FileNotFoundError, match=r"epoch 9 .*found \[2\]"):
+        generate.load_generated(trained_run, 9)
+
+
+def test_to_uint8_maps_the_range_ends():
+    assert generate.to_uint8(np.array([-1.5, -1.0, 0.0, 1.0, 2.0])).tolist() == [0, 0, 128, 255, 255]
