@@ -13,30 +13,17 @@ keras = import_keras()
 
 from mammogan_lib import checkpoint as ckpt  # noqa: E402
 from mammogan_lib.models import build_discriminator  # noqa: E402
-from mammogan_lib.training import (  # noqa: E402
-    IncompatibleCheckpoint,
-    TrainSettings,
-    build_trainer,
-    latent_batch,
-    train,
-)
+from mammogan_lib.training import IncompatibleCheckpoint, build_trainer, latent_batch, train  # noqa: E402
+from tests.test_training import small_settings as two_epoch_settings  # noqa: E402
+from tests.test_training import training_images  # noqa: E402
 
 # keras 3.15's own save_weights calls np.array(variable); numpy 2 warns about its __array__ signature
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
-BATCH = 8
 
-
-def small_settings(run_dir, **overrides) -> TrainSettings:
-    values = dict(
-        architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=BATCH, epochs=1,
-        checkpoint_every=1, sample_every=1, keep_last=10, seed=0, run_dir=str(run_dir),
-    )  # fmt: skip
-    return TrainSettings(**{**values, **overrides})
-
-
-def training_images(count: int = 32, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).uniform(-1, 1, (count, 64, 64)).astype("float32")
+def small_settings(run_dir, **overrides):
+    """The training tests' tiny settings, one epoch by default."""
+    return two_epoch_settings(run_dir, **{"epochs": 1, **overrides})
 
 
 def fake_checkpoints(run_dir, epochs) -> None:
