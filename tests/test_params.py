@@ -112,3 +112,17 @@ def test_exp_id_must_be_usable_as_a_folder_name():
 def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_folder():
     assert config.resolve_path("runs", PROJECT_ROOT / "notebooks") == PROJECT_ROOT / "runs"
     assert config.resolve_path("/abs/runs", PROJECT_ROOT) == Path("/abs/runs")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("keep_epochs", [5], r"'keep_epochs': expected \[\] or \[start, end\].* \(set in .*bad.yaml\)"),
+        ("keep_epochs", [9, 5], r"'keep_epochs': expected .*got \[9, 5\] \(set in .*bad.yaml\)"),
+        ("augment_policy", "flip", r"'augment_policy': unknown DiffAugment policy 'flip'.* \(set in .*bad.yaml\)"),
+    ],
+)
+def test_config_checks_run_before_anything_executes(tmp_path, key, value, message):
+    bad = write_yaml(tmp_path, "bad.yaml", {key: value})
+    with pytest.raises(config.ParameterError, match=message):
+        pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
