@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
+from mammogan_lib.imaging import to_uint8
 
 GENERATED_DIR = "generated"
 ARRAY_FILE = "images.npy"
@@ -82,11 +83,6 @@ def run_generator(generator: Any, latents: np.ndarray, seed: int, batch_size: in
         batch = generator(latents[start : start + batch_size], training=False)
         outputs.append(np.asarray(batch, dtype=np.float32)[..., 0])
     return np.concatenate(outputs) if outputs else np.zeros((0, 0, 0), np.float32)
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """[-1, 1] -> uint8 [0, 255] (values outside are clipped)."""
-    return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
 
 def write_generated(images: np.ndarray, folder: Path) -> Path:

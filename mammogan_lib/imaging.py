@@ -57,6 +57,11 @@ class LoadedImage:
     original_shape: tuple[int, int]
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Training-range images [-1, 1] -> uint8 [0, 255] (values outside are clipped)."""
+    return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
 def read_grayscale(path: Path, max_height: int | None = None) -> LoadedImage:
     """Read the grayscale image at ``path``, downscaled to at most ``max_height`` rows if given.
 

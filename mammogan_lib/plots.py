@@ -75,6 +75,9 @@ def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
     return path
 
 
+LOSS_LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}
+
+
 def loss_curves(losses: pd.DataFrame, steps_per_epoch: int, smooth_steps: int = 50) -> Figure:
     """Figure 4.1 of the thesis, measured: D and G loss per step (raw, faint) and a rolling mean (solid),
     and beside it mean D(x) and D(G(z)); the x axis is in epochs (``step / steps_per_epoch``)."""
@@ -97,5 +100,3 @@ def loss_curves(losses: pd.DataFrame, steps_per_epoch: int, smooth_steps: int = 
     fig.tight_layout()
     return fig
 
-
-LOSS_LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}

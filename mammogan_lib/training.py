@@ -63,6 +63,7 @@ import numpy as np
 from mammogan_lib import checkpoint as ckpt
 from mammogan_lib.augment import diff_augment, parse_policy
 from mammogan_lib.frameworks import import_keras
+from mammogan_lib.imaging import to_uint8
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 """What a step returns: both losses, mean D(x) and mean D(G(z)) (before the update)."""
@@ -483,7 +484,7 @@ def sample_grid_image(samples: np.ndarray, columns: int, gap: int = 2) -> np.nda
     """Tile ``(n, R, R)`` samples in [-1, 1] into one uint8 image, with mid-grey gaps between tiles."""
     count, size = samples.shape[0], samples.shape[1]
     rows = -(-count // columns)
-    pixels = np.round((np.clip(samples, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+    pixels = to_uint8(samples)
     grid = np.full((rows * (size + gap) - gap, columns * (size + gap) - gap), 128, np.uint8)
     for index in range(count):
         top, left = (index // columns) * (size + gap), (index % columns) * (size + gap)
@@ -664,16 +665,6 @@ def sample_grids(run_dir: Path | str) -> list[tuple[int, Path]]:
     return [(int(path.stem.split("_")[1]), path) for path in paths]
 
 
-def read_grid(path: Path | str) -> np.ndarray:
-    """A sample grid PNG as a uint8 array."""
-    import cv2
-
-    pixels = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if pixels is None:
-        raise OSError(f"could not read the sample grid {path}")
-    return pixels
-
-
 def timing_summary(epoch_seconds: Sequence[float], steps_per_epoch: int, batch_size: int) -> dict[str, Any]:
     """Speed of the epochs trained in this session: median ms/step and images/s.
 
@@ -690,17 +681,13 @@ def timing_summary(epoch_seconds: Sequence[float], steps_per_epoch: int, batch_s
             "train_s": round(float(np.sum(epoch_seconds)), 1)}  # fmt: skip
 
 
-def run_summary(trainer: Trainer, run_dir: Path | str) -> dict[str, Any]:
-    """Where a run stands: counters, parameters, checkpoints kept and the last epoch's mean losses."""
-    import pandas as pd
-
-    losses_path = Path(run_dir) / LOSSES_FILE
+def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str, Any]:
+    """Where a run stands: counters, parameters, checkpoints kept and the last epoch's mean ``losses``
+    (the run's ``losses.csv`` as a DataFrame)."""
     last_epoch = {}
-    if losses_path.is_file():
-        losses = pd.read_csv(losses_path)
-        if len(losses):
-            last = losses[losses["epoch"] == losses["epoch"].max()]
-            last_epoch = {key: round(float(last[key].mean()), 5) for key in LOSS_KEYS}
+    if len(losses):
+        last = losses[losses["epoch"] == losses["epoch"].max()]
+        last_epoch = {key: round(float(last[key].mean()), 5) for key in LOSS_KEYS}
     return {"epoch": trainer.epoch, "step": trainer.step, "steps_per_epoch": trainer.steps_per_epoch,
             "n_images": trainer.n_images, "dtype_policy": trainer.dtype_policy,
             "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
