@@ -14,7 +14,11 @@ FORCE ?=
 PARAMS := params/base.yaml $(if $(filter-out base,$(EXP)),params/$(EXP).yaml)
 PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force)
 
-.PHONY: help setup reproduce check-params test lint lab clean
+EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug
+KAGGLE_USER ?= your-kaggle-username
+RESUME ?=
+
+.PHONY: help setup reproduce reproduce-all check-params test lint lab clean bench kaggle kaggle-push
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -32,6 +36,11 @@ setup: $(STAMP) ## create .venv with the pinned dependencies and the notebooks' 
 reproduce: setup ## run the pipeline: EXP=smoke on the embedded phantom by default; DATA=/path for real data
 	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS)
 
+reproduce-all: setup ## run every experiment (exp1 exp2 exp3 exp4) at full scale, one after another; DATA=/path
+	set -e; for exp in $(EXPERIMENTS); do \
+		$(PY) -m mammogan_lib.pipeline params/base.yaml params/$$exp.yaml $(PIPELINE_FLAGS); \
+	done
+
 check-params: setup ## validate the parameter files of EXP without running anything
 	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS) --check
 
@@ -40,6 +49,15 @@ test: setup ## run the test suite (library tests + notebooks end to end on smoke
 
 lint: setup ## ruff on the library and tests
 	$(PY) -m ruff check mammogan_lib tests
+
+bench: setup ## speed benchmark: classic Keras loop vs our train step, 02 + feature throughput -> runs/bench/bench.json (BENCH_ARGS=...)
+	$(PY) -m mammogan_lib.bench $(BENCH_ARGS)
+
+kaggle: setup ## build kaggle/<exp_id>/ (kernel + library dataset) for EXP; KAGGLE_USER=<you> RESUME=1
+	$(PY) -m mammogan_lib.kaggle $(EXP) --user $(KAGGLE_USER) $(if $(RESUME),--resume)
+
+kaggle-push: setup ## build, then upload the library dataset and push the kernel of EXP (kaggle CLI + token)
+	$(PY) -m mammogan_lib.kaggle $(EXP) --user $(KAGGLE_USER) $(if $(RESUME),--resume) --push
 
 lab: setup ## open Jupyter Lab on the project's environment (kernel "Python 3 (mammogan)")
 	$(VENV)/bin/jupyter lab --notebook-dir=.

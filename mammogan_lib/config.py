@@ -185,6 +185,8 @@ class PreprocessConfig(StageConfig):
         "'pad' keeps the breast's aspect ratio; 'stretch' resizes to a square as the thesis did.",
         choices=("pad", "stretch"),
     )
+    holdout_fraction: float = param("Share of patients held out: never trained on; 05/06 test on them.",
+                                    min=0.0, max=0.9)  # fmt: skip
     preview_count: int = param("Images shown in preview grids.", min=1, max=64)
 
 
@@ -246,9 +248,68 @@ class GenerateConfig(StageConfig):
     generate_epochs: list[int] = param("Checkpoint epochs to generate from; [] = the newest.", min=1)
     grid_count: int = param("Latents shown per epoch in the grid across epochs.", min=1, max=16)
     interpolation_steps: int = param("Images in the latent interpolation strip.", min=2, max=32)
+    curve_count: int = param("Images from every kept checkpoint, for 05's curves; 0 = none.", min=0)
 
 
-STAGE_CONFIGS: tuple[type[StageConfig], ...] = (FilterConfig, PreprocessConfig, TrainConfig, GenerateConfig)
+@dataclass(frozen=True)
+class EvaluationConfig(StageConfig):
+    """Fields 05_metrics and 06_svm share: which generated set, and how features are computed."""
+
+    evaluate_epoch: int = param("Generated set to evaluate, by checkpoint epoch; 0 = the newest.", min=0)
+    allow_random_weights: bool = param(
+        "Without pretrained weights, go on with random ones (every number then says so) instead of stopping."
+    )
+    feature_batch_size: int = param("Images per forward pass of the feature networks.", min=1, max=1024)
+
+
+@dataclass(frozen=True)
+class MetricsConfig(EvaluationConfig):
+    """05_metrics: FID/KID, PSNR/SSIM vs the nearest real image, memorisation, texture, losses, comparison."""
+
+    notebook: ClassVar[str] = "05_metrics"
+
+    inception_weights: str = param("InceptionV3 FID weights file; '' = the torch hub cache or a download.")
+    kid_subsets: int = param("KID: random subsets averaged.", min=1)
+    kid_subset_size: int = param("KID: images per subset (clipped to the smaller set).", min=2)
+    memorisation_quantile: float = param(
+        "Flag generated images nearer a training image than this quantile of held-out images are.",
+        min=0.0, max=0.5,
+    )  # fmt: skip
+    loss_smoothing: int = param("Steps in the rolling mean of the loss curves.", min=1)
+    compare_runs: list[str] = param("Runs (exp_id) in the experiment comparison table, when they exist.")
+
+
+@dataclass(frozen=True)
+class SvmConfig(EvaluationConfig):
+    """06_svm: ResNet50 features -> linear SVM, real-only vs generated-enhanced, repeated, source control."""
+
+    notebook: ClassVar[str] = "06_svm"
+
+    resnet_weights: str = param("ResNet50 ImageNet weights file; '' = the torch hub cache or a download.")
+    non_tumour_root: str = param(
+        "Non-tumour images from another source (the thesis's design); '' = phantom's healthy_other_source."
+    )
+    non_tumour_same_source_root: str = param(
+        "Non-tumour images from the tumours' own source (confound control); '' = the phantom's healthy set."
+    )
+    svm_train_per_class: int = param("Training images per class (thesis 400).", min=2)
+    svm_test_per_class: int = param("Test images per class (thesis 100).", min=1)
+    svm_generated: int = param("Generated tumours replacing real ones (thesis 100).", min=0)
+    svm_repeats: int = param("Seeded draws of train and test sets (the thesis made one).", min=1)
+    svm_c: float = param("SVM regularisation C.", min=1e-6)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.svm_generated > self.svm_train_per_class:
+            raise ParameterError(
+                f"parameter 'svm_generated': {self.svm_generated} generated tumours cannot replace part of "
+                f"svm_train_per_class = {self.svm_train_per_class} real ones"
+            )
+
+
+STAGE_CONFIGS: tuple[type[StageConfig], ...] = (
+    FilterConfig, PreprocessConfig, TrainConfig, GenerateConfig, MetricsConfig, SvmConfig,
+)  # fmt: skip
 
 
 def validate_params(params: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:

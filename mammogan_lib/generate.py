@@ -10,6 +10,9 @@ Written per checkpoint, into ``<run_dir>/generated/epoch_<n>/``::
 
     images.npy      float32 (N, R, R) in [-1, 1]: what the metrics stage reads
     0000.png ...    8-bit PNGs (-1 -> 0, +1 -> 255) for viewing and for tools that read image folders
+
+and, for 05_metrics' metric-vs-epoch curves, a smaller set from every kept checkpoint (same latents):
+``<run_dir>/generated_curve/epoch_<n>.npy``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from mammogan_lib import checkpoint as ckpt
 from mammogan_lib.imaging import to_uint8
 
 GENERATED_DIR = "generated"
+CURVE_DIR = "generated_curve"
 ARRAY_FILE = "images.npy"
 
 
@@ -116,3 +120,23 @@ def load_generated(run_dir: Path | str, epoch: int | None = None) -> tuple[np.nd
     if chosen not in by_epoch:
         raise FileNotFoundError(f"no generated images for epoch {chosen} in {root}; found {sorted(by_epoch)}")
     return np.load(by_epoch[chosen] / ARRAY_FILE), chosen
+
+
+def reset_curve_images(run_dir: Path | str) -> None:
+    """Remove the curve images of an earlier 04 run (its checkpoints may since have been pruned)."""
+    for path in (Path(run_dir) / CURVE_DIR).glob("epoch_*.npy"):
+        path.unlink()
+
+
+def write_curve_images(images: np.ndarray, run_dir: Path | str, checkpoint_dir: Path | str) -> Path:
+    """Save one checkpoint's curve images as ``<run_dir>/generated_curve/epoch_<n>.npy``."""
+    path = Path(run_dir) / CURVE_DIR / f"{Path(checkpoint_dir).name}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, images.astype(np.float32))
+    return path
+
+
+def load_curve_images(run_dir: Path | str) -> dict[int, np.ndarray]:
+    """Epoch -> the curve images 04_generate wrote for it (empty when ``curve_count`` was 0)."""
+    paths = sorted((Path(run_dir) / CURVE_DIR).glob("epoch_*.npy"))
+    return {ckpt.checkpoint_epoch(path.with_suffix("")): np.load(path) for path in paths}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -24,10 +25,23 @@ from typing import Any
 
 import yaml
 
-from mammogan_lib import config, provenance
+from mammogan_lib import config, provenance, report
 
-STAGES: tuple[str, ...] = ("01_filter", "02_preprocess", "03_train_gan", "04_generate")
-NOTEBOOKS_DIR = provenance.PROJECT_ROOT / "notebooks"
+STAGES: tuple[str, ...] = (
+    "01_filter", "02_preprocess", "03_train_gan", "04_generate", "05_metrics", "06_svm",
+)  # fmt: skip
+# Where the stage notebooks live and which Jupyter kernel runs them: the checkout and the kernel `make setup`
+# registers, unless the environment says otherwise (a Kaggle kernel runs unpacked copies on "python3").
+NOTEBOOKS_DIR_VARIABLE = "MAMMOGAN_NOTEBOOKS_DIR"
+KERNEL_VARIABLE = "MAMMOGAN_KERNEL"
+
+
+def notebooks_dir() -> Path:
+    return Path(os.environ.get(NOTEBOOKS_DIR_VARIABLE) or provenance.PROJECT_ROOT / "notebooks")
+
+
+def notebook_path(stage: str) -> Path:
+    return notebooks_dir() / f"{stage}.ipynb"
 
 
 @dataclass(frozen=True)
@@ -62,7 +76,7 @@ def notebook_parameters(stage: str) -> dict[str, Any]:
     """The parameters a notebook declares, as papermill sees them: name -> literal default."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(NOTEBOOKS_DIR / f"{stage}.ipynb"))
+    declared = papermill.inspect_notebook(str(notebook_path(stage)))
     return {name: yaml.safe_load(info["default"]) for name, info in declared.items()}
 
 
@@ -96,7 +110,7 @@ def stage_params(stage: str, merged: MergedParams) -> dict[str, Any]:
 
 
 def _notebook_source_digest(stage: str) -> str:
-    notebook = json.loads((NOTEBOOKS_DIR / f"{stage}.ipynb").read_text())
+    notebook = json.loads(notebook_path(stage).read_text())
     sources = ["".join(cell["source"]) for cell in notebook["cells"]]
     return hashlib.sha256("\n\x00".join(sources).encode()).hexdigest()
 
@@ -133,8 +147,8 @@ def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Pat
     output = run_dir / "notebooks" / f"{stage}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
-        str(NOTEBOOKS_DIR / f"{stage}.ipynb"), str(output), parameters=dict(params),
-        cwd=str(cwd), progress_bar=False, kernel_name="mammogan",
+        str(notebook_path(stage)), str(output), parameters=dict(params),
+        cwd=str(cwd), progress_bar=False, kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
     )  # fmt: skip
     return output
 
@@ -176,6 +190,7 @@ def run_pipeline(
         outcome[stage] = "ran"
     if (run_dir / "provenance").is_dir():
         provenance.merge_stage_records(run_dir)
+        report.write_index(run_dir, STAGES)
     return outcome
 
 

@@ -100,3 +100,62 @@ def loss_curves(losses: pd.DataFrame, steps_per_epoch: int, smooth_steps: int = 
     fig.tight_layout()
     return fig
 
+
+def distributions(
+    values: Mapping[str, np.ndarray], xlabel: str, title: str, threshold: float | None = None, bins: int = 30
+) -> Figure:
+    """Overlaid density histograms of one quantity for several image sets (e.g. generated vs held-out)."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    finite = [np.asarray(v)[np.isfinite(v)] for v in values.values()]
+    edges = np.histogram_bin_edges(np.concatenate(finite) if finite else np.zeros(1), bins=bins)
+    for (name, _), data in zip(values.items(), finite, strict=True):
+        ax.hist(data, bins=edges, density=True, alpha=0.5, label=f"{name} (n={len(data)})")
+    if threshold is not None:
+        ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def power_spectra(frequencies: np.ndarray, powers: Mapping[str, np.ndarray], title: str) -> Figure:
+    """Mean radially averaged power spectrum per image set, log-log, with the 25-75 % band."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for name, power in powers.items():
+        if len(power) == 0:
+            continue
+        ax.loglog(frequencies, np.median(power, axis=0), label=f"{name} (n={len(power)})")
+        ax.fill_between(frequencies, *np.percentile(power, [25, 75], axis=0), alpha=0.2)
+    ax.set_xlabel("spatial frequency (cycles / pixel)")
+    ax.set_ylabel("power")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(table: pd.DataFrame, x: str, columns: Sequence[str], title: str) -> Figure:
+    """One panel per column of ``table`` against ``x`` (e.g. FID and KID against the checkpoint epoch)."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)
+    for ax, column in zip(axes.flat, columns, strict=True):
+        ax.plot(table[x], table[column], marker="o")
+        ax.set_xlabel(x)
+        ax.set_title(column, fontsize=10)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(tables: Mapping[str, pd.DataFrame], suptitle: str) -> Figure:
+    """Annotated confusion matrices side by side (rows actual, columns predicted)."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.9 * len(tables), 3.3), squeeze=False)
+    for ax, (title, table) in zip(axes.flat, tables.items(), strict=True):
+        sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+        ax.set_title(title, fontsize=9)
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig

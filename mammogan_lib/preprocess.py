@@ -2,12 +2,17 @@
 
 The cache is shared between runs: it lives in ``<data_dir>/cache/preprocess/<key>/`` where the key hashes
 the kept images (ids and paths) and the preprocessing parameters, so experiments on the same data reuse it.
+
+Each run also records a patient-level split (``<run_dir>/split.csv``): the GAN trains on ``train`` only,
+and ``heldout`` images (whole patients, so no CC/MLO twin of a test image is ever trained on) serve
+05_metrics (the real-vs-real floor, the memorisation audit) and 06_svm (the classifier's tumour test set).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +104,33 @@ def _array_rows(results: list[PreprocessedImage]) -> list[int]:
     return rows
 
 
+def ensure_cache(
+    tasks: list[tuple[str, str, int, str]],
+    cache_root: Path,
+    workers: int,
+    progress: Callable[..., Iterable[PreprocessedImage]] | None = None,
+) -> Path:
+    """The cache folder of ``tasks`` under ``cache_root``, preprocessing them first unless already cached.
+
+    ``progress(results, total=n)`` may wrap the results iterator (e.g. ``partial(tqdm, desc=...)``); the
+    library itself prints nothing.
+    """
+    from mammogan_lib.parallel import parallel_map
+
+    if not tasks:
+        raise ValueError(f"no images to preprocess into {cache_root}")
+    folder = Path(cache_root) / cache_key(tasks)
+    if is_cache_complete(folder):
+        return folder
+    _, _, resolution, resize_mode = tasks[0]
+    mapped: Iterable[PreprocessedImage] = parallel_map(preprocess_image, tasks, workers)
+    results = list(progress(mapped, total=len(tasks)) if progress else mapped)
+    summary = {"resolution": resolution, "resize_mode": resize_mode, "inputs": len(tasks),
+               "written": sum(r.array is not None for r in results),
+               "skipped": sum(r.array is None for r in results), "version": PREPROCESS_VERSION}  # fmt: skip
+    return write_cache(folder, results, summary)
+
+
 def is_cache_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in ("images.npy", "index.csv", "summary.json"))
 
@@ -110,8 +142,56 @@ def load_cache(folder: Path) -> tuple[np.ndarray, pd.DataFrame]:
     return images, index
 
 
+SPLIT_FILE = "split.csv"
+SPLITS = ("train", "heldout")
+
+
+def heldout_patients(patient_ids: Iterable[str], holdout_fraction: float) -> set[str]:
+    """``round(fraction x patients)`` patients, chosen by a hash of their id.
+
+    A hash instead of a seeded shuffle: the choice of one patient does not depend on which other patients
+    were kept, so a re-filtered dataset keeps its held-out patients held out.
+    """
+    patients = sorted(set(patient_ids), key=lambda pid: hashlib.sha256(pid.encode()).hexdigest())
+    return set(patients[: round(holdout_fraction * len(patients))])
+
+
+def split_table(index: pd.DataFrame, patients: pd.Series, holdout_fraction: float) -> pd.DataFrame:
+    """One row per cached image: ``image_id, patient_id, array_row, split`` (train | heldout).
+
+    ``patients`` maps image_id -> patient_id; an image without a patient id is its own patient.
+    """
+    cached = index[index["array_row"] >= 0]
+    patient_of = cached["image_id"].map(patients.to_dict()).fillna("")
+    patient_of = patient_of.where(patient_of != "", "image:" + cached["image_id"])
+    heldout = heldout_patients(patient_of, holdout_fraction)
+    return pd.DataFrame({"image_id": cached["image_id"].to_numpy(), "patient_id": patient_of.to_numpy(),
+                         "array_row": cached["array_row"].to_numpy(),
+                         "split": np.where(patient_of.isin(heldout), "heldout", "train")})  # fmt: skip
+
+
+def load_split_images(
+    run_dir: Path, split: str, resolution: int | None = None
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """The ``train`` or ``heldout`` images of a run (see :func:`split_table`) and their split rows."""
+    if split not in SPLITS:
+        raise ValueError(f"split {split!r} is not one of {SPLITS}")
+    images, _ = load_cached_images(run_dir, resolution)
+    split_path = Path(run_dir) / SPLIT_FILE
+    if not split_path.is_file():
+        raise FileNotFoundError(f"{split_path} not found: re-run 02_preprocess for this experiment")
+    rows = pd.read_csv(split_path, keep_default_na=False, dtype={"image_id": str, "patient_id": str})
+    rows = rows[rows["split"] == split].reset_index(drop=True)
+    return images[rows["array_row"].to_numpy()], rows
+
+
 def load_training_images(run_dir: Path, resolution: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
-    """The array cache that 02_preprocess recorded for a run (``<run_dir>/preprocess.json``).
+    """The images the GAN trains on: the ``train`` split of the run's array cache."""
+    return load_split_images(run_dir, "train", resolution)
+
+
+def load_cached_images(run_dir: Path, resolution: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """The whole array cache that 02_preprocess recorded for a run (``<run_dir>/preprocess.json``).
 
     With ``resolution``, a cache of another size is refused, naming both sizes.
     """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import shutil
@@ -114,12 +115,26 @@ def write_stage_record(run_dir: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
+def _strict_json(value: Any) -> Any:
+    """NaN and infinity (not valid JSON; e.g. a metric that could not be computed) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(item) for item in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
+        return _strict_json(value.item())
+    return value
+
+
 def write_json(path: Path, payload: Any) -> None:
-    """Write JSON atomically (a reader never sees half a file)."""
+    """Write strict JSON atomically (a reader never sees half a file; NaN is written as null)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    text = json.dumps(_strict_json(payload), indent=2, sort_keys=False, default=str, allow_nan=False)
+    tmp.write_text(text + "\n")
     os.replace(tmp, path)
 
 

@@ -4,6 +4,7 @@ One smoke run is shared by the tests of this module (it is the slow part of the 
 data_dir point into a temporary folder.
 """
 
+import functools
 import json
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def test_every_stage_ran_and_left_notebook_report_and_provenance(smoke_run):
         assert record["packages"]["papermill"] and record["hardware"]["cpu_count"]
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert set(provenance["stages"]) == set(pipeline.STAGES)
+    index = (run_dir / "index.html").read_text()
+    for stage in pipeline.STAGES:
+        assert f'<a href="reports/{stage}.html">' in index
+    assert "random-weight InceptionV3" in index and "fid_random_inception" in index
+    assert index.count("data:image/png;base64") >= 5  # headline figures embedded
 
 
 def test_filter_lists_every_phantom_image_with_a_reason_and_keeps_whole_breasts(smoke_run):
@@ -113,6 +119,55 @@ def test_generate_writes_the_images_the_metrics_stage_reads(smoke_run):
         assert (run_dir / "figures" / name).is_file()
 
 
+def test_the_gan_never_trains_on_held_out_patients(smoke_run):
+    _, run_dir, _, _ = smoke_run
+    split = pd.read_csv(run_dir / "split.csv", keep_default_na=False, dtype=str)
+    train, heldout = split[split["split"] == "train"], split[split["split"] == "heldout"]
+    assert len(heldout) > 0 and not set(train["patient_id"]) & set(heldout["patient_id"])
+    holdout = pipeline.notebook_parameters("02_preprocess")["holdout_fraction"]
+    assert heldout["patient_id"].nunique() == round(holdout * split["patient_id"].nunique())
+    assert json.loads((run_dir / "train_summary.json").read_text())["n_images"] == len(train)
+
+
+def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(smoke_run):
+    _, run_dir, _, _ = smoke_run
+    results = json.loads((run_dir / "metrics.json").read_text())
+    assert results["inception"]["pretrained"] is False  # this machine is offline
+    headline = results["headline"]
+    assert "fid" not in headline and headline["fid_random_inception"] > 0
+    assert {row["comparison"] for row in results["sets"]} == {
+        "generated vs train", "generated vs heldout", "train vs heldout"}  # fmt: skip
+    generated = pipeline.notebook_parameters("04_generate")["generate_count"]
+    assert headline["n_generated"] == generated
+    assert results["psnr_ssim_distribution"]["generated"]["psnr"]["count"] == generated
+    assert 0 < headline["ssim_median"] < 1 and headline["psnr_median"] > 0
+    assert 0 <= results["memorisation"]["flagged_fraction"] <= 1
+    checkpoints = json.loads((run_dir / "train_summary.json").read_text())["checkpoints"]
+    assert [row["epoch"] for row in results["curve"]] == [int(name.split("_")[1]) for name in checkpoints]
+    executed = (run_dir / "notebooks" / "05_metrics.ipynb").read_text()
+    assert "RANDOM-WEIGHT INCEPTION" in executed
+    for name in ("05_losses.png", "05_memorisation_distances.png", "05_power_spectra.png",
+                 "05_metrics_vs_epoch.png", "05_table43_pairs.png"):
+        assert (run_dir / "figures" / name).is_file()
+
+
+def test_svm_study_runs_every_design_for_both_non_tumour_sources(smoke_run):
+    _, run_dir, _, _ = smoke_run
+    defaults = pipeline.notebook_parameters("06_svm")
+    results = json.loads((run_dir / "svm.json").read_text())
+    assert results["resnet50"]["pretrained"] is False and "summary" not in results
+    summary = pd.DataFrame(results["summary_random_resnet50"])
+    assert sorted(zip(summary["non_tumour_source"], summary["design"], strict=True)) == sorted(
+        (source, design) for source in ("other_source", "same_source")
+        for design in ("real_only", "generated_enhanced", "synthetic_only"))  # fmt: skip
+    assert (summary["repeats"] == defaults["svm_repeats"]).all()
+    test_images = 2 * defaults["svm_test_per_class"] * defaults["svm_repeats"]
+    assert (summary[["tn", "fp", "fn", "tp"]].sum(axis=1) == test_images).all()
+    assert (summary["accuracy_ci_low"] <= summary["accuracy"]).all()
+    assert (summary["accuracy"] <= summary["accuracy_ci_high"]).all()
+    assert (run_dir / "figures" / "06_confusion_matrices.png").is_file()
+
+
 def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(smoke_run):
     tmp, run_dir, _, _ = smoke_run
     log: list[str] = []
@@ -121,7 +176,8 @@ def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(smoke_run)
     before = pd.read_csv(run_dir / "losses.csv")
     epochs = pipeline.notebook_parameters("03_train_gan")["epochs"]
     longer_params = smoke_params(tmp, f"epochs={epochs + 4}")
-    longer = pipeline.run_pipeline(longer_params, cwd=PROJECT_ROOT, log=log.append)
+    through_generate = pipeline.STAGES[:4]  # 05/06 would re-run too; they are tested above
+    longer = pipeline.run_pipeline(longer_params, through_generate, cwd=PROJECT_ROOT, log=log.append)
     assert longer == {"01_filter": "skipped", "02_preprocess": "skipped", "03_train_gan": "ran",
                       "04_generate": "ran"}  # fmt: skip
     after = pd.read_csv(run_dir / "losses.csv")
@@ -129,3 +185,41 @@ def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(smoke_run)
     assert summary["epoch"] == epochs + 4 and summary["this_session"]["epochs_trained"] == 4  # resumed
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # the earlier steps are untouched
     assert after["step"].tolist() == list(range(1, len(after) + 1))
+
+
+def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_output(smoke_run, tmp_path,
+                                                                                  monkeypatch):  # fmt: skip
+    """The kernel `make kaggle` builds, with /kaggle/input and /kaggle/working pointed at local folders."""
+    import papermill
+
+    from mammogan_lib import kaggle
+
+    _, run_dir, _, _ = smoke_run
+    phantom = Path(json.loads((run_dir / "filter_summary.json").read_text())["dataset_root"])
+    bundle = kaggle.build_bundle(SMOKE, tmp_path / "kaggle", user="ci")
+    inputs, working = tmp_path / "input", tmp_path / "working"
+    inputs.mkdir()
+    (inputs / kaggle.LIBRARY_SLUG).symlink_to(bundle / "library")
+    (inputs / kaggle.CBIS_DATASET.split("/")[1]).symlink_to(phantom)
+    monkeypatch.setenv(pipeline.KERNEL_VARIABLE, "mammogan")  # the stages' kernel; Kaggle's is python3
+    quick = {"epochs": 10, "checkpoint_every": 5, "sample_every": 5, "generate_count": 50, "curve_count": 0,
+             "svm_train_per_class": 20, "svm_test_per_class": 10, "svm_generated": 5,
+             "svm_repeats": 2}  # fmt: skip
+    parameters = {"pipeline_params": pipeline.load_params(SMOKE).values | quick, "input_root": str(inputs),
+                  "working_root": str(working), "install_library": False}  # fmt: skip
+    kernel_notebook = bundle / "kernel" / "smoke.ipynb"
+    run_kernel = functools.partial(papermill.execute_notebook, str(kernel_notebook), parameters=parameters,
+                                   kernel_name="mammogan", cwd=str(tmp_path), progress_bar=False)  # fmt: skip
+    run_kernel(output_path=str(tmp_path / "first.ipynb"))
+    kaggle_run = working / "runs" / "smoke"
+    dataset = json.loads((kaggle_run / "filter_summary.json").read_text())["dataset_root"]
+    assert dataset == str(inputs / "cbis-ddsm-breast-cancer-image-dataset")
+    assert json.loads((kaggle_run / "train_summary.json").read_text())["epoch"] == 10
+    assert all((kaggle_run / "reports" / f"{stage}.html").is_file() for stage in pipeline.STAGES)
+    assert (kaggle_run / "index.html").is_file() and (kaggle_run / "svm.json").is_file()
+    # the next version of the kernel sees this output under /kaggle/input and resumes instead of starting over
+    working.rename(inputs / "mammogan-smoke")
+    run_kernel(output_path=str(tmp_path / "again.ipynb"))
+    outputs = (tmp_path / "again.ipynb").read_text()
+    assert "restored" in outputs
+    assert all(f"'{stage}': 'skipped'" in outputs for stage in pipeline.STAGES)

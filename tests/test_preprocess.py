@@ -68,12 +68,60 @@ def test_cache_key_changes_with_images_and_parameters():
     assert len(keys) == 4 and preprocess.cache_key(base) == preprocess.cache_key(list(base))
 
 
-def test_training_images_are_found_through_the_run_record(tmp_path):
+def test_training_images_are_the_train_split_found_through_the_run_record(tmp_path):
     with pytest.raises(FileNotFoundError, match="preprocess.json not found: run 02_preprocess"):
         preprocess.load_training_images(tmp_path)
-    folder = preprocess.write_cache(
-        tmp_path / "cache", [preprocess.PreprocessedImage("a", np.zeros((4, 4), np.float32))], {"resolution": 4}
-    )
+    results = [preprocess.PreprocessedImage(name, np.full((4, 4), value, np.float32))
+               for name, value in (("a", 0.0), ("b", 0.5), ("c", 1.0))]
+    folder = preprocess.write_cache(tmp_path / "cache", results, {"resolution": 4})
     (tmp_path / "preprocess.json").write_text(json.dumps({"cache_dir": str(folder)}))
-    images, _ = preprocess.load_training_images(Path(tmp_path))
-    assert images.shape == (1, 4, 4)
+    with pytest.raises(FileNotFoundError, match="split.csv not found"):
+        preprocess.load_training_images(Path(tmp_path))
+    _, index = preprocess.load_cache(folder)
+    patients = pd.Series({"a": "P1", "b": "P2", "c": "P1"})
+    split = preprocess.split_table(index, patients, holdout_fraction=0.5)
+    split.to_csv(tmp_path / preprocess.SPLIT_FILE, index=False)
+    images, rows = preprocess.load_training_images(Path(tmp_path))
+    heldout, heldout_rows = preprocess.load_split_images(Path(tmp_path), "heldout")
+    assert len(images) + len(heldout) == 3 and len(heldout) in (1, 2)
+    assert set(rows["patient_id"]).isdisjoint(heldout_rows["patient_id"])  # whole patients
+    assert {float(v) for v in images[:, 0, 0]} | {float(v) for v in heldout[:, 0, 0]} == {0.0, 0.5, 1.0}
+    with pytest.raises(ValueError, match="resolution"):
+        preprocess.load_training_images(Path(tmp_path), resolution=8)
+
+
+def test_held_out_patients_are_a_stable_share_chosen_by_id():
+    patients = [f"P_{i:05d}" for i in range(200)]
+    heldout = preprocess.heldout_patients(patients, 0.2)
+    assert len(heldout) == 40
+    # both are prefixes of one hash order: dropping patients never moves a kept one between splits at random
+    kept = set(patients[:100])
+    small = preprocess.heldout_patients(kept, 0.2)
+    assert len(small) == 20 and (small <= heldout or heldout & kept <= small)
+    assert preprocess.heldout_patients(patients, 0.0) == set()
+
+
+def test_images_without_a_patient_id_are_their_own_patient():
+    index = pd.DataFrame({"image_id": ["x", "y", "z"], "array_row": [0, -1, 1]})
+    split = preprocess.split_table(index, pd.Series({"x": "", "z": "P9"}), holdout_fraction=0.0)
+    assert split["patient_id"].tolist() == ["image:x", "P9"] and (split["split"] == "train").all()
+    assert split["array_row"].tolist() == [0, 1]  # the unreadable image (row -1) has no place in a split
+
+
+def test_ensure_cache_preprocesses_once_and_records_unreadable_images(tmp_path):
+    import cv2
+
+    image = np.zeros((300, 200), np.uint8)
+    cv2.ellipse(image, (0, 150), (150, 120), 0, -90, 90, 200, -1)  # a breast against the left edge
+    cv2.imwrite(str(tmp_path / "good.png"), image)
+    tasks = [("good", str(tmp_path / "good.png"), 64, "pad"), ("missing", str(tmp_path / "missing.png"), 64, "pad")]
+    seen = []
+    folder = preprocess.ensure_cache(tasks, tmp_path / "cache", workers=1,
+                                     progress=lambda items, total: seen.append(total) or items)  # fmt: skip
+    images, index = preprocess.load_cache(folder)
+    assert images.shape == (1, 64, 64) and seen == [2]
+    assert index.set_index("image_id").loc["missing", "array_row"] == -1
+    assert "missing.png" in index.set_index("image_id").loc["missing", "error"]
+    assert preprocess.ensure_cache(tasks, tmp_path / "cache", workers=1, progress=lambda *a, **k: 1 / 0) == folder
+    with pytest.raises(ValueError, match="no images"):
+        preprocess.ensure_cache([], tmp_path / "cache", workers=1)

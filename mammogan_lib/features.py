@@ -1,0 +1,220 @@
+"""Pretrained feature networks for 05_metrics (InceptionV3, FID/KID) and 06_svm (ResNet50), on the torch side.
+
+Weights are found the standard way: a file named in params, else torch's hub cache (``$TORCH_HOME/hub/
+checkpoints``, where a machine that was once online keeps them), else a download. Where none works (an
+offline machine), the network is built with random weights **only** if the caller allows it, and the
+returned :class:`FeatureNetwork` says so: every number made from it must carry :attr:`FeatureNetwork.tag`
+(e.g. ``fid_random_inception``), never be called FID.
+
+Images come in as our training arrays: (N, R, R) float in [-1, 1], grayscale. Both networks see them as
+three identical channels, resized the way each expects (Inception: uint8 to 299 px inside torchmetrics'
+FID network; ResNet50: 224 px, ImageNet normalisation, as the thesis did, §3.6.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mammogan_lib.frameworks import import_torch_side
+from mammogan_lib.imaging import to_uint8
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID Inception (TF port)
+RESNET50_FILE = "resnet50-0676ba61.pth"  # torchvision IMAGENET1K_V1, "pretrained=True" in the thesis's days
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+FEATURE_DIM = 2048
+
+
+class WeightsUnavailable(RuntimeError):
+    """Pretrained weights could not be loaded and random weights were not allowed."""
+
+
+@dataclass(frozen=True)
+class FeatureNetwork:
+    """A feature extractor and where its weights came from."""
+
+    name: str  # "inception" | "resnet50"
+    pretrained: bool
+    source: str  # the weights file used, or why random weights were used
+    module: Any  # torch.nn.Module, in eval mode
+
+    @property
+    def tag(self) -> str:
+        """'' for pretrained weights, else e.g. '_random_inception': appended to every key and title."""
+        return "" if self.pretrained else f"_random_{self.name}"
+
+    @property
+    def description(self) -> str:
+        if self.pretrained:
+            return f"{self.name} (pretrained: {self.source})"
+        return f"{self.name} with RANDOM weights ({self.source}): not comparable with published numbers"
+
+
+def hub_checkpoint(file_name: str) -> Path:
+    """Where torch keeps a downloaded weights file (``$TORCH_HOME/hub/checkpoints/<file>``)."""
+    torch, _ = import_torch_side()
+    return Path(torch.hub.get_dir()) / "checkpoints" / file_name
+
+
+def _weights_problem(parameter: str, weights_path: str, file_name: str, error: Exception) -> str:
+    where = (
+        f"the file {weights_path}"
+        if weights_path
+        else f"the hub cache ({hub_checkpoint(file_name)}) or a download"
+    )
+    return (
+        f"{where} gave no weights ({type(error).__name__}: {error}); set `{parameter}` to a copy of "
+        f"{file_name}, or allow_random_weights: true to go on with clearly labelled random-weight numbers"
+    )
+
+
+def _pretrained_or_random(
+    name: str,
+    parameter: str,
+    weights_path: str,
+    file_name: str,
+    build_pretrained: Callable[[], Any],
+    build_random: Callable[[], Any],
+    allow_random: bool,
+) -> FeatureNetwork:
+    if weights_path and not Path(weights_path).expanduser().is_file():
+        # a path that was asked for and is missing is a mistake, not a reason for random weights
+        raise WeightsUnavailable(f"parameter '{parameter}': {weights_path} is not a file")
+    try:
+        module = build_pretrained()
+        source = weights_path or str(hub_checkpoint(file_name))
+        return FeatureNetwork(name, True, source, module.eval())
+    except Exception as error:  # noqa: BLE001 - offline download, corrupt file, ...: all mean "no weights"
+        problem = _weights_problem(parameter, weights_path, file_name, error)
+    if not allow_random:
+        raise WeightsUnavailable(f"{name}: {problem}")
+    return FeatureNetwork(name, False, problem, build_random().eval())
+
+
+def load_inception(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:
+    """torchmetrics' FID InceptionV3 (2048-d pool features), or a seeded random InceptionV3 if allowed."""
+    torch, torchvision = import_torch_side()
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    def pretrained() -> Any:
+        path = str(Path(weights_path).expanduser()) if weights_path else None
+        return NoTrainInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=path)
+
+    def random() -> Any:
+        torch.manual_seed(seed)
+        model = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=True)
+        model.fc = torch.nn.Identity()
+        return calibrate_batch_norm(_random_inception_class()(model), seed)
+
+    return _pretrained_or_random(
+        "inception", "inception_weights", weights_path, INCEPTION_FILE, pretrained, random, allow_random
+    )
+
+
+def load_resnet50(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:
+    """torchvision ResNet50 (ImageNet), classifier removed: the 2048-d global-pool output (thesis §3.6.1)."""
+    torch, torchvision = import_torch_side()
+    models = torchvision.models
+
+    def headless(model: Any) -> Any:
+        model.fc = torch.nn.Identity()
+        return model
+
+    def pretrained() -> Any:
+        if not weights_path:
+            return headless(models.resnet50(weights=models.ResNet50_Weights.IMAGENET1K_V1))
+        model = models.resnet50(weights=None)
+        model.load_state_dict(
+            torch.load(Path(weights_path).expanduser(), map_location="cpu", weights_only=True)
+        )
+        return headless(model)
+
+    def random() -> Any:
+        torch.manual_seed(seed)
+        return headless(models.resnet50(weights=None))
+
+    return _pretrained_or_random(
+        "resnet50", "resnet_weights", weights_path, RESNET50_FILE, pretrained, random, allow_random
+    )
+
+
+def _random_inception_class() -> type:
+    """Defined on first use: torch is imported lazily (see frameworks.py)."""
+    torch, _ = import_torch_side()
+
+    class RandomInception(torch.nn.Module):
+        """Same input contract as the FID network (uint8 RGB, any size) for a torchvision InceptionV3."""
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, images: Any) -> Any:
+            x = torch.nn.functional.interpolate(
+                images.float(), size=(299, 299), mode="bilinear", align_corners=False, antialias=True
+            )
+            return self.model((x - 128.0) / 128.0)
+
+    return RandomInception
+
+
+def calibrate_batch_norm(module: Any, seed: int, images: int = 16, size: int = 299) -> Any:
+    """Set every BatchNorm's statistics from one pass over seeded uniform noise (no data involved).
+
+    Why: with random weights and the default running statistics, InceptionV3's pool features reach ~1e10
+    (and vanish with PyTorch's default init), which makes random-weight FID/KID numerically meaningless.
+    """
+    torch, _ = import_torch_side()
+    for layer in module.modules():
+        if isinstance(layer, torch.nn.modules.batchnorm._BatchNorm):
+            layer.momentum = None  # a plain average over the calibration pass
+            layer.reset_running_stats()
+    noise = torch.randint(0, 256, (images, 3, size, size), generator=torch.Generator().manual_seed(seed))
+    module.train()
+    with torch.no_grad():
+        module(noise.to(torch.uint8))
+    return module.eval()
+
+
+def uint8_rgb(images: np.ndarray) -> Any:
+    """(N, R, R) floats in [-1, 1] -> torch uint8 (N, 3, R, R), the input of torchmetrics' FID network."""
+    torch, _ = import_torch_side()
+    gray = torch.from_numpy(to_uint8(np.asarray(images)))
+    return gray[:, None].expand(-1, 3, -1, -1).contiguous()
+
+
+def imagenet_batch(images: np.ndarray, size: int = 224) -> Any:
+    """(N, R, R) floats in [-1, 1] -> float (N, 3, size, size), ImageNet-normalised (ResNet50's input)."""
+    torch, _ = import_torch_side()
+    unit = torch.from_numpy(np.asarray(images, dtype=np.float32))[:, None].add(1).div(2).clamp(0, 1)
+    resized = torch.nn.functional.interpolate(
+        unit, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    ).expand(-1, 3, -1, -1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (resized - mean) / std
+
+
+def extract_features(
+    images: np.ndarray,
+    network: FeatureNetwork,
+    batch_size: int = 32,
+    progress: Callable[..., Iterable[int]] | None = None,
+) -> np.ndarray:
+    """2048-d features (float64) of each image, in batches; ``progress(range, total=n)`` may wrap the loop."""
+    torch, _ = import_torch_side()
+    prepare = uint8_rgb if network.name == "inception" else imagenet_batch
+    starts: Iterable[int] = range(0, len(images), batch_size)
+    if progress is not None:
+        starts = progress(starts, total=-(-len(images) // batch_size))
+    batches = []
+    with torch.inference_mode():
+        for start in starts:
+            batch = prepare(images[start : start + batch_size])
+            batches.append(network.module(batch).reshape(len(batch), -1).double().numpy())
+    return np.concatenate(batches) if batches else np.zeros((0, FEATURE_DIM))

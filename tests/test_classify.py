@@ -1,0 +1,86 @@
+"""mammogan_lib.classify: the SVM study on constructed features."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mammogan_lib import classify
+
+
+def separable_pools(rng, dim=6, gap=4.0, n=60):
+    tumour = rng.normal(size=(3 * n, dim)) + gap
+    return classify.Pools(
+        tumour_train=tumour[:n],
+        tumour_test=tumour[n : 2 * n],
+        generated=tumour[2 * n :],
+        non_tumour=rng.normal(size=(2 * n, dim)),
+    )
+
+
+def test_the_svm_separates_separable_features():
+    rng = np.random.default_rng(0)
+    pools = separable_pools(rng)
+    x = np.concatenate([pools.tumour_train, pools.non_tumour[:60]])
+    y = np.r_[np.ones(60, int), np.zeros(60, int)]
+    test_x = np.concatenate([pools.tumour_test, pools.non_tumour[60:]])
+    scores = classify.evaluate_svm(x, y, test_x, y)
+    assert scores["accuracy"] == 1.0 and scores["auc"] == 1.0
+    assert (scores["tn"], scores["fp"], scores["fn"], scores["tp"]) == (60, 0, 0, 60)
+
+
+def test_a_one_class_training_set_is_refused_with_a_clear_message():
+    x = np.random.default_rng(1).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=r"training set holds only class \[1\].*needs both classes"):
+        classify.evaluate_svm(x, np.ones(10, int), x, np.r_[np.ones(5, int), np.zeros(5, int)])
+
+
+def test_chance_features_score_near_chance():
+    rng = np.random.default_rng(2)
+    pools = separable_pools(rng, gap=0.0, n=80)
+    results = classify.run_study(pools, classify.thesis_designs(60, 15), test_per_class=20, repeats=8)
+    summary = classify.summarise(results).set_index("design")
+    assert summary.loc["real_only", "accuracy_ci_low"] < 0.5 + 0.1
+    assert abs(summary.loc["real_only", "auc"] - 0.5) < 0.15
+
+
+def test_the_study_shares_test_sets_and_counts_add_up():
+    pools = separable_pools(np.random.default_rng(3))
+    designs = classify.thesis_designs(40, 10)
+    assert [(d.real_tumour, d.generated_tumour, d.non_tumour) for d in designs] == [
+        (40, 0, 40),
+        (30, 10, 40),
+        (0, 40, 40),
+    ]
+    results = classify.run_study(pools, designs, test_per_class=15, repeats=3, seed=5)
+    assert len(results) == 9 and set(results["test_images"]) == {30} and set(results["train_images"]) == {80}
+    assert (results[list(classify.CONFUSION)].sum(axis=1) == 30).all()
+    summary = classify.summarise(results)
+    assert summary["repeats"].tolist() == [3, 3, 3]
+    assert (summary[list(classify.CONFUSION)].sum(axis=1) == 90).all()
+    again = classify.run_study(pools, designs, test_per_class=15, repeats=3, seed=5)
+    assert again.equals(results)
+
+
+def test_too_few_images_name_the_parameter_and_the_counts():
+    pools = separable_pools(np.random.default_rng(4), n=20)
+    with pytest.raises(ValueError, match=r"svm_test_per_class needs 30 held-out tumour images.*only 20"):
+        classify.run_study(pools, classify.thesis_designs(10, 2), test_per_class=30, repeats=1)
+    with pytest.raises(ValueError, match="svm_generated"):
+        classify.thesis_designs(10, 11)
+
+
+def test_intervals_match_scipy_references():
+    low, high = classify.wilson_interval(99, 100)
+    reference = stats.binomtest(99, 100).proportion_ci(confidence_level=0.95, method="wilson")
+    assert (low, high) == pytest.approx((reference.low, reference.high), rel=1e-9)
+    values = np.array([0.9, 0.95, 0.92, 0.97])
+    mean, low, high = classify.mean_interval(values)
+    half = stats.t.ppf(0.975, 3) * values.std(ddof=1) / 2
+    assert (mean, low, high) == pytest.approx((values.mean(), values.mean() - half, values.mean() + half))
+    assert classify.mean_interval(np.array([0.5, 0.5])) == (0.5, 0.5, 0.5)
+
+
+def test_confusion_table_uses_the_thesis_layout():
+    table = classify.confusion_table({"tn": 99, "fp": 1, "fn": 0, "tp": 100})
+    assert table.loc["Actual non-tumour", "Predicted tumour"] == 1
+    assert table.loc["Actual tumour", "Predicted tumour"] == 100

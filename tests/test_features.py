@@ -1,0 +1,75 @@
+"""mammogan_lib.features: where weights come from, and loud labelling when they are random."""
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from mammogan_lib import features
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """An empty TORCH_HOME and no network: the standard weights cannot be found."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+
+    def no_network(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return tmp_path / "torch_home" / "hub" / "checkpoints"
+
+
+def test_missing_weights_stop_the_run_unless_random_weights_are_allowed(offline_hub):
+    with pytest.raises(features.WeightsUnavailable, match=r"resnet_weights.*allow_random_weights"):
+        features.load_resnet50()
+    with pytest.raises(features.WeightsUnavailable, match="inception_weights"):
+        features.load_inception()
+    network = features.load_inception(allow_random=True)
+    assert not network.pretrained and network.tag == "_random_inception"
+    assert "RANDOM weights" in network.description
+
+
+def test_a_weights_path_that_does_not_exist_is_an_error_even_when_random_is_allowed(tmp_path):
+    with pytest.raises(features.WeightsUnavailable, match="parameter 'resnet_weights'.*is not a file"):
+        features.load_resnet50(str(tmp_path / "missing.pth"), allow_random=True)
+
+
+def test_resnet_weights_load_from_a_path_or_from_the_torch_home_cache(tmp_path, offline_hub):
+    torch.manual_seed(3)
+    state = torchvision.models.resnet50(weights=None).state_dict()
+    path = tmp_path / "my_resnet50.pth"
+    torch.save(state, path)
+    from_path = features.load_resnet50(str(path))
+    assert from_path.pretrained and from_path.tag == "" and from_path.source == str(path)
+    offline_hub.mkdir(parents=True)
+    torch.save(state, offline_hub / features.RESNET50_FILE)
+    from_cache = features.load_resnet50()
+    assert from_cache.pretrained and from_cache.source == str(offline_hub / features.RESNET50_FILE)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(
+        features.extract_features(images, from_path, 2),
+        features.extract_features(images, from_cache, 3),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_inputs_are_three_identical_channels_prepared_as_each_network_expects():
+    images = np.array([[[-1.0, 1.0], [0.0, 1.0]]], dtype=np.float32)
+    rgb = features.uint8_rgb(images)
+    assert rgb.dtype == torch.uint8 and rgb.shape == (1, 3, 2, 2)
+    assert rgb[0, 0].tolist() == [[0, 255], [128, 255]] and torch.equal(rgb[0, 0], rgb[0, 2])
+    batch = features.imagenet_batch(np.full((2, 8, 8), 1.0, np.float32), size=16)
+    assert batch.shape == (2, 3, 16, 16)
+    expected = (1 - torch.tensor(features.IMAGENET_MEAN)) / torch.tensor(features.IMAGENET_STD)
+    assert torch.allclose(batch[0, :, 5, 5], expected, atol=1e-5)
+
+
+def test_random_inception_features_are_seeded_and_of_sane_scale(offline_hub):
+    images = np.random.default_rng(1).uniform(-1, 1, (4, 32, 32)).astype(np.float32)
+    first = features.extract_features(images, features.load_inception(allow_random=True, seed=0), 3)
+    again = features.extract_features(images, features.load_inception(allow_random=True, seed=0), 4)
+    assert first.shape == (4, features.FEATURE_DIM) and first.dtype == np.float64
+    np.testing.assert_allclose(first, again, rtol=1e-5, atol=1e-5)
+    assert 1e-3 < first.std() < 1e4  # calibrated batch norm: neither exploding nor vanishing

@@ -1,0 +1,28 @@
+"""mammogan_lib.report: the run's index page shows what the run folder holds, and only that."""
+
+import json
+
+from mammogan_lib import report
+
+
+def test_index_of_a_run_that_has_not_got_far_lists_stages_as_not_run(tmp_path):
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "01_filter.html").write_text("<html></html>")
+    path = report.write_index(tmp_path, ["01_filter", "02_preprocess"])
+    page = path.read_text()
+    assert path == tmp_path / "index.html"
+    assert '<a href="reports/01_filter.html">01_filter</a>' in page
+    assert "<td>02_preprocess</td>" in page and "not run" in page
+    assert "Metrics" not in page and "warning" not in page.split("</style>")[1]
+
+
+def test_index_warns_when_metrics_used_random_weights(tmp_path):
+    metrics = {
+        "epoch": 10,
+        "inception": {"pretrained": False, "key_suffix": "_random_inception"},
+        "headline": {"fid_random_inception": 12.5},
+        "sets": [{"comparison": "generated vs train"}],
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    page = report.write_index(tmp_path, ["05_metrics"]).read_text()
+    assert "random-weight InceptionV3" in page and "<th>fid_random_inception</th>" in page
