@@ -1,11 +1,125 @@
-"""mammogan_lib.bench: the step timer runs and reports what it measured (speed itself is never asserted)."""
+"""mammogan_lib.bench: the FLOP counter against hand counts, the classic reference loop updates what it
+should, and the benchmark's report has its structure (speed itself is never asserted, only positivity)."""
+
+import json
+
+import numpy as np
+import pytest
 
 from mammogan_lib import bench
+from mammogan_lib.frameworks import import_keras
+
+
+def test_flop_counter_matches_a_hand_count_of_one_conv_and_one_dense_layer():
+    keras = import_keras()
+    image = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="valid", name="conv")(image)  # (6, 6, 4)
+    x = keras.layers.Flatten(name="flatten")(x)  # (144,)
+    x = keras.layers.Dense(5, name="dense")(x)
+    records = bench.count_forward_flops(keras.Model(image, x))
+    conv = 2 * (6 * 6) * (3 * 3) * 3 * 4 + 6 * 6 * 4  # 2*H_out*W_out*k_h*k_w*C_in*C_out + bias = 7920
+    dense = 2 * 144 * 5 + 5  # 2*in*out + bias = 1445
+    assert [(r.layer, r.flops) for r in records] == [("conv", conv), ("dense", dense)]
+    assert bench.forward_flops(keras.Model(image, x)) == 9365
+
+
+def test_flop_counter_handles_strides_upsampling_transposed_convs_and_nested_models():
+    keras = import_keras()
+    image = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(3, 4, strides=2, padding="same", use_bias=False, name="down")(image)  # (4,4,3)
+    x = keras.layers.UpSampling2D(name="up")(x)  # (8, 8, 3): data movement only
+    x = keras.layers.Conv2DTranspose(5, 2, strides=2, name="tconv")(x)  # (16, 16, 5)
+    inner = keras.Model(image, x, name="inner")
+    outer_input = keras.Input((8, 8, 2))
+    records = bench.count_forward_flops(keras.Model(outer_input, inner(outer_input)))
+    down = 2 * (4 * 4) * (4 * 4) * 2 * 3  # no bias
+    tconv = 2 * (8 * 8) * (2 * 2) * 3 * 5 + 16 * 16 * 5  # every input pixel scatters a 2x2x5 kernel
+    expected = [("inner", "down", down), ("inner", "tconv", tconv)]
+    assert [(r.model, r.layer, r.flops) for r in records] == expected
+
+
+def test_step_flops_count_three_forward_equivalents_per_network_update():
+    per_image = {"generator": 10, "discriminator": 1}
+    assert bench.step_flops(bench.OUR_STEP_PASSES, per_image, batch_size=2) == 2 * (3 * 10 + 7 * 1)
+    assert bench.step_flops(bench.CLASSIC_LOOP_PASSES, per_image, batch_size=2) == 2 * (4 * 10 + 8 * 1)
+
+
+def test_exp3_hours_for_both_readings_of_epoch():
+    hours = bench.exp3_hours(ms_per_step=1800.0, batch_size=32)  # 500 // 32 = 15 steps per full pass
+    assert hours == {"full_pass_steps": 300_000, "full_pass_epochs_h": 150.0, "one_batch_steps": 20_000,
+                     "one_batch_epochs_h": 10.0}
+
+
+def test_classic_loop_updates_d_in_its_updates_and_only_g_through_the_combined_model():
+    settings = bench.bench_settings("baseline", 64, 4, "float32", 0.125, seed=0)
+    loop = bench.build_classic_loop(bench.random_images(8, 64, 0), settings)
+
+    def weights(model):  # all of them: which are "trainable" is what the loop toggles
+        return [v.numpy().copy() for v in model.weights]
+
+    def changed(before, after):
+        return any(not np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+    for _ in range(2):  # the second iteration runs the already-traced functions
+        d_before, g_before = weights(loop.discriminator), weights(loop.generator)
+        loop.discriminator.trainable = True
+        loop.discriminator.train_on_batch(loop.images[:4], np.ones((4, 1), np.float32))
+        assert changed(d_before, weights(loop.discriminator))
+        assert not changed(g_before, weights(loop.generator))
+        d_before, g_before = weights(loop.discriminator), weights(loop.generator)
+        loop.discriminator.trainable = False
+        z = np.zeros((4, settings.latent_dim), np.float32)
+        loop.combined.train_on_batch(z, np.ones((4, 1), np.float32))
+        assert changed(g_before, weights(loop.generator))
+        assert not changed(d_before, weights(loop.discriminator))
+    losses = loop.step()
+    assert len(losses) == 3 and all(np.isfinite(losses))
 
 
 def test_step_timer_reports_its_configuration_and_a_positive_time():
     result = bench.time_train_step(resolution=64, batch_size=4, width=0.125, precision="mixed", warmup=1,
                                    repeats=2)  # fmt: skip
     assert result["dtype_policy"] == "mixed_bfloat16" and result["resolution"] == 64
-    assert result["ms_per_step"] > 0
+    assert result["ms_per_step"] > 0 and len(result["step_ms"]) == 2
     assert abs(result["images_per_s"] - 4 / (result["ms_per_step"] / 1000)) < 0.1 * result["images_per_s"]
+    assert result["flops_per_step"] > 0
+
+
+def test_op_categories_name_the_work_of_the_models():
+    assert bench.op_category("_MklNativeConv2DBackpropInput", "d_conv2/x") == "conv input gradient"
+    assert bench.op_category("_MklNativeFusedConv2D", "generator/g_conv3_1/BiasAdd") == "conv forward"
+    assert bench.op_category("Tile", "generator/g_bn3_1/moments/Tile_2").startswith("batch norm")
+    assert bench.op_category("Sum", "gradient_tape/generator/g_up3_1/Repeat/Sum_1").startswith("upsampling")
+    assert bench.op_category("Square", "adam/Square") == "optimizer (Adam)"
+
+
+def test_profile_reports_time_by_category_and_the_top_ops(tmp_path):
+    profile = bench.profile_step("float32", resolution=64, batch_size=4, width=0.125, warmup=1, steps=1,
+                                 top=5, logdir=str(tmp_path))  # fmt: skip
+    assert profile["wall_ms_per_step"] > 0 and profile["ms_per_step_by_category"]["conv forward"] > 0
+    assert len(profile["top_ops"]) == 5 and all(op["ms_per_step"] >= 0 for op in profile["top_ops"])
+
+
+@pytest.mark.slow
+def test_benchmark_writes_its_report_on_a_tiny_configuration(tmp_path):
+    output = tmp_path / "bench.json"
+    argv = ["--resolution", "64", "--width", "0.125", "--batch-size", "4", "--warmup", "1", "--repeats", "2",
+            "--matmul-size", "128", "--skip-preprocess", "--feature-batch-size", "1",
+            "--feature-repeats", "1", "--output", str(output)]  # fmt: skip
+    assert bench.main(argv) == 0
+    report = json.loads(output.read_text())
+    assert report["machine"]["cpu_count"] >= 1 and len(report["load_average_end"]) == 3
+    assert report["matmul_peak"]["float32_peak_gflops"] > 0
+    assert set(report["train"]) == {"reference", "float32", "mixed"}
+    for name, row in report["train"].items():
+        assert row["ms_per_step"] > 0 and row["images_per_s"] > 0 and row["peak_rss_mib"] > 0, name
+        assert row["flops_per_step"] > 0 and row["gflop_per_s"] > 0 and row["speedup_vs_reference"] > 0
+    assert report["train"]["reference"]["speedup_vs_reference"] == 1.0
+    assert report["train"]["mixed"]["dtype_policy"] == "mixed_bfloat16"
+    assert report["flops"]["reference_step_flops"] > report["flops"]["our_step_flops"] > 0
+    assert set(report["targets"]) == {"float32", "mixed"}
+    assert set(report["exp3_hours"]) == {"reference", "float32", "mixed"}
+    assert report["t4_estimate"]["float32_slow"]["ms_per_step"] > 0
+    assert "preprocess" not in report
+    assert set(report["features"]) == {"resnet50", "inception"}
+    assert all(row["images_per_s"] > 0 and row["peak_rss_mib"] > 0 for row in report["features"].values())

@@ -73,3 +73,23 @@ def test_random_inception_features_are_seeded_and_of_sane_scale(offline_hub):
     assert first.shape == (4, features.FEATURE_DIM) and first.dtype == np.float64
     np.testing.assert_allclose(first, again, rtol=1e-5, atol=1e-5)
     assert 1e-3 < first.std() < 1e4  # calibrated batch norm: neither exploding nor vanishing
+
+
+def test_inception_weights_load_from_a_path_in_torch_fidelitys_format(tmp_path, offline_hub, monkeypatch):
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    # a weights file with the FID network's exact keys, made without the (offline) download
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.nn.Module, "load_state_dict", lambda self, state, *a, **k: None)
+        loader = "torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url"
+        patch.setattr(loader, lambda *a, **k: {})
+        torch.manual_seed(5)
+        state = NoTrainInceptionV3("inception-v3-compat", ["2048"]).state_dict()
+    path = tmp_path / features.INCEPTION_FILE
+    torch.save(state, path)
+    network = features.load_inception(str(path))
+    assert network.pretrained and network.tag == "" and network.source == str(path)
+    loaded = network.module.state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in state.items())
+    images = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32)).astype(np.float32)
+    assert features.extract_features(images, network, 2).shape == (2, features.FEATURE_DIM)

@@ -116,3 +116,18 @@ def test_spectral_slopes_use_breast_patches_only():
     empty = np.full((64, 64), -1.0)
     betas = metrics.spectral_slopes(np.stack([image, empty]))
     assert np.isfinite(betas[0]) and np.isnan(betas[1])
+
+
+def test_comparison_table_lists_evaluated_runs_and_names_missing_ones(tmp_path):
+    import json
+
+    run = tmp_path / "exp1_deep"
+    run.mkdir()
+    (run / "train_summary.json").write_text(json.dumps({"epoch": 20, "step": 40, "params": {
+        "architecture": "deep", "d_dropout": 0.3, "augment_policy": ""}}))  # fmt: skip
+    (run / metrics.METRICS_FILE).write_text(json.dumps({"headline": {"fid": 80.5, "ssim_median": 0.4}}))
+    table = metrics.compare_runs(tmp_path, ["exp1_deep", "exp2_stylegan", "exp1_deep"]).set_index("run")
+    assert list(table.index) == ["exp1_deep", "exp2_stylegan"]
+    assert table.loc["exp1_deep", "fid"] == 80.5 and table.loc["exp1_deep", "augment"] == "none"
+    assert "Poor" in table.loc["exp1_deep", "thesis (Table 4.1)"]
+    assert table.loc["exp2_stylegan", "status"].startswith("not evaluated")

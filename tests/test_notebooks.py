@@ -46,7 +46,8 @@ def test_every_stage_ran_and_left_notebook_report_and_provenance(smoke_run):
     index = (run_dir / "index.html").read_text()
     for stage in pipeline.STAGES:
         assert f'<a href="reports/{stage}.html">' in index
-    assert "random-weight InceptionV3" in index and "fid_random_inception" in index
+    random_weights = not json.loads((run_dir / "metrics.json").read_text())["inception"]["pretrained"]
+    assert ("random-weight InceptionV3" in index) == ("fid_random_inception" in index) == random_weights
     assert index.count("data:image/png;base64") >= 5  # headline figures embedded
 
 
@@ -132,9 +133,11 @@ def test_the_gan_never_trains_on_held_out_patients(smoke_run):
 def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(smoke_run):
     _, run_dir, _, _ = smoke_run
     results = json.loads((run_dir / "metrics.json").read_text())
-    assert results["inception"]["pretrained"] is False  # this machine is offline
+    pretrained = results["inception"]["pretrained"]  # False offline (no cached weights): then say so
+    tag = "" if pretrained else "_random_inception"
+    assert results["inception"]["key_suffix"] == tag
     headline = results["headline"]
-    assert "fid" not in headline and headline["fid_random_inception"] > 0
+    assert headline[f"fid{tag}"] > 0 and ("fid_random_inception" in headline) != pretrained
     assert {row["comparison"] for row in results["sets"]} == {
         "generated vs train", "generated vs heldout", "train vs heldout"}  # fmt: skip
     generated = pipeline.notebook_parameters("04_generate")["generate_count"]
@@ -145,7 +148,7 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(smoke_r
     checkpoints = json.loads((run_dir / "train_summary.json").read_text())["checkpoints"]
     assert [row["epoch"] for row in results["curve"]] == [int(name.split("_")[1]) for name in checkpoints]
     executed = (run_dir / "notebooks" / "05_metrics.ipynb").read_text()
-    assert "RANDOM-WEIGHT INCEPTION" in executed
+    assert ("RANDOM-WEIGHT INCEPTION" in executed) != pretrained
     for name in ("05_losses.png", "05_memorisation_distances.png", "05_power_spectra.png",
                  "05_metrics_vs_epoch.png", "05_table43_pairs.png"):
         assert (run_dir / "figures" / name).is_file()
@@ -155,8 +158,9 @@ def test_svm_study_runs_every_design_for_both_non_tumour_sources(smoke_run):
     _, run_dir, _, _ = smoke_run
     defaults = pipeline.notebook_parameters("06_svm")
     results = json.loads((run_dir / "svm.json").read_text())
-    assert results["resnet50"]["pretrained"] is False and "summary" not in results
-    summary = pd.DataFrame(results["summary_random_resnet50"])
+    tag = "" if results["resnet50"]["pretrained"] else "_random_resnet50"
+    assert [key for key in results if key.startswith("summary")] == [f"summary{tag}"]
+    summary = pd.DataFrame(results[f"summary{tag}"])
     assert sorted(zip(summary["non_tumour_source"], summary["design"], strict=True)) == sorted(
         (source, design) for source in ("other_source", "same_source")
         for design in ("real_only", "generated_enhanced", "synthetic_only"))  # fmt: skip

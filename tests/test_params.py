@@ -120,6 +120,7 @@ def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_fold
         ("keep_epochs", [5], r"'keep_epochs': expected \[\] or \[start, end\].* \(set in .*bad.yaml\)"),
         ("keep_epochs", [9, 5], r"'keep_epochs': expected .*got \[9, 5\] \(set in .*bad.yaml\)"),
         ("augment_policy", "flip", r"'augment_policy': unknown DiffAugment policy 'flip'.*bad.yaml"),
+        ("svm_generated", 500, r"'svm_generated': 500 generated tumours cannot replace .*400.*bad.yaml"),
     ],
 )
 def test_config_checks_run_before_anything_executes(tmp_path, key, value, message):
