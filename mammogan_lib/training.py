@@ -567,8 +567,8 @@ def check_compatible(current: dict[str, Any], saved: dict[str, Any], checkpoint_
         )
         raise IncompatibleCheckpoint(
             f"{checkpoint_dir} was written with different parameters ({', '.join(differing)}): {details}. "
-            "Use a new exp_id for these parameters, or FORCE (train(..., force=True)) to delete this "
-            "run's checkpoints and start again."
+            "Use a new exp_id for these parameters, or restart_training: true (from code: "
+            "train(..., force=True)) to delete this run's checkpoints and start again."
         )
 
 

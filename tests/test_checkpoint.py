@@ -117,7 +117,7 @@ def test_optimizer_state_of_another_precision_is_refused(tmp_path):
 def test_incompatible_parameters_name_the_key_and_force_starts_again(tmp_path):
     list(train(build_trainer(training_images(), small_settings(tmp_path))))
     other = build_trainer(training_images(), small_settings(tmp_path, seed=1, epochs=2))
-    with pytest.raises(IncompatibleCheckpoint, match=r"\(seed\).*exp_id.*FORCE"):
+    with pytest.raises(IncompatibleCheckpoint, match=r"\(seed\).*exp_id.*restart_training: true"):
         list(train(other))
     changed_data = build_trainer(training_images(seed=5), small_settings(tmp_path, epochs=2))
     with pytest.raises(IncompatibleCheckpoint, match="data_fingerprint"):
