@@ -300,11 +300,12 @@ class SvmConfig(EvaluationConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.svm_generated > self.svm_train_per_class:
-            raise ParameterError(
-                f"parameter 'svm_generated': {self.svm_generated} generated tumours cannot replace part of "
-                f"svm_train_per_class = {self.svm_train_per_class} real ones"
-            )
+        from mammogan_lib.classify import thesis_designs
+
+        try:
+            thesis_designs(self.svm_train_per_class, self.svm_generated)
+        except ValueError as error:
+            raise ParameterError(str(error)) from None
 
 
 STAGE_CONFIGS: tuple[type[StageConfig], ...] = (

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -226,8 +227,6 @@ def run_on_kaggle(
 ) -> dict[str, str]:
     """Run the pipeline from an unpacked project with Kaggle's paths (or local stand-ins for them):
     ``runs/`` and ``data/`` under ``working_root`` (Kaggle keeps it as the kernel's output)."""
-    import os
-
     os.environ[pipeline.NOTEBOOKS_DIR_VARIABLE] = str(project / "notebooks")
     os.environ.setdefault(pipeline.KERNEL_VARIABLE, "python3")
     values = {

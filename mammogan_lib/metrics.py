@@ -247,10 +247,33 @@ def spectral_slope(
     return float(-slope)
 
 
-def patch_spectra(
-    images: np.ndarray, patch_fraction: float = PATCH_FRACTION
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Frequencies, the power spectrum of each image's most-breast patch, and which images had one."""
+@dataclass(frozen=True)
+class PatchSpectra:
+    """The power spectra of a set's tissue patches: one row of ``powers`` per image in ``used``."""
+
+    frequencies: np.ndarray  # cycles / pixel
+    powers: np.ndarray  # (len(used), len(frequencies))
+    used: np.ndarray  # indices of the images that had a patch
+    count: int  # images in the set
+
+    @property
+    def betas(self) -> np.ndarray:
+        """beta of each image of the set; NaN where it had no patch."""
+        betas = np.full(self.count, np.nan)
+        betas[self.used] = [spectral_slope(self.frequencies, power) for power in self.powers]
+        return betas
+
+    def slope_statistics(self) -> dict[str, float]:
+        """How many images had a patch, and the median and interquartile range of their beta."""
+        found = self.betas[self.used]
+        if not len(found):
+            return {"images with a breast patch": 0, "beta median": np.nan, "beta IQR": np.nan}
+        low, median, high = np.percentile(found, [25, 50, 75])
+        return {"images with a breast patch": len(found), "beta median": median, "beta IQR": high - low}
+
+
+def patch_spectra(images: np.ndarray, patch_fraction: float = PATCH_FRACTION) -> PatchSpectra:
+    """The spectrum of each image's most-breast patch (``patch_fraction`` of the side, >= 95 % breast)."""
     size = max(8, int(images.shape[-1] * patch_fraction))
     frequencies = np.arange(1, size // 2) / size
     powers, used = [], []
@@ -259,15 +282,13 @@ def patch_spectra(
         if patch is not None:
             powers.append(radial_power_spectrum(patch)[1])
             used.append(index)
-    return frequencies, np.array(powers).reshape(len(powers), len(frequencies)), np.array(used, dtype=int)
+    return PatchSpectra(frequencies, np.array(powers).reshape(len(powers), len(frequencies)),
+                        np.array(used, dtype=int), len(images))  # fmt: skip
 
 
 def spectral_slopes(images: np.ndarray, patch_fraction: float = PATCH_FRACTION) -> np.ndarray:
     """beta of each image's most-breast patch (``patch_fraction`` of the side); NaN if none is 95 % breast."""
-    frequencies, powers, used = patch_spectra(images, patch_fraction)
-    betas = np.full(len(images), np.nan)
-    betas[used] = [spectral_slope(frequencies, power) for power in powers]
-    return betas
+    return patch_spectra(images, patch_fraction).betas
 
 
 # The thesis's Table 4.1 verdicts, by architecture, shown next to measured numbers.
