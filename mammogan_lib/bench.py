@@ -50,6 +50,8 @@ from typing import Any
 
 import numpy as np
 
+from mammogan_lib.timing import Timing, time_calls
+
 DEFAULT_OUTPUT = Path("runs/bench/bench.json")
 TRAIN_MEASUREMENTS: tuple[str, ...] = ("reference", "float32", "mixed")
 """(a), (b), (c): the order of the table; the speed-ups are relative to the first."""
@@ -99,14 +101,16 @@ def layer_forward_flops(layer: Any) -> int | None:
     Counted (the arithmetic that matters: the matrix products): ``Conv2D``
     ``2 * H_out * W_out * k_h * k_w * C_in/groups * C_out`` (+ ``H_out * W_out * C_out`` for the bias);
     ``Conv2DTranspose`` ``2 * H_in * W_in * k_h * k_w * C_in * C_out`` (each input pixel scatters a kernel)
-    + bias; ``Dense`` ``2 * in * out`` (+ ``out``) per position. ``UpSampling2D`` (nearest), ``Reshape``,
+    + bias; ``UpsampleConv2D`` what it executes, a stride-2 transposed convolution with a 4x4 kernel,
+    ``2 * H_in * W_in * 16 * C_in * C_out`` + bias (4/9 of ``UpSampling2D`` + ``Conv2D`` 3x3, the same
+    function); ``Dense`` ``2 * in * out`` (+ ``out``) per position. ``UpSampling2D`` (nearest), ``Reshape``,
     ``Flatten`` and ``Dropout`` only move data: 0. Element-wise layers (BatchNormalization, activations;
     a few FLOPs per activation, under 1 % of the convolutions here) are not counted: ``None``.
     """
     kind = type(layer).__name__
     if kind in ("UpSampling2D", "Reshape", "Flatten", "Dropout", "InputLayer"):
         return 0
-    if kind in ("Conv2D", "Conv2DTranspose", "Dense"):
+    if kind in ("Conv2D", "Conv2DTranspose", "UpsampleConv2D", "Dense"):
         kernel = [int(d) for d in layer.kernel.shape]
         out_shape = tuple(layer.output.shape)
         bias = _spatial(out_shape) * int(out_shape[-1]) if layer.use_bias else 0
@@ -114,6 +118,8 @@ def layer_forward_flops(layer: Any) -> int | None:
             return _spatial(out_shape) * 2 * kernel[0] * kernel[1] + bias
         if kind == "Conv2D":
             return 2 * _spatial(out_shape) * int(np.prod(kernel)) + bias
+        if kind == "UpsampleConv2D":  # executed as a 4x4 transposed convolution of the small input
+            return 2 * _spatial(tuple(layer.input.shape)) * 16 * kernel[2] * kernel[3] + bias
         return 2 * _spatial(tuple(layer.input.shape)) * int(np.prod(kernel)) + bias
     return None
 
@@ -204,39 +210,6 @@ def measure_flops(architecture: str = "baseline", resolution: int = 128, width: 
 
 
 # --- timing ----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Wall seconds and this process's CPU seconds (all its threads) of each timed call."""
-
-    wall: list[float]
-    cpu: list[float]
-
-    def cpu_share(self, cores: int | None = None) -> list[float]:
-        """CPU seconds / (wall seconds x cores) per call: how much of the machine the call had.
-
-        A call that had the cores to itself while keeping them busy is near 1; one that shared them with
-        another process is visibly lower, so this flags disturbed steps without guessing.
-        """
-        cores = cores or os.cpu_count() or 1
-        return [cpu / (wall * cores) for wall, cpu in zip(self.wall, self.cpu, strict=True)]
-
-
-def time_calls(function: Callable[[], Any], warmup: int, repeats: int) -> Timing:
-    """Time ``repeats`` calls of ``function`` after ``warmup`` untimed ones (tracing, caches).
-
-    ``function`` must return only when its work is done (e.g. by converting a result to numpy).
-    """
-    for _ in range(warmup):
-        function()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        function()
-        wall.append(time.perf_counter() - started)
-        cpu.append(time.process_time() - cpu_started)
-    return Timing(wall, cpu)
 
 
 def timing_summary(timing: Timing, images_per_call: int) -> dict[str, Any]:
@@ -502,19 +475,22 @@ def measure_features(network: str, batch_size: int = 32, resolution: int = 128, 
 
 def op_category(op_type: str, op_name: str) -> str:
     """Where an op's time goes, in the terms of the models: conv forward / input gradient / weight gradient,
-    dense, upsampling, batch normalisation, optimiser, or other (element-wise, losses, casts, copies)."""
+    dense, upsampling, batch normalisation, optimiser, or other (element-wise, losses, casts, copies).
+
+    Gradients are told from the forward pass by the op's name (``gradient_tape/...``), not its type: the
+    forward pass of an ``UpsampleConv2D`` is a transposed convolution, whose TensorFlow op is
+    ``Conv2DBackpropInput``, and its input gradient is a ``Conv2D``.
+    """
     if "/adam" in op_name.lower() or op_name.lower().startswith("adam"):
         return "optimizer (Adam)"
     if "/g_up" in f"/{op_name}":
         return "upsampling (forward + gradient)"
     if "/g_bn" in f"/{op_name}":
         return "batch norm (forward + gradient)"
-    if "BackpropInput" in op_type:
-        return "conv input gradient"
-    if "BackpropFilter" in op_type:
-        return "conv weight gradient"
     if "Conv2D" in op_type:
-        return "conv forward"
+        if not op_name.startswith("gradient_tape/"):
+            return "conv forward"
+        return "conv weight gradient" if "BackpropFilter" in op_type else "conv input gradient"
     if "MatMul" in op_type:
         return "dense (matmul)"
     return "other"

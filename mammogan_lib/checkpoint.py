@@ -23,6 +23,11 @@ falls in ``keep_epochs``.
 
 This module knows nothing of the trainer: it saves and restores named models and optimisers, so
 ``load_generator`` (used by the generate stage) only needs the saved ``params.json``.
+
+Format versions (``state.json``): 2 since the generators compute each ``UpSampling2D -> Conv2D`` pair as
+one ``UpsampleConv2D`` layer; 1 before. Keras's weight files name their groups after layer classes, so a
+version-1 generator file is read into a generator built with the two separate layers (the same variables
+in the same order) and its weights copied over: old runs still resume and generate.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ from mammogan_lib.provenance import write_json
 CHECKPOINTS_DIR = "checkpoints"
 STATE_FILE = "state.json"
 PARAMS_FILE = "params.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+SEPARATE_UPSAMPLING_FORMAT = 1
+"""The last format whose generator files were written by generators with separate UpSampling2D layers."""
 CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d{6,})$")
 TEMPORARY_MARKER = ".tmp-"
 
@@ -212,11 +219,37 @@ def load_checkpoint(
     path = Path(checkpoint_dir)
     state, params = read_state(path), read_params(path)
     for name, model in models.items():
-        _require(path / f"{name}.weights.h5")
-        model.load_weights(str(path / f"{name}.weights.h5"))
+        load_model_weights(model, path, name)
     for name, optimizer in optimizers.items():
         load_optimizer(optimizer, _require(path / f"{name}.npz"))
     return Checkpoint(path=path, state=state, params=params)
+
+
+def load_model_weights(model: Any, checkpoint_dir: Path, name: str) -> None:
+    """Load ``<name>.weights.h5`` of a checkpoint into ``model``, whatever the checkpoint's format version.
+
+    A generator file of format 1 is read into a generator rebuilt from ``params.json`` with separate
+    upsampling layers, whose weights are then copied (same variables, same order; see the module doc).
+    """
+    weights = _require(checkpoint_dir / f"{name}.weights.h5")
+    version = read_state(checkpoint_dir).get("format_version", SEPARATE_UPSAMPLING_FORMAT)
+    if name != "generator" or version > SEPARATE_UPSAMPLING_FORMAT:
+        model.load_weights(str(weights))
+        return
+    twin = _build_saved_generator(checkpoint_dir, separate_upsampling=True)
+    twin.load_weights(str(weights))
+    model.set_weights(twin.get_weights())
+
+
+def _build_saved_generator(checkpoint_dir: Path, separate_upsampling: bool = False) -> Any:
+    from mammogan_lib.models import build_generator
+
+    params = read_params(checkpoint_dir)
+    missing = [key for key in ("architecture", "resolution", "latent_dim", "width") if key not in params]
+    if missing:
+        raise CheckpointError(f"{checkpoint_dir / PARAMS_FILE} lacks {missing}; cannot rebuild the generator")
+    return build_generator(params["architecture"], params["resolution"], params["latent_dim"], params["width"],
+                           separate_upsampling=separate_upsampling)  # fmt: skip
 
 
 def _require(path: Path) -> Path:
@@ -256,17 +289,9 @@ def load_generator(checkpoint_dir: Path | str) -> Any:
     Returns a ``keras.Model``: latent ``(N, latent_dim)`` -> images ``(N, R, R, 1)`` in [-1, 1]; call it
     with ``training=False`` (BatchNorm moving statistics).
     """
-    from mammogan_lib.models import build_generator
-
     path = Path(checkpoint_dir)
-    params = read_params(path)
-    missing = [key for key in ("architecture", "resolution", "latent_dim", "width") if key not in params]
-    if missing:
-        raise CheckpointError(f"{path / PARAMS_FILE} lacks {missing}; cannot rebuild the generator")
-    generator = build_generator(
-        params["architecture"], params["resolution"], params["latent_dim"], params["width"]
-    )
-    generator.load_weights(str(_require(path / "generator.weights.h5")))
+    generator = _build_saved_generator(path)
+    load_model_weights(generator, path, "generator")
     return generator
 
 

@@ -210,8 +210,9 @@ class TrainConfig(StageConfig):
     epochs: int = param("Epochs to train to (a resume continues up to this).", min=1)
     steps_per_epoch: int = param("Steps per epoch; 0 = one full pass (N // batch_size).", min=0)
     precision: str = param(
-        "float32, or mixed (bfloat16 on CPU, float16 on GPU).",
-        choices=("float32", "mixed", "mixed_bfloat16", "mixed_float16"),
+        "auto (what the device computes natively), float32, mixed (bfloat16 on CPU, float16 on GPU), "
+        "mixed_bfloat16 or mixed_float16.",
+        choices=("auto", "float32", "mixed", "mixed_bfloat16", "mixed_float16"),
     )
     augment_policy: str = param("DiffAugment policy, e.g. 'translation,cutout'; '' = none.")
     checkpoint_every: int = param("Write a checkpoint every this many epochs (and at the end).", min=1)

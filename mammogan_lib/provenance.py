@@ -80,12 +80,16 @@ def _gpus() -> list[str]:
 
 
 def hardware() -> dict[str, Any]:
+    """The machine: CPU model and count, the CPU flags speed depends on (AVX-512, BF16, AMX), memory, GPUs."""
+    from mammogan_lib.precision import cpu_description, cpu_flags
+
     memory_gib = None
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         memory_gib = round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1)
     return {
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        **cpu_description(cpu_flags()),
         "memory_gib": memory_gib,
         "gpus": _gpus(),
         "platform": platform.platform(),
@@ -93,8 +97,12 @@ def hardware() -> dict[str, Any]:
     }
 
 
-def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float) -> dict[str, Any]:
-    """A provenance record for one stage that started at ``started`` (time.time())."""
+def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float, **choices: Any) -> dict[str, Any]:
+    """A provenance record for one stage that started at ``started`` (time.time()).
+
+    ``choices``: what the stage decided at run time that its parameters do not say (e.g. ``precision``, the
+    policy ``auto`` picked and why); kept in the merged ``provenance.json`` too.
+    """
     if dataclasses.is_dataclass(params):
         params = dataclasses.asdict(params)
     return {
@@ -102,6 +110,7 @@ def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float) ->
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "wall_s": round(time.time() - started, 2),
         "params": dict(params),
+        **choices,
         "git": git_state(),
         "packages": package_versions(),
         "hardware": hardware(),
@@ -143,7 +152,8 @@ def merge_stage_records(run_dir: Path) -> dict[str, Any]:
     records = [json.loads(p.read_text()) for p in sorted((Path(run_dir) / "provenance").glob("*.json"))]
     merged = {
         "run_dir": str(run_dir),
-        "stages": {r["stage"]: {k: r[k] for k in ("finished_at", "wall_s", "params", "git")} for r in records},
+        "stages": {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "packages", "hardware")}
+                   for r in records},
         "wall_s_total": round(sum(r["wall_s"] for r in records), 2),
         "packages": records[-1]["packages"] if records else {},
         "hardware": records[-1]["hardware"] if records else {},

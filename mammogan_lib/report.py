@@ -80,6 +80,17 @@ def _warnings(metrics: dict[str, Any] | None, svm: dict[str, Any] | None) -> lis
     return notes
 
 
+def _training_paragraph(summary: dict[str, Any]) -> str:
+    """Where training stands and in which precision, from ``train_summary.json``."""
+    precision = summary.get("precision") or {"policy": summary.get("dtype_policy", "?")}
+    speed = summary.get("this_session", {}).get("median_ms_per_step")
+    how = (f" ({html.escape(precision['requested'])} on {html.escape(precision['device'])}: "
+           f"{html.escape(precision['reason'])})" if "reason" in precision else "")  # fmt: skip
+    return (f"<p>{summary['epoch']:,} epochs, {summary['step']:,} steps on {summary['n_images']:,} images; "
+            f"precision <b>{html.escape(precision['policy'])}</b>{how}"
+            + (f"; {speed:,.1f} ms per step in the last session" if speed else "") + ".</p>")  # fmt: skip
+
+
 def _svm_table(svm: dict[str, Any]) -> pd.DataFrame | None:
     suffix = svm["resnet50"]["key_suffix"]
     rows = svm.get(f"summary{suffix}")
@@ -104,6 +115,7 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
     """Write ``<run_dir>/index.html`` from what the run folder holds; return its path."""
     run_dir = Path(run_dir)
     provenance = _read_json(run_dir / "provenance.json")
+    training = _read_json(run_dir / "train_summary.json")
     metrics = _read_json(run_dir / "metrics.json")
     svm = _read_json(run_dir / "svm.json")
     parts = [f"<h1>mammogan run <code>{html.escape(run_dir.name)}</code></h1>"]
@@ -122,6 +134,8 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         "<h2>Stages (executed notebooks)</h2>",
         _table(_stage_rows(run_dir, stages, provenance), escape=False),
     ]
+    if training:
+        parts += ["<h2>Training (03)</h2>", _training_paragraph(training)]
     if metrics:
         headline = pd.DataFrame([metrics["headline"]])
         parts += [

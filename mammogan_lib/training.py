@@ -38,15 +38,19 @@ in the models (Dropout in D, NoiseInjection in the StyleGAN G), which the step r
 plus the ``step`` and ``epoch`` counters. The initial weights come from ``keras.utils.set_random_seed(seed)``
 called just before the models are built (which also seeds Python's and NumPy's global generators).
 
-**Precision.** ``precision='mixed'`` builds the models under ``mixed_bfloat16`` on CPU and
-``mixed_float16`` on GPU (with ``keras.optimizers.LossScaleOptimizer``, whose scale is checkpointed too).
-The global dtype policy is set only while the models are built and restored afterwards.
+**Precision.** ``precision='auto'`` (the default) trains in what the device computes natively:
+``mixed_float16`` on a GPU with tensor cores, ``mixed_bfloat16`` on a CPU with native bfloat16 where a short
+calibration on the model itself shows it is faster, ``float32`` otherwise (:mod:`mammogan_lib.precision`).
+A run resumed with ``auto`` keeps its checkpoint's policy, so the resume stays exact. float16 comes with
+``keras.optimizers.LossScaleOptimizer``, whose scale is checkpointed too. The global dtype policy is set
+only while the models are built and restored afterwards.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import hashlib
 import json
 import os
@@ -61,9 +65,11 @@ from typing import Any
 import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
+from mammogan_lib import precision as precisions
 from mammogan_lib.augment import diff_augment, parse_policy
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import to_uint8
+from mammogan_lib.timing import time_calls
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 """What a step returns: both losses, mean D(x) and mean D(G(z)) (before the update)."""
@@ -72,8 +78,11 @@ LOSS_COLUMNS: tuple[str, ...] = ("step", "epoch", *LOSS_KEYS)
 LOSSES_FILE = "losses.csv"
 SAMPLES_DIR = "samples"
 
-PRECISIONS: tuple[str, ...] = ("float32", "mixed", "mixed_bfloat16", "mixed_float16")
-"""``mixed`` picks bfloat16 on CPU and float16 on GPU; the explicit two exist for tests and benchmarks."""
+PRECISIONS = precisions.PRECISIONS
+
+CALIBRATION_WARMUP = 2
+CALIBRATION_STEPS = 3
+"""``precision: auto`` on a CPU with native bfloat16 times this many steps of each policy (after warm-up)."""
 
 BLACK_MEAN = -0.98
 BLACK_STD = 0.02
@@ -126,7 +135,7 @@ class TrainSettings:
     epochs: int = 20000
     steps_per_epoch: int | None = None  # None: one full pass, N // batch_size
     seed: int = 0
-    precision: str = "float32"
+    precision: str = "auto"
     augment_policy: str = ""
     checkpoint_every: int = 100
     sample_every: int = 100
@@ -180,15 +189,36 @@ class Progress:
 # --- precision -----------------------------------------------------------------------------------------
 
 
-def resolve_precision(precision: str) -> str:
-    """The Keras dtype policy for ``precision``: ``mixed`` is bfloat16 on CPU, float16 on a GPU."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
-    if precision != "mixed":
-        return precision
-    import tensorflow as tf
+def choose_run_precision(images: np.ndarray, settings: TrainSettings) -> precisions.PrecisionChoice:
+    """The policy this run trains in (see the module doc): ``auto`` keeps a resumed checkpoint's policy,
+    else asks :func:`mammogan_lib.precision.choose_precision`, calibrating on these images and settings."""
+    gpus, flags = precisions.gpu_devices(), precisions.cpu_flags()
+    latest = ckpt.latest_checkpoint(settings.run_dir) if settings.run_dir else None
+    if settings.precision == "auto" and latest is not None:
+        saved = ckpt.read_params(latest).get("dtype_policy")
+        if saved:
+            return precisions.resumed_choice(saved, latest, gpus, flags)
+    return precisions.choose_precision(settings.precision, gpus, flags,
+                                       calibrate=lambda policies: calibrate(images, settings, policies))
 
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+def calibrate(images: np.ndarray, settings: TrainSettings, policies: Sequence[str]) -> dict[str, float]:
+    """Median ms per step of the train step under each of ``policies``, on models of these settings and the
+    first batch of ``images`` (:data:`CALIBRATION_STEPS` after :data:`CALIBRATION_WARMUP`).
+
+    The probe trainers are thrown away; the run's own models are built afterwards from the seed, so a
+    calibration changes nothing but the policy chosen.
+    """
+    batch = np.arange(settings.batch_size)
+    probe_settings = dataclasses.replace(settings, steps_per_epoch=None, run_dir=None)
+    measured = {}
+    for policy in policies:
+        probe = build_trainer(images[: settings.batch_size], dataclasses.replace(probe_settings, precision=policy))
+        timing = time_calls(lambda probe=probe: probe.train_step(batch), CALIBRATION_WARMUP, CALIBRATION_STEPS)
+        measured[policy] = round(1000 * float(np.median(timing.wall)), 1)
+        del probe
+    gc.collect()
+    return measured
 
 
 @contextmanager
@@ -258,13 +288,14 @@ class Trainer:
     """G, D, their optimisers, the training images (on the device) and the step/epoch counters."""
 
     def __init__(self, settings: TrainSettings, models: tuple[Any, Any], optimizers: tuple[Any, Any],
-                 images: np.ndarray, dtype_policy_name: str) -> None:  # fmt: skip
+                 images: np.ndarray, precision: precisions.PrecisionChoice) -> None:  # fmt: skip
         import tensorflow as tf
 
         self.settings = settings
         self.generator, self.discriminator = models
         self.g_optimizer, self.d_optimizer = optimizers
-        self.dtype_policy = dtype_policy_name
+        self.precision = precision
+        self.dtype_policy = precision.policy
         self.n_images = len(images)
         self.data_fingerprint = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
         self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
@@ -413,27 +444,34 @@ def check_images(images: Any, resolution: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def build_trainer(images: Any, settings: TrainSettings) -> Trainer:
-    """Build G and D (under the precision's dtype policy), their optimisers, and the trainer.
+def build_trainer(images: Any, settings: TrainSettings, restart: bool = False,
+                  separate_upsampling: bool = False) -> Trainer:  # fmt: skip
+    """Build G and D (under the run's dtype policy, :func:`choose_run_precision`), their optimisers, and
+    the trainer.
 
     ``images``: the whole training set, ``(N, R, R)`` (or ``(N, R, R, 1)``) float32 in [-1, 1]; held in
     device memory. Calls ``keras.utils.set_random_seed(settings.seed)`` so the initial weights repeat.
+    ``restart``: delete the run's checkpoints, samples and losses first (a fresh start, also of the
+    precision choice). ``separate_upsampling``: the thesis's two-layer upsampling blocks (the benchmark's).
     """
     from mammogan_lib.models import build_models
 
     keras = import_keras()
     array = check_images(images, settings.resolution)
     resolve_steps_per_epoch(len(array), settings)
-    policy = resolve_precision(settings.precision)
+    if restart:
+        reset_run(resolve_run_dir(settings.run_dir))
+    precision = choose_run_precision(array, settings)
+    policy = precision.policy
     keras.utils.set_random_seed(settings.seed)
     with dtype_policy(policy):
         models = build_models(settings.architecture, settings.resolution, settings.latent_dim,
-                              settings.width, settings.d_dropout)  # fmt: skip
+                              settings.width, settings.d_dropout, separate_upsampling)  # fmt: skip
     optimizers = (_make_optimizer(settings.lr_g, settings.beta1, policy),
                   _make_optimizer(settings.lr_d, settings.beta1, policy))  # fmt: skip
     for model, optimizer in zip(models, optimizers, strict=True):
         optimizer.build(model.trainable_variables)
-    return Trainer(settings, models, optimizers, array, policy)
+    return Trainer(settings, models, optimizers, array, precision)
 
 
 # --- the loss log ----------------------------------------------------------------------------------------
@@ -525,7 +563,7 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
     newest checkpoint already reached ``epochs``.
     """
     settings = trainer.settings
-    run_dir = resolve_run_dir(trainer, run_dir)
+    run_dir = resolve_run_dir(run_dir if run_dir is not None else settings.run_dir)
     if force:
         reset_run(run_dir)
     log = LossLog(run_dir / LOSSES_FILE)
@@ -545,10 +583,10 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
                        checkpoint=written, sample_grid=grid)  # fmt: skip
 
 
-def resolve_run_dir(trainer: Trainer, run_dir: Path | str | None) -> Path:
-    if run_dir is None and trainer.settings.run_dir is None:
+def resolve_run_dir(run_dir: Path | str | None) -> Path:
+    if run_dir is None:
         raise ValueError("no run folder: pass run_dir to train() or set TrainSettings.run_dir")
-    return Path(run_dir if run_dir is not None else trainer.settings.run_dir)
+    return Path(run_dir)
 
 
 def reset_run(run_dir: Path) -> None:
@@ -690,11 +728,12 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
         last_epoch = {key: round(float(last[key].mean()), 5) for key in LOSS_KEYS}
     return {"epoch": trainer.epoch, "step": trainer.step, "steps_per_epoch": trainer.steps_per_epoch,
             "n_images": trainer.n_images, "dtype_policy": trainer.dtype_policy,
+            "precision": trainer.precision.as_dict(),
             "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
             "last_epoch_losses": last_epoch, "params": trainer.params()}  # fmt: skip
 
 
 __all__ = [
     "LOSS_KEYS", "IncompatibleCheckpoint", "Progress", "TrainSettings", "Trainer", "TrainingDiverged",
-    "build_trainer", "dtype_policy", "resolve_precision", "train",
+    "build_trainer", "choose_run_precision", "dtype_policy", "train",
 ]  # fmt: skip

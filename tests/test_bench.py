@@ -86,8 +86,16 @@ def test_step_timer_reports_its_configuration_and_a_positive_time():
 
 
 def test_op_categories_name_the_work_of_the_models():
-    assert bench.op_category("_MklNativeConv2DBackpropInput", "d_conv2/x") == "conv input gradient"
+    conv4 = "generator_baseline_1/g_conv4_1"
+    assert bench.op_category("_MklNativeConv2DBackpropInput", f"gradient_tape/{conv4}/convolution/"
+                             "Conv2DBackpropInput") == "conv input gradient"  # fmt: skip
+    assert bench.op_category("_MklNativeConv2DBackpropFilterWithBias", f"gradient_tape/{conv4}/convolution/"
+                             "Conv2DBackpropFilter") == "conv weight gradient"  # fmt: skip
     assert bench.op_category("_MklNativeFusedConv2D", "generator/g_conv3_1/BiasAdd") == "conv forward"
+    # an UpsampleConv2D: a transposed convolution forward, a plain convolution as its input gradient
+    assert bench.op_category("_MklNativeConv2DBackpropInput", f"{conv4}/conv_transpose") == "conv forward"
+    assert bench.op_category("_MklNativeConv2D", f"gradient_tape/{conv4}/conv_transpose/Conv2D") == (
+        "conv input gradient")  # fmt: skip
     assert bench.op_category("Tile", "generator/g_bn3_1/moments/Tile_2").startswith("batch norm")
     assert bench.op_category("Sum", "gradient_tape/generator/g_up3_1/Repeat/Sum_1").startswith("upsampling")
     assert bench.op_category("Square", "adam/Square") == "optimizer (Adam)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -137,6 +138,30 @@ def test_load_generator_rebuilds_the_trained_generator(tmp_path):
             state.assign([1, 0])
     expected = trainer.generator(z, training=False).numpy()
     assert np.array_equal(generator(z, training=False).numpy(), expected)
+
+
+@pytest.mark.parametrize("architecture", ["baseline", "stylegan"])
+def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and_generates(tmp_path,
+                                                                                        architecture):  # fmt: skip
+    from mammogan_lib.models import build_generator
+
+    settings = small_settings(tmp_path, architecture=architecture)
+    trainer = build_trainer(training_images(), settings)
+    list(train(trainer))
+    latest = ckpt.latest_checkpoint(tmp_path)
+    # rewrite it as the previous format wrote it: a two-layer (UpSampling2D + Conv2D) generator's file
+    old_form = build_generator(architecture, 64, 16, 0.125, separate_upsampling=True)
+    old_form.set_weights(trainer.generator.get_weights())
+    old_form.save_weights(str(latest / "generator.weights.h5"))
+    state = json.loads((latest / ckpt.STATE_FILE).read_text())
+    (latest / ckpt.STATE_FILE).write_text(json.dumps({**state, "format_version": 1}))
+    with pytest.raises(ValueError):  # Keras alone cannot read it into the one-layer generator
+        build_generator(architecture, 64, 16, 0.125).load_weights(str(latest / "generator.weights.h5"))
+
+    resumed = build_trainer(training_images(), dataclasses.replace(settings, epochs=2))
+    assert [p.epoch for p in train(resumed)] == [2]  # resumed from the format-1 checkpoint, not restarted
+    for a, b in zip(ckpt.load_generator(latest).weights, trainer.generator.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 def test_keras_weight_files_do_not_hold_dropout_seed_state(tmp_path):

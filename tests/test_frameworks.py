@@ -12,7 +12,6 @@ def run_python(code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.slow
 def test_torch_side_after_keras_is_refused_with_a_clear_error_not_a_crash():
     done = run_python(
         "from mammogan_lib import frameworks\n"
@@ -26,7 +25,6 @@ def test_torch_side_after_keras_is_refused_with_a_clear_error_not_a_crash():
     assert "REFUSED: tensorflow is already imported" in done.stdout
 
 
-@pytest.mark.slow
 def test_torch_side_first_then_keras_works_in_one_process():
     done = run_python(
         "from mammogan_lib import frameworks\n"

@@ -11,7 +11,7 @@ from mammogan_lib.frameworks import import_keras
 keras = import_keras()
 
 from mammogan_lib.models import ARCHITECTURES, build_discriminator, build_generator, build_models  # noqa: E402
-from mammogan_lib.models.layers import AdaIN, LearnedConstant, NoiseInjection  # noqa: E402
+from mammogan_lib.models.layers import AdaIN, LearnedConstant, NoiseInjection, UpsampleConv2D  # noqa: E402
 
 ARCHS = sorted(ARCHITECTURES)
 RESOLUTIONS = (64, 128, 256)
@@ -85,7 +85,9 @@ def test_baseline_parameter_counts_equal_the_thesis_layer_by_layer():
 @pytest.mark.parametrize(("resolution", "blocks"), [(64, 3), (256, 5)])
 def test_block_count_follows_the_resolution_at_full_width(architecture, resolution, blocks):
     generator, discriminator = build_models(architecture, resolution, LATENT, width=1.0)
-    assert len(names_starting(generator, "g_up")) == blocks
+    assert sum(isinstance(layer, UpsampleConv2D) for layer in generator.layers) == blocks
+    separate = build_generator(architecture, resolution, LATENT, width=1.0, separate_upsampling=True)
+    assert len(names_starting(separate, "g_up")) == blocks
     assert generator.output_shape == (None, resolution, resolution, 1)
     assert len(names_starting(discriminator, "d_conv")) == blocks
     assert discriminator.get_layer("d_flatten").input.shape[1:3] == (8, 8)
@@ -187,6 +189,49 @@ def test_mixed_precision_outputs_are_float32(architecture, policy, restore_polic
     probabilities = discriminator(images, training=True)
     assert images.dtype == "float32" and probabilities.dtype == "float32"
     assert np.isfinite(images.numpy()).all() and np.isfinite(probabilities.numpy()).all()
+
+
+def test_upsample_conv_equals_upsampling_then_a_3x3_same_convolution_at_every_size():
+    rng = np.random.default_rng(0)
+    for height, width in ((1, 1), (2, 3), (5, 7), (8, 8)):  # odd sizes and 1 pixel: the zero padding
+        x = rng.standard_normal((2, height, width, 3)).astype("float32")
+        kernel = rng.standard_normal((3, 3, 3, 4)).astype("float32")
+        bias = rng.standard_normal(4).astype("float32")
+        upsampled = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
+        padded = np.pad(upsampled, ((0, 0), (1, 1), (1, 1), (0, 0)))
+        expected = bias + sum(  # the 'same' 3x3 correlation, written out
+            np.einsum("nhwc,cf->nhwf", padded[:, dy : dy + 2 * height, dx : dx + 2 * width], kernel[dy, dx])
+            for dy in range(3) for dx in range(3)
+        )  # fmt: skip
+        layer = UpsampleConv2D(4)
+        layer.build(x.shape)
+        layer.set_weights([kernel, bias])
+        np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-5)
+        assert layer.compute_output_shape(x.shape) == (2, 2 * height, 2 * width, 4)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+@pytest.mark.parametrize("architecture", ARCHS)
+def test_the_one_layer_and_two_layer_generators_share_weights_and_outputs(architecture):
+    def build(separate: bool) -> keras.Model:
+        keras.utils.set_random_seed(5)
+        return build_generator(architecture, 64, LATENT, width=0.25, separate_upsampling=separate)
+
+    fused, separate = build(False), build(True)
+    assert [v.path for v in fused.weights] == [v.path for v in separate.weights]
+    for a, b in zip(fused.weights, separate.weights, strict=True):  # same initial weights from one seed
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    keras.utils.set_random_seed(6)
+    other = build_generator(architecture, 64, LATENT, width=0.25, separate_upsampling=True)
+    for layer in other.layers:  # trained-looking BatchNorm statistics and noise, so that all of it counts
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.linspace(-0.5, 0.5, layer.moving_mean.shape[0]).astype("float32"))
+    fused.set_weights(other.get_weights())
+    z = latent_batch(4)
+    for training in (True, False):
+        np.testing.assert_allclose(fused(z, training=training).numpy(), other(z, training=training).numpy(),
+                                   atol=2e-5)  # fmt: skip
+    assert fused.count_params() == other.count_params()
 
 
 @pytest.mark.parametrize(

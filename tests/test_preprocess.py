@@ -14,7 +14,6 @@ from mammogan_lib import preprocess
 REAL_SCANS = sorted(CASES_DIR.glob("*/*.dcm"))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", REAL_SCANS[:4], ids=lambda p: p.name)
 def test_a_real_dicom_becomes_a_chest_wall_left_training_array(path):
     result = preprocess.preprocess_image((path.name, str(path), 64, "pad"))

@@ -21,6 +21,8 @@ from mammogan_lib.frameworks import import_keras
 keras = import_keras()
 
 from mammogan_lib import checkpoint as ckpt  # noqa: E402
+from mammogan_lib import precision as precisions  # noqa: E402
+from mammogan_lib import training  # noqa: E402
 from mammogan_lib.training import (  # noqa: E402
     LOSS_COLUMNS,
     LOSS_KEYS,
@@ -41,7 +43,7 @@ BATCH = 8
 def small_settings(run_dir, **overrides) -> TrainSettings:
     values = dict(
         architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=BATCH, epochs=2,
-        checkpoint_every=1, sample_every=1, keep_last=10, seed=0, run_dir=str(run_dir),
+        checkpoint_every=1, sample_every=1, keep_last=10, seed=0, precision="float32", run_dir=str(run_dir),
     )  # fmt: skip
     return TrainSettings(**{**values, **overrides})
 
@@ -123,6 +125,7 @@ def resume_in_new_process(settings: TrainSettings, images_path) -> list[int]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
     images = training_images()
     np.save(tmp_path / "images.npy", images)
@@ -203,6 +206,49 @@ def test_mixed_precision_is_bfloat16_on_cpu_and_restores_the_policy(tmp_path):
     assert keras.config.dtype_policy().name == "float32"
     values = trainer._run_step(np.arange(BATCH)).numpy()
     assert values.dtype == np.float32 and np.isfinite(values).all()
+
+
+AVX2_ONLY = frozenset({"avx", "avx2", "fma"})
+NATIVE_BF16 = AVX2_ONLY | {"avx512f", "avx512_bf16"}
+
+
+def as_if_on(monkeypatch, flags) -> None:
+    """Make this machine look like a CPU-only one with ``flags`` to ``precision: auto``."""
+    monkeypatch.setattr(precisions, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(precisions, "gpu_devices", lambda: [])
+
+
+def test_auto_on_an_avx2_cpu_is_float32_without_calibrating(tmp_path, monkeypatch):
+    as_if_on(monkeypatch, AVX2_ONLY)
+    monkeypatch.setattr(training, "calibrate", lambda *args: pytest.fail("calibrated on an AVX2-only CPU"))
+    trainer = build_trainer(training_images(), small_settings(tmp_path, precision="auto"))
+    assert trainer.dtype_policy == "float32" and "no native bfloat16" in trainer.precision.reason
+    assert trainer.params()["precision"] == "auto" and trainer.params()["dtype_policy"] == "float32"
+
+
+def test_auto_on_a_native_bfloat16_cpu_calibrates_and_changes_nothing_but_the_policy(tmp_path, monkeypatch):
+    as_if_on(monkeypatch, NATIVE_BF16)
+    auto = build_trainer(training_images(), small_settings(tmp_path, precision="auto"))
+    measured = auto.precision.calibration_ms_per_step
+    assert set(measured) == {"float32", "mixed_bfloat16"} and min(measured.values()) > 0
+    chosen = auto.dtype_policy
+    assert chosen == ("mixed_bfloat16" if measured["mixed_bfloat16"] < 0.9 * measured["float32"] else "float32")
+    explicit = build_trainer(training_images(), small_settings(tmp_path, precision=chosen))
+    for a, b in zip(auto.generator.weights + auto.discriminator.weights,
+                    explicit.generator.weights + explicit.discriminator.weights, strict=True):  # fmt: skip
+        assert np.array_equal(a.numpy(), b.numpy()), a.path
+    assert auto.train_step(np.arange(BATCH)) == explicit.train_step(np.arange(BATCH))
+
+
+def test_auto_keeps_the_policy_of_the_checkpoint_it_resumes_and_restart_chooses_again(tmp_path, monkeypatch):
+    list(train(build_trainer(training_images(), small_settings(tmp_path, precision="mixed_bfloat16", epochs=1))))
+    as_if_on(monkeypatch, AVX2_ONLY)  # a fresh choice here would be float32
+    resumed = build_trainer(training_images(), small_settings(tmp_path, precision="auto"))
+    assert resumed.dtype_policy == "mixed_bfloat16" and "epoch_000001" in resumed.precision.reason
+    assert [p.epoch for p in train(resumed)] == [2]  # resumed, not refused as incompatible
+    restarted = build_trainer(training_images(), small_settings(tmp_path, precision="auto"), restart=True)
+    assert restarted.dtype_policy == "float32" and ckpt.latest_checkpoint(tmp_path) is None
+    assert not (tmp_path / "losses.csv").exists()
 
 
 def test_float16_uses_a_loss_scale_optimizer(tmp_path):

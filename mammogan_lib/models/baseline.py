@@ -18,7 +18,7 @@ Resolution 64 therefore has (128, 128, 64) and resolution 256 one more 128-filte
 
 from __future__ import annotations
 
-from mammogan_lib.models.common import START_SIZE, block_count, image_head, keras, layers, scaled
+from mammogan_lib.models.common import START_SIZE, block_count, image_head, keras, layers, scaled, upsample_conv
 
 INPUT_CHANNELS = 256
 """Channels of the 8x8 map the Dense layer is reshaped to."""
@@ -29,20 +29,25 @@ def generator_filters(resolution: int) -> tuple[int, ...]:
     return (128,) * (block_count(resolution) - 1) + (64,)
 
 
-def upsampling_block(x: keras.KerasTensor, filters: int, index: int) -> keras.KerasTensor:
+def upsampling_block(x: keras.KerasTensor, filters: int, index: int,
+                     separate_upsampling: bool = False) -> keras.KerasTensor:  # fmt: skip
     """``UpSampling2D -> Conv2D 3x3 'same' -> BatchNormalization -> ReLU``: doubles H and W."""
-    x = layers.UpSampling2D(name=f"g_up{index}")(x)  # (2H, 2W, C_in)
-    x = layers.Conv2D(filters, 3, padding="same", name=f"g_conv{index}")(x)  # (2H, 2W, filters)
+    x = upsample_conv(x, filters, f"g_conv{index}", f"g_up{index}", separate_upsampling)  # (2H, 2W, filters)
     x = layers.BatchNormalization(name=f"g_bn{index}")(x)
     return layers.ReLU(name=f"g_relu{index}")(x)
 
 
-def build_baseline_generator(resolution: int, latent_dim: int = 128, width: float = 1.0) -> keras.Model:
-    """The exp3 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]."""
+def build_baseline_generator(resolution: int, latent_dim: int = 128, width: float = 1.0,
+                             separate_upsampling: bool = False) -> keras.Model:  # fmt: skip
+    """The exp3 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1].
+
+    ``separate_upsampling``: build each ``UpSampling2D -> Conv2D`` pair as two layers, as the thesis wrote
+    it, instead of one :class:`~mammogan_lib.models.layers.UpsampleConv2D` (same function and weights).
+    """
     channels = scaled(INPUT_CHANNELS, width)
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z)  # (8*8*256,)
     x = layers.Reshape((START_SIZE, START_SIZE, channels), name="g_reshape")(x)  # (8, 8, 256)
     for index, filters in enumerate(generator_filters(resolution), start=1):
-        x = upsampling_block(x, scaled(filters, width), index)  # (8*2^i, 8*2^i, filters)
+        x = upsampling_block(x, scaled(filters, width), index, separate_upsampling)  # (8*2^i, 8*2^i, filters)
     return keras.Model(z, image_head(x), name="generator_baseline")

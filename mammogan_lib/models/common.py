@@ -52,6 +52,23 @@ def check_dropout(rate: float) -> float:
     return rate
 
 
+def upsample_conv(x: keras.KerasTensor, filters: int, conv_name: str, upsampling_name: str,
+                  separate: bool = False) -> keras.KerasTensor:  # fmt: skip
+    """x2 nearest upsampling, then ``Conv2D 3x3 'same'`` with ``filters``: ``(H, W, C) -> (2H, 2W, filters)``.
+
+    One :class:`~mammogan_lib.models.layers.UpsampleConv2D` layer named ``conv_name`` (the same function in
+    4/9 of the arithmetic), or with ``separate=True`` the thesis's two layers, ``UpSampling2D`` named
+    ``upsampling_name`` and ``Conv2D`` named ``conv_name`` (the benchmark's classic loop uses them). Both
+    forms have the same variables, in the same order and under the same paths (``g_conv1/kernel``).
+    """
+    if separate:
+        x = layers.UpSampling2D(name=upsampling_name)(x)  # (2H, 2W, C)
+        return layers.Conv2D(filters, 3, padding="same", name=conv_name)(x)  # (2H, 2W, filters)
+    from mammogan_lib.models.layers import UpsampleConv2D
+
+    return UpsampleConv2D(filters, name=conv_name)(x)  # (2H, 2W, filters)
+
+
 def image_head(x: keras.KerasTensor) -> keras.KerasTensor:
     """Final ``Conv2D(1, 3x3, 'same')`` + tanh; the tanh layer is float32 even under mixed precision."""
     x = layers.Conv2D(1, 3, padding="same", name="g_out_conv")(x)  # (R, R, 1), pre-activation

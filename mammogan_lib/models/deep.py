@@ -27,6 +27,7 @@ from mammogan_lib.models.common import (
     keras,
     layers,
     scaled,
+    upsample_conv,
 )
 
 INPUT_CHANNELS = 512
@@ -40,25 +41,35 @@ def generator_filters(resolution: int) -> tuple[int, ...]:
 
 def conv_block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
     """``Conv2D 3x3 'same' -> LeakyReLU(0.2) -> BatchNormalization`` (keeps H and W)."""
-    x = layers.Conv2D(filters, 3, padding="same", name=f"g_conv{name}")(x)  # (H, W, filters)
+    return activation_and_norm(layers.Conv2D(filters, 3, padding="same", name=f"g_conv{name}")(x), name)
+
+
+def activation_and_norm(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
+    """``LeakyReLU(0.2) -> BatchNormalization``, the second half of a conv block."""
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"g_lrelu{name}")(x)
     return layers.BatchNormalization(name=f"g_bn{name}")(x)
 
 
-def upsampling_stage(x: keras.KerasTensor, filters: int, index: int) -> keras.KerasTensor:
-    """``UpSampling2D`` then ``CONVS_PER_STAGE`` conv blocks: doubles H and W."""
-    x = layers.UpSampling2D(name=f"g_up{index}")(x)  # (2H, 2W, C_in)
-    for repeat in range(1, CONVS_PER_STAGE + 1):
+def upsampling_stage(x: keras.KerasTensor, filters: int, index: int,
+                     separate_upsampling: bool = False) -> keras.KerasTensor:  # fmt: skip
+    """``UpSampling2D`` then ``CONVS_PER_STAGE`` conv blocks: doubles H and W (the upsampling and the first
+    block's convolution are one :func:`~mammogan_lib.models.common.upsample_conv`)."""
+    first = f"{index}_1"
+    x = upsample_conv(x, filters, f"g_conv{first}", f"g_up{index}", separate_upsampling)  # (2H, 2W, filters)
+    x = activation_and_norm(x, first)
+    for repeat in range(2, CONVS_PER_STAGE + 1):
         x = conv_block(x, filters, f"{index}_{repeat}")  # (2H, 2W, filters)
     return x
 
 
-def build_deep_generator(resolution: int, latent_dim: int = 128, width: float = 1.0) -> keras.Model:
-    """The exp1 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]."""
+def build_deep_generator(resolution: int, latent_dim: int = 128, width: float = 1.0,
+                         separate_upsampling: bool = False) -> keras.Model:  # fmt: skip
+    """The exp1 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]
+    (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
     channels = scaled(INPUT_CHANNELS, width)
     z = keras.Input((latent_dim,), name="z")
     x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z)  # (8*8*512,)
     x = layers.Reshape((START_SIZE, START_SIZE, channels), name="g_reshape")(x)  # (8, 8, 512)
     for index, filters in enumerate(generator_filters(resolution), start=1):
-        x = upsampling_stage(x, scaled(filters, width), index)  # (8*2^i, 8*2^i, filters)
+        x = upsampling_stage(x, scaled(filters, width), index, separate_upsampling)  # (8*2^i, 8*2^i, filters)
     return keras.Model(z, image_head(x), name="generator_deep")

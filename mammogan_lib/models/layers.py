@@ -1,6 +1,7 @@
-"""Custom layers of the StyleGAN-like generator (thesis 4.2.2): constant input, noise, AdaIN.
+"""Custom layers: the generators' upsampling convolution, and the StyleGAN-like generator's (thesis
+4.2.2) constant input, noise and AdaIN.
 
-All three are registered with ``keras.saving.register_keras_serializable(package="mammogan")`` and
+All of them are registered with ``keras.saving.register_keras_serializable(package="mammogan")`` and
 implement ``get_config``, so a generator saved with ``model.save('g.keras')`` reloads with
 ``keras.models.load_model`` without ``custom_objects``. They implement ``compute_output_shape`` so the
 functional model is built without tracing ``call``.
@@ -126,3 +127,55 @@ class AdaIN(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class UpsampleConv2D(keras.layers.Conv2D):
+    """``UpSampling2D`` (nearest, x2) followed by ``Conv2D 3x3 'same'``, computed as one stride-2 transposed
+    convolution: the same function with the same weights, in 4/9 of the arithmetic.
+
+    Every generator block of the thesis upsamples by repeating each pixel 2x2 and then convolves with a 3x3
+    kernel ``K``. Along one axis, output pixel ``2i`` sees input pixels ``i-1, i, i`` (weights ``K0, K1,
+    K2``) and output pixel ``2i+1`` sees ``i, i, i+1``: so it is ``K0 x[i-1] + (K1+K2) x[i]`` and
+    ``(K0+K1) x[i] + K2 x[i+1]``, which is a stride-2 transposed convolution of the *small* input with the
+    4-tap kernel ``[K2, K1+K2, K0+K1, K0]`` (:func:`upsampling_kernel`), zero padding included. The
+    arithmetic drops from 9 to 4 multiply-adds per output pixel and input channel, and no upsampled copy of
+    the input is stored for the backward pass.
+
+    The layer holds exactly a ``Conv2D``'s variables (``kernel`` ``(3, 3, C_in, filters)`` and ``bias``),
+    created in the same order with the same initialisers, so a model built with it starts from the same
+    weights as one built with ``UpSampling2D`` + ``Conv2D``, and ``get_weights``/``set_weights`` move
+    weights between the two (``tests/test_models.py`` checks both, and the outputs). Keras's weight files
+    name their groups after layer classes, so files do not move between them: :mod:`mammogan_lib.checkpoint`
+    converts the older form's files.
+    """
+
+    def __init__(self, filters: int, kernel_size: Any = 3, padding: str = "same", **kwargs: Any) -> None:
+        super().__init__(filters, kernel_size, padding=padding, **kwargs)
+        if self.kernel_size != (3, 3) or self.padding != "same" or self.strides != (1, 1):
+            raise ValueError("UpsampleConv2D is a 3x3 'same' convolution with stride 1 after a x2 upsampling")
+        if self.data_format != "channels_last" or self.dilation_rate != (1, 1) or self.groups != 1:
+            raise ValueError("UpsampleConv2D supports channels_last, no dilation and no groups only")
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        batch, height, width, _ = input_shape
+        double = [None if size is None else 2 * size for size in (height, width)]
+        return (batch, *double, self.filters)
+
+    def call(self, inputs: Any) -> Any:
+        kernel = upsampling_kernel(self.kernel)  # (4, 4, filters, C_in)
+        outputs = ops.conv_transpose(inputs, kernel, strides=2, padding="same")  # (N, 2H, 2W, filters)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+def upsampling_kernel(kernel: Any) -> Any:
+    """The ``(4, 4, C_out, C_in)`` transposed-convolution kernel equal to x2 nearest upsampling followed by
+    the ``(3, 3, C_in, C_out)`` 'same' convolution ``kernel`` (see :class:`UpsampleConv2D`)."""
+
+    def four_taps(k: Any, axis: int) -> Any:
+        k0, k1, k2 = (ops.take(k, index, axis=axis) for index in range(3))
+        return ops.stack([k2, k1 + k2, k0 + k1, k0], axis=axis)
+
+    return ops.transpose(four_taps(four_taps(kernel, 0), 1), (0, 1, 3, 2))

@@ -19,9 +19,10 @@ from mammogan_lib.models.stylegan import build_stylegan_generator
 
 @dataclass(frozen=True)
 class Architecture:
-    """A generator builder ``(resolution, latent_dim, width) -> Model`` and the default D dropout."""
+    """A generator builder ``(resolution, latent_dim, width, separate_upsampling) -> Model`` and the
+    default D dropout."""
 
-    build_generator: Callable[[int, int, float], keras.Model]
+    build_generator: Callable[[int, int, float, bool], keras.Model]
     d_dropout: float
     thesis_section: str
 
@@ -44,10 +45,15 @@ def get_architecture(architecture: str) -> Architecture:
 
 
 def build_generator(
-    architecture: str, resolution: int, latent_dim: int = 128, width: float = 1.0
-) -> keras.Model:
-    """Generator of ``architecture``: ``(N, latent_dim)`` -> ``(N, resolution, resolution, 1)`` in [-1, 1]."""
-    return get_architecture(architecture).build_generator(resolution, latent_dim, width)
+    architecture: str, resolution: int, latent_dim: int = 128, width: float = 1.0,
+    separate_upsampling: bool = False,
+) -> keras.Model:  # fmt: skip
+    """Generator of ``architecture``: ``(N, latent_dim)`` -> ``(N, resolution, resolution, 1)`` in [-1, 1].
+
+    ``separate_upsampling=True`` builds every ``UpSampling2D -> Conv2D`` as the thesis's two layers instead
+    of one ``UpsampleConv2D`` (the same function and weights; the benchmark's classic loop uses it).
+    """
+    return get_architecture(architecture).build_generator(resolution, latent_dim, width, separate_upsampling)
 
 
 def build_discriminator(
@@ -67,7 +73,9 @@ def build_models(
     latent_dim: int = 128,
     width: float = 1.0,
     d_dropout: float | None = None,
+    separate_upsampling: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
-    """``(generator, discriminator)`` for ``architecture`` at ``resolution``."""
-    generator = build_generator(architecture, resolution, latent_dim, width)
+    """``(generator, discriminator)`` for ``architecture`` at ``resolution`` (``separate_upsampling``: see
+    :func:`build_generator`)."""
+    generator = build_generator(architecture, resolution, latent_dim, width, separate_upsampling)
     return generator, build_discriminator(architecture, resolution, width, d_dropout)

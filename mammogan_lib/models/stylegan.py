@@ -22,7 +22,7 @@ Like every generator here, the model maps a latent ``z`` to an image; ``w`` stay
 from __future__ import annotations
 
 from mammogan_lib.models.baseline import INPUT_CHANNELS, generator_filters
-from mammogan_lib.models.common import LEAKY_SLOPE, START_SIZE, image_head, keras, layers, scaled
+from mammogan_lib.models.common import LEAKY_SLOPE, START_SIZE, image_head, keras, layers, scaled, upsample_conv
 from mammogan_lib.models.layers import AdaIN, LearnedConstant, NoiseInjection
 
 MAPPING_LAYERS = 4
@@ -38,22 +38,24 @@ def build_mapping_network(latent_dim: int) -> keras.Model:
     return keras.Model(z, w, name="g_mapping")
 
 
-def style_block(x: keras.KerasTensor, w: keras.KerasTensor, filters: int, index: int) -> keras.KerasTensor:
+def style_block(x: keras.KerasTensor, w: keras.KerasTensor, filters: int, index: int,
+                separate_upsampling: bool = False) -> keras.KerasTensor:  # fmt: skip
     """``UpSampling2D -> Conv2D 3x3 -> NoiseInjection -> LeakyReLU -> AdaIN(w)``: doubles H and W."""
-    x = layers.UpSampling2D(name=f"g_up{index}")(x)  # (2H, 2W, C_in)
-    x = layers.Conv2D(filters, 3, padding="same", name=f"g_conv{index}")(x)  # (2H, 2W, filters)
+    x = upsample_conv(x, filters, f"g_conv{index}", f"g_up{index}", separate_upsampling)  # (2H, 2W, filters)
     x = NoiseInjection(name=f"g_noise{index}")(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"g_lrelu{index}")(x)
     return AdaIN(name=f"g_adain{index}")([x, w])
 
 
-def build_stylegan_generator(resolution: int, latent_dim: int = 128, width: float = 1.0) -> keras.Model:
-    """The exp2 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]."""
+def build_stylegan_generator(resolution: int, latent_dim: int = 128, width: float = 1.0,
+                             separate_upsampling: bool = False) -> keras.Model:  # fmt: skip
+    """The exp2 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]
+    (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
     z = keras.Input((latent_dim,), name="z")
     w = build_mapping_network(latent_dim)(z)  # (latent_dim,)
     x = LearnedConstant(START_SIZE, scaled(INPUT_CHANNELS, width), name="g_const")(w)  # (8, 8, 256)
     x = NoiseInjection(name="g_noise0")(x)
     x = AdaIN(name="g_adain0")([x, w])  # (8, 8, 256)
     for index, filters in enumerate(generator_filters(resolution), start=1):
-        x = style_block(x, w, scaled(filters, width), index)  # (8*2^i, 8*2^i, filters)
+        x = style_block(x, w, scaled(filters, width), index, separate_upsampling)  # (8*2^i, 8*2^i, filters)
     return keras.Model(z, image_head(x), name="generator_stylegan")
