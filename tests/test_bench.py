@@ -23,6 +23,19 @@ def test_flop_counter_matches_a_hand_count_of_one_conv_and_one_dense_layer():
     assert bench.forward_flops(keras.Model(image, x)) == 9365
 
 
+def test_flop_counter_counts_what_an_upsample_conv_executes():
+    from mammogan_lib.models.layers import UpsampleConv2D
+
+    keras = import_keras()
+    image = keras.Input((4, 4, 3))
+    model = keras.Model(image, UpsampleConv2D(5, name="up_conv")(image))  # (8, 8, 5)
+    bias = 8 * 8 * 5
+    executed = 2 * (4 * 4) * (4 * 4) * 3 * 5 + bias  # a 4x4 stride-2 transposed conv of the 4x4 input
+    two_layers = 2 * (8 * 8) * (3 * 3) * 3 * 5 + bias  # UpSampling2D, then a 3x3 conv of the 8x8 map
+    assert [(r.layer, r.flops) for r in bench.count_forward_flops(model)] == [("up_conv", executed)]
+    assert (executed - bias) / (two_layers - bias) == 4 / 9
+
+
 def test_flop_counter_handles_strides_upsampling_transposed_convs_and_nested_models():
     keras = import_keras()
     image = keras.Input((8, 8, 2))
@@ -78,11 +91,33 @@ def test_classic_loop_updates_d_in_its_updates_and_only_g_through_the_combined_m
 
 def test_step_timer_reports_its_configuration_and_a_positive_time():
     result = bench.time_train_step(resolution=64, batch_size=4, width=0.125, precision="mixed", warmup=1,
-                                   repeats=2)  # fmt: skip
+                                   repeats=2, separate_upsampling=True)  # fmt: skip
     assert result["dtype_policy"] == "mixed_bfloat16" and result["resolution"] == 64
+    assert result["separate_upsampling"]
     assert result["ms_per_step"] > 0 and len(result["step_ms"]) == 2
     assert abs(result["images_per_s"] - 4 / (result["ms_per_step"] / 1000)) < 0.1 * result["images_per_s"]
     assert result["flops_per_step"] > 0
+
+
+def test_auto_is_judged_against_the_float32_step_measured_in_the_same_run():
+    rows = {"float32": {"dtype_policy": "float32", "ms_per_step": 100.0},
+            "mixed": {"dtype_policy": "mixed_bfloat16", "ms_per_step": 104.0}}  # fmt: skip
+    assert bench.check_auto(rows, {"policy": "float32", "reason": "r"})["right"]
+    close = bench.check_auto(rows, {"policy": "mixed_bfloat16", "reason": "r"})
+    assert close["right"] and close["vs_float32"] == 1.04
+    rows["mixed"]["ms_per_step"] = 106.0
+    wrong = bench.check_auto(rows, {"policy": "mixed_bfloat16", "reason": "r"})
+    assert not wrong["right"] and wrong["vs_float32"] == 1.06
+
+
+def test_an_emulated_mixed_precision_is_timed_with_fewer_steps():
+    options = bench.BenchOptions(warmup=3, repeats=10)
+    native = bench.train_configs(options, mixed_native=True)["mixed"][1]
+    emulated = bench.train_configs(options, mixed_native=False)["mixed"][1]
+    assert (native["warmup"], native["repeats"]) == (3, 10)
+    assert (emulated["warmup"], emulated["repeats"]) == (bench.EMULATED_WARMUP, bench.EMULATED_REPEATS)
+    assert bench.mixed_is_native({"gpus": [], "native_bfloat16": False}) is False
+    assert bench.mixed_is_native({"gpus": ["Tesla T4, 15360 MiB"], "native_bfloat16": False})
 
 
 def test_op_categories_name_the_work_of_the_models():
@@ -118,15 +153,25 @@ def test_benchmark_writes_its_report_on_a_tiny_configuration(tmp_path):
     report = json.loads(output.read_text())
     assert report["machine"]["cpu_count"] >= 1 and len(report["load_average_end"]) == 3
     assert report["matmul_peak"]["float32_peak_gflops"] > 0
-    assert set(report["train"]) == {"reference", "float32", "mixed"}
+    assert list(report["train"]) == ["reference", "float32_thesis_layers", "float32", "mixed"]
     for name, row in report["train"].items():
         assert row["ms_per_step"] > 0 and row["images_per_s"] > 0 and row["peak_rss_mib"] > 0, name
         assert row["flops_per_step"] > 0 and row["gflop_per_s"] > 0 and row["speedup_vs_reference"] > 0
     assert report["train"]["reference"]["speedup_vs_reference"] == 1.0
     assert report["train"]["mixed"]["dtype_policy"] == "mixed_bfloat16"
-    assert report["flops"]["reference_step_flops"] > report["flops"]["our_step_flops"] > 0
-    assert set(report["targets"]) == {"float32", "mixed"}
-    assert set(report["exp3_hours"]) == {"reference", "float32", "mixed"}
+    flops = report["flops"]
+    assert flops["reference_step_flops"] > flops["our_step_flops_thesis_layers"] > flops["our_step_flops"] > 0
+    assert report["train"]["float32_thesis_layers"]["flops_per_step"] == flops["our_step_flops_thesis_layers"]
+    assert set(report["targets"]) == {"float32"}
+    assert set(report["exp3_hours"]) == set(report["train"])
+    machine = report["machine"]
+    assert {"cpu_flags", "avx512", "native_bfloat16"} <= set(machine)
+    if not machine["native_bfloat16"] and not machine["gpus"]:  # emulated bfloat16: fewer steps, float32 pick
+        assert len(report["train"]["mixed"]["step_ms"]) == bench.EMULATED_REPEATS
+        assert report["auto"]["policy"] == "float32" and report["auto"]["right"]
+    auto = report["auto"]
+    assert auto["policy"] in ("float32", "mixed_bfloat16") and auto["vs_float32"] > 0
+    assert auto["right"] == (auto["vs_float32"] <= bench.AUTO_TOLERANCE)
     assert report["t4_estimate"]["float32_slow"]["ms_per_step"] > 0
     assert "preprocess" not in report
     assert set(report["features"]) == {"resnet50", "inception"}
