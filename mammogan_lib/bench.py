@@ -213,7 +213,7 @@ def measure_flops(architecture: str = "baseline", resolution: int = 128, width: 
                   batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
     """Per-layer forward FLOPs of G and D (our float32 models) and the steps' FLOPs: ours, ours on the
     thesis's two-layer upsampling blocks, and the classic loop's (which uses those)."""
-    from mammogan_lib.models import build_models, build_generator
+    from mammogan_lib.models import build_generator, build_models
 
     generator, discriminator = build_models(architecture, resolution, width=width)
     per_image = models_forward_flops(generator, discriminator)
@@ -400,7 +400,8 @@ def measure_matmul_reduced(size: int = 2048, repeats: int = 5, dtype: str = "bfl
     tf = _tensorflow()
     rng = np.random.default_rng(0)
     a, b = (tf.constant(rng.standard_normal((size, size), dtype=np.float32), dtype) for _ in range(2))
-    return {"dtype": dtype, "gflops": _best_matmul_gflops(lambda: tf.matmul(a, b)[0, 0].numpy(), size, repeats)}
+    gflops = _best_matmul_gflops(lambda: tf.matmul(a, b)[0, 0].numpy(), size, repeats)
+    return {"dtype": dtype, "gflops": gflops}
 
 
 def _tensorflow() -> Any:
@@ -556,7 +557,8 @@ def profile_step(kind: str = "float32", architecture: str = "baseline", resoluti
     """Where one step's time goes: a ``tf.profiler`` trace of ``steps`` steps after ``warmup``.
 
     ``kind``: a name of :data:`TRAIN_MEASUREMENTS` (``reference``: the classic loop) or a precision of our
-    step. Returns the self time per :func:`op_category` and the ``top`` ops (TensorFlow op type and name, which names the layer), in ms per
+    step. Returns the self time per :func:`op_category` and the ``top`` ops (TensorFlow op type and name,
+    which names the layer), in ms per
     step. Op times are summed over the threads that ran them (so they can exceed the wall time when ops
     ran side by side); ``wall - ops`` is time with no op running (Python, ``train_on_batch`` overhead).
     """
@@ -570,8 +572,8 @@ def profile_step(kind: str = "float32", architecture: str = "baseline", resoluti
         run = build_classic_loop(images, settings).step
     else:
         precision = "float32" if kind.startswith("float32") else kind
-        trainer = build_trainer(images, bench_settings(architecture, resolution, batch_size, precision, width, 0),
-                                separate_upsampling=kind == "float32_thesis_layers")  # fmt: skip
+        settings = bench_settings(architecture, resolution, batch_size, precision, width, 0)
+        trainer = build_trainer(images, settings, separate_upsampling=kind == "float32_thesis_layers")
         run = lambda: trainer.train_step(np.arange(batch_size))  # noqa: E731
     time_calls(run, warmup, 0)
     folder = Path(logdir) / kind
@@ -683,7 +685,8 @@ def train_configs(options: BenchOptions, mixed_native: bool = True) -> dict[str,
     ours = {**common, "jit_compile": options.jit_compile, "precision": "float32"}
     mixed = {**ours, "precision": "mixed"}
     if not mixed_native:
-        mixed.update(warmup=min(options.warmup, EMULATED_WARMUP), repeats=min(options.repeats, EMULATED_REPEATS))
+        mixed.update(warmup=min(options.warmup, EMULATED_WARMUP),
+                     repeats=min(options.repeats, EMULATED_REPEATS))  # fmt: skip
     return {"reference": ("reference", common),
             "float32_thesis_layers": ("train_step", {**ours, "separate_upsampling": True}),
             "float32": ("train_step", ours),
@@ -812,9 +815,10 @@ def format_report(report: dict[str, Any]) -> str:
     options, matmul, machine = report["options"], report["matmul_peak"], report["machine"]
     reduced = [f"tensorflow_{dtype} " + (f"{row['gflops']} GFLOP/s" if "gflops" in row else "failed")
                for dtype, row in matmul.get("reduced", {}).items()]  # fmt: skip
+    yes_no = {key: "yes" if machine.get(key) else "no" for key in ("avx512", "native_bfloat16")}
     lines = [f"machine: {machine['cpu']}, {machine['cpu_count']} cores; CPU flags "
-             f"{' '.join(machine.get('cpu_flags', [])) or '?'} (AVX-512: {'yes' if machine.get('avx512') else 'no'}, "
-             f"native bfloat16: {'yes' if machine.get('native_bfloat16') else 'no'}); GPUs: "
+             f"{' '.join(machine.get('cpu_flags', [])) or '?'} (AVX-512: {yes_no['avx512']}, "
+             f"native bfloat16: {yes_no['native_bfloat16']}); GPUs: "
              f"{', '.join(machine.get('gpus', [])) or 'none'}; load average at start "
              f"{report['load_average_start'][0]:.2f}, at end {report['load_average_end'][0]:.2f}",
              f"matmul {matmul['size']}^2 best of {matmul['repeats']}: " + ", ".join(

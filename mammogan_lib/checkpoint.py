@@ -248,8 +248,8 @@ def _build_saved_generator(checkpoint_dir: Path, separate_upsampling: bool = Fal
     missing = [key for key in ("architecture", "resolution", "latent_dim", "width") if key not in params]
     if missing:
         raise CheckpointError(f"{checkpoint_dir / PARAMS_FILE} lacks {missing}; cannot rebuild the generator")
-    return build_generator(params["architecture"], params["resolution"], params["latent_dim"], params["width"],
-                           separate_upsampling=separate_upsampling)  # fmt: skip
+    shape = (params["architecture"], params["resolution"], params["latent_dim"], params["width"])
+    return build_generator(*shape, separate_upsampling=separate_upsampling)
 
 
 def _require(path: Path) -> Path:

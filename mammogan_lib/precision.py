@@ -1,4 +1,4 @@
-"""Which floating-point policy the GAN trains in: ``precision: auto`` picks what the hardware computes natively.
+"""The floating-point policy the GAN trains in: ``precision: auto`` picks what the hardware computes natively.
 
 Mixed precision only pays where the hardware has the arithmetic for it. Emulated, it is a cliff: on a CPU
 without native bfloat16 (AVX2 and FMA, no AVX-512 BF16), the ``mixed_bfloat16`` step was measured 5.7-8.4x
@@ -38,6 +38,8 @@ REPORTED_CPU_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512_bf16", 
 TENSOR_CORE_CAPABILITY = (7, 0)
 """CUDA compute capability from which GPUs have tensor cores (Volta); float16 below it is not faster."""
 
+EMULATED = "; this CPU has no native bfloat16, so it is emulated and far slower"
+
 CALIBRATION_MARGIN = 0.9
 """``auto`` takes bfloat16 on a CPU only if its calibrated step time is below 0.9 x float32's."""
 
@@ -57,10 +59,6 @@ class PrecisionChoice:
     reason: str
     device: str
     calibration_ms_per_step: dict[str, float] | None = None
-
-    def sentence(self) -> str:
-        """E.g. ``float32 (auto): this CPU has no native bfloat16 ...``."""
-        return f"{self.policy} ({self.requested}): {self.reason}"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +99,8 @@ def gpu_devices() -> list[GpuInfo]:
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)
         capability = details.get("compute_capability")
-        found.append(GpuInfo(details.get("device_name", device.name), tuple(capability) if capability else None))
+        name = details.get("device_name", device.name)
+        found.append(GpuInfo(name, tuple(capability) if capability else None))
     return found
 
 
@@ -143,11 +142,10 @@ def choose_precision(
     if requested == "mixed":
         if gpus:
             return choice("mixed_float16", "mixed precision on a GPU is float16 with loss scaling")
-        emulated = "" if native else "; this CPU has no native bfloat16, so it is emulated and far slower"
-        return choice("mixed_bfloat16", f"mixed precision on a CPU is bfloat16{emulated}")
+        return choice("mixed_bfloat16", f"mixed precision on a CPU is bfloat16{'' if native else EMULATED}")
     if requested != "auto":
         if requested == "mixed_bfloat16" and not gpus and not native:
-            return choice(requested, "as set; this CPU has no native bfloat16, so it is emulated and far slower")
+            return choice(requested, f"as set{EMULATED}")
         return choice(requested, "as set")
     if gpus:
         if tensor_cores:
@@ -162,13 +160,14 @@ def choose_precision(
     measured = calibrate(("float32", "mixed_bfloat16"))
     bf16, fp32 = measured["mixed_bfloat16"], measured["float32"]
     timing = f"calibrated on this model: bfloat16 {bf16:.1f} ms/step, float32 {fp32:.1f} ms/step"
+    flagged = ", ".join(native)
     if bf16 < CALIBRATION_MARGIN * fp32:
-        return choice("mixed_bfloat16", f"this CPU has native bfloat16 ({', '.join(native)}); {timing}", measured)
-    return choice("float32", f"native bfloat16 ({', '.join(native)}) is not clearly faster here; {timing}",
-                  measured)  # fmt: skip
+        return choice("mixed_bfloat16", f"this CPU has native bfloat16 ({flagged}); {timing}", measured)
+    return choice("float32", f"native bfloat16 ({flagged}) is not clearly faster here; {timing}", measured)
 
 
-def resumed_choice(policy: str, checkpoint: Path, gpus: Sequence[GpuInfo], flags: Iterable[str]) -> PrecisionChoice:
+def resumed_choice(policy: str, checkpoint: Path, gpus: Sequence[GpuInfo],
+                   flags: Iterable[str]) -> PrecisionChoice:  # fmt: skip
     """``auto`` resuming a run: the checkpoint's policy, so that the resume is exact."""
     reason = (f"kept from the checkpoint being resumed ({checkpoint.name}): a run keeps one policy, so that "
               "a resume gives the losses of an uninterrupted run")  # fmt: skip

@@ -97,7 +97,8 @@ def hardware() -> dict[str, Any]:
     }
 
 
-def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float, **choices: Any) -> dict[str, Any]:
+def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float,
+                 **choices: Any) -> dict[str, Any]:  # fmt: skip
     """A provenance record for one stage that started at ``started`` (time.time()).
 
     ``choices``: what the stage decided at run time that its parameters do not say (e.g. ``precision``, the

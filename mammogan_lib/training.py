@@ -213,10 +213,12 @@ def calibrate(images: np.ndarray, settings: TrainSettings, policies: Sequence[st
     probe_settings = dataclasses.replace(settings, steps_per_epoch=None, run_dir=None)
     measured = {}
     for policy in policies:
-        probe = build_trainer(images[: settings.batch_size], dataclasses.replace(probe_settings, precision=policy))
-        timing = time_calls(lambda probe=probe: probe.train_step(batch), CALIBRATION_WARMUP, CALIBRATION_STEPS)
+        probe = build_trainer(images[: settings.batch_size],
+                              dataclasses.replace(probe_settings, precision=policy))  # fmt: skip
+        run = probe.train_step
+        timing = time_calls(lambda run=run: run(batch), CALIBRATION_WARMUP, CALIBRATION_STEPS)
         measured[policy] = round(1000 * float(np.median(timing.wall)), 1)
-        del probe
+        del probe, run
     gc.collect()
     return measured
 

@@ -141,8 +141,9 @@ def test_load_generator_rebuilds_the_trained_generator(tmp_path):
 
 
 @pytest.mark.parametrize("architecture", ["baseline", "stylegan"])
-def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and_generates(tmp_path,
-                                                                                        architecture):  # fmt: skip
+def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and_generates(
+    tmp_path, architecture
+):
     from mammogan_lib.models import build_generator
 
     settings = small_settings(tmp_path, architecture=architecture)

@@ -243,7 +243,8 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
     monkeypatch.setenv(pipeline.KERNEL_VARIABLE, "mammogan")  # the stages' kernel; Kaggle's is python3
     quick = {"epochs": 4, "checkpoint_every": 2, "sample_every": 2, "curve_count": 0, "svm_repeats": 2}
     parameters = {"pipeline_params": pipeline.load_params(TIERS[run.tier]).values | quick,
-                  "input_root": str(inputs), "working_root": str(working), "install_library": False}  # fmt: skip
+                  "input_root": str(inputs), "working_root": str(working),
+                  "install_library": False}  # fmt: skip
     kernel_notebook = bundle / "kernel" / f"{exp_id}.ipynb"
     run_kernel = functools.partial(papermill.execute_notebook, str(kernel_notebook), parameters=parameters,
                                    kernel_name="mammogan", cwd=str(tmp_path), progress_bar=False)  # fmt: skip

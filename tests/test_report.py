@@ -26,3 +26,16 @@ def test_index_warns_when_metrics_used_random_weights(tmp_path):
     (tmp_path / "metrics.json").write_text(json.dumps(metrics))
     page = report.write_index(tmp_path, ["05_metrics"]).read_text()
     assert "random-weight InceptionV3" in page and "<th>fid_random_inception</th>" in page
+
+
+def test_index_says_how_far_training_got_and_in_which_precision_and_why(tmp_path):
+    precision = {"requested": "auto", "policy": "float32", "device": "CPU (no native bfloat16 flag)",
+                 "reason": "this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag)",
+                 "calibration_ms_per_step": None}  # fmt: skip
+    summary = {"epoch": 600, "step": 1200, "n_images": 71, "dtype_policy": "float32", "precision": precision,
+               "this_session": {"median_ms_per_step": 36.27}}  # fmt: skip
+    (tmp_path / "train_summary.json").write_text(json.dumps(summary))
+    page = report.write_index(tmp_path, ["03_train_gan"]).read_text()
+    assert "600 epochs, 1,200 steps on 71 images" in page and "<b>float32</b>" in page
+    assert "auto on CPU (no native bfloat16 flag): this CPU has no native bfloat16" in page
+    assert "36.3 ms per step" in page

@@ -18,7 +18,15 @@ Resolution 64 therefore has (128, 128, 64) and resolution 256 one more 128-filte
 
 from __future__ import annotations
 
-from mammogan_lib.models.common import START_SIZE, block_count, image_head, keras, layers, scaled, upsample_conv
+from mammogan_lib.models.common import (
+    START_SIZE,
+    block_count,
+    image_head,
+    keras,
+    layers,
+    scaled,
+    upsample_conv,
+)
 
 INPUT_CHANNELS = 256
 """Channels of the 8x8 map the Dense layer is reshaped to."""

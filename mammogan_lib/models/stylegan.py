@@ -22,7 +22,15 @@ Like every generator here, the model maps a latent ``z`` to an image; ``w`` stay
 from __future__ import annotations
 
 from mammogan_lib.models.baseline import INPUT_CHANNELS, generator_filters
-from mammogan_lib.models.common import LEAKY_SLOPE, START_SIZE, image_head, keras, layers, scaled, upsample_conv
+from mammogan_lib.models.common import (
+    LEAKY_SLOPE,
+    START_SIZE,
+    image_head,
+    keras,
+    layers,
+    scaled,
+    upsample_conv,
+)
 from mammogan_lib.models.layers import AdaIN, LearnedConstant, NoiseInjection
 
 MAPPING_LAYERS = 4
