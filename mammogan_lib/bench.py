@@ -943,7 +943,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.measure:  # inside a child process: one measurement, one JSON line
         print(json.dumps(measure_in_this_process(args.measure, json.loads(args.config))), flush=True)
         return 0
-    from mammogan_lib.provenance import write_json
+    from mammogan_lib.files import write_json
 
     if args.profile:
         profiles = run_profiles(args.profile, options, args.profile_steps)

@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from mammogan_lib.provenance import write_json
+from mammogan_lib.files import write_json
+from mammogan_lib.runs import RunPaths
 
-CHECKPOINTS_DIR = "checkpoints"
 STATE_FILE = "state.json"
 PARAMS_FILE = "params.json"
 FORMAT_VERSION = 2
@@ -86,7 +86,7 @@ class Checkpoint:
 
 def checkpoints_dir(run_dir: Path | str) -> Path:
     """``<run_dir>/checkpoints``."""
-    return Path(run_dir) / CHECKPOINTS_DIR
+    return RunPaths(run_dir).checkpoints
 
 
 def checkpoint_name(epoch: int) -> str:

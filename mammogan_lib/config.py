@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from mammogan_lib.runs import RunPaths
+
 EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -130,6 +132,11 @@ class StageConfig:
     @property
     def run_dir(self) -> Path:
         return resolve_path(self.runs_dir) / self.exp_id
+
+    @property
+    def paths(self) -> RunPaths:
+        """Every file and folder of this run (:class:`mammogan_lib.runs.RunPaths`)."""
+        return RunPaths(self.run_dir)
 
     @property
     def data_path(self) -> Path:

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
+from mammogan_lib import files
 from mammogan_lib.imaging import to_uint8
+from mammogan_lib.runs import RunPaths
 
-GENERATED_DIR = "generated"
-CURVE_DIR = "generated_curve"
 ARRAY_FILE = "images.npy"
 
 
@@ -100,18 +100,18 @@ def write_generated(images: np.ndarray, folder: Path) -> Path:
     for index, pixels in enumerate(to_uint8(images)):
         if not cv2.imwrite(str(folder / f"{index:04d}.png"), pixels):
             raise OSError(f"could not write {folder / f'{index:04d}.png'}")
-    np.save(folder / ARRAY_FILE, images.astype(np.float32))
+    files.save_array(folder / ARRAY_FILE, images.astype(np.float32))
     return folder
 
 
 def generated_folder(run_dir: Path | str, checkpoint_dir: Path | str) -> Path:
     """Where the images of one checkpoint go: ``<run_dir>/generated/epoch_<n>``."""
-    return Path(run_dir) / GENERATED_DIR / Path(checkpoint_dir).name
+    return RunPaths(run_dir).generated / Path(checkpoint_dir).name
 
 
 def load_generated(run_dir: Path | str, epoch: int | None = None) -> tuple[np.ndarray, int]:
     """The generated images of ``epoch`` (``None``: the newest generated epoch) and that epoch."""
-    root = Path(run_dir) / GENERATED_DIR
+    root = RunPaths(run_dir).generated
     folders = sorted(p for p in root.glob("epoch_*") if (p / ARRAY_FILE).is_file())
     if not folders:
         raise FileNotFoundError(f"no generated images in {root}: run 04_generate for this exp_id first")
@@ -124,19 +124,17 @@ def load_generated(run_dir: Path | str, epoch: int | None = None) -> tuple[np.nd
 
 def reset_curve_images(run_dir: Path | str) -> None:
     """Remove the curve images of an earlier 04 run (its checkpoints may since have been pruned)."""
-    for path in (Path(run_dir) / CURVE_DIR).glob("epoch_*.npy"):
+    for path in RunPaths(run_dir).generated_curve.glob("epoch_*.npy"):
         path.unlink()
 
 
 def write_curve_images(images: np.ndarray, run_dir: Path | str, checkpoint_dir: Path | str) -> Path:
     """Save one checkpoint's curve images as ``<run_dir>/generated_curve/epoch_<n>.npy``."""
-    path = Path(run_dir) / CURVE_DIR / f"{Path(checkpoint_dir).name}.npy"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, images.astype(np.float32))
-    return path
+    path = RunPaths(run_dir).generated_curve / f"{Path(checkpoint_dir).name}.npy"
+    return files.save_array(path, images.astype(np.float32))
 
 
 def load_curve_images(run_dir: Path | str) -> dict[int, np.ndarray]:
     """Epoch -> the curve images 04_generate wrote for it (empty when ``curve_count`` was 0)."""
-    paths = sorted((Path(run_dir) / CURVE_DIR).glob("epoch_*.npy"))
+    paths = sorted(RunPaths(run_dir).generated_curve.glob("epoch_*.npy"))
     return {ckpt.checkpoint_epoch(path.with_suffix("")): np.load(path) for path in paths}

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mammogan_lib import pipeline, provenance
+from mammogan_lib import files, pipeline, provenance
 
 TEMPLATE_FILE = "kaggle-kernel-metadata.json"
 CBIS_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"
@@ -187,11 +187,11 @@ def build_bundle(
         shutil.copy2(pipeline.notebook_path(stage), library / f"{stage}.ipynb")
     for path in sorted((provenance.PROJECT_ROOT / "params").glob("*.yaml")):
         shutil.copy2(path, library / path.name)
-    provenance.write_json(library / "dataset-metadata.json", library_metadata(user))
+    files.write_json(library / "dataset-metadata.json", library_metadata(user))
     template = json.loads((provenance.PROJECT_ROOT / TEMPLATE_FILE).read_text())
     metadata = kernel_metadata(template, exp_id, user, resume)
     kernel.mkdir(parents=True)
-    provenance.write_json(kernel / "kernel-metadata.json", metadata)
+    files.write_json(kernel / "kernel-metadata.json", metadata)
     prepare_kernel_notebook(exp_id, merged.values, kernel / metadata["code_file"])
     return bundle
 

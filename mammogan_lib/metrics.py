@@ -11,7 +11,6 @@ PSNR and SSIM compare two images, so each generated image is compared with its n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mammogan_lib import files
 from mammogan_lib.frameworks import import_torch_side
+from mammogan_lib.runs import RunPaths
 
-METRICS_FILE = "metrics.json"
 DATA_RANGE = 2.0  # training arrays live in [-1, 1]
 SSIM_WINDOW = 11  # the Gaussian window of sigma 1.5 (torchmetrics' and skimage's default)
 BREAST_LEVEL = -0.9
@@ -306,12 +306,11 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
     """
     rows = []
     for run_id in dict.fromkeys(run_ids):
-        metrics_path = Path(runs_dir) / run_id / METRICS_FILE
-        summary_path = Path(runs_dir) / run_id / "train_summary.json"
-        if not metrics_path.is_file() or not summary_path.is_file():
-            rows.append({"run": run_id, "status": f"not evaluated (no {METRICS_FILE})"})
+        paths = RunPaths(Path(runs_dir) / run_id)
+        if not paths.metrics.is_file() or not paths.train_summary.is_file():
+            rows.append({"run": run_id, "status": f"not evaluated (no {paths.metrics.name})"})
             continue
-        summary = json.loads(summary_path.read_text())
+        summary = files.read_json(paths.train_summary)
         params = summary.get("params", {})
         rows.append(
             {
@@ -323,7 +322,7 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
                 "epochs": summary.get("epoch"),
                 "steps": summary.get("step"),
                 "thesis (Table 4.1)": THESIS_VERDICTS.get(params.get("architecture"), ""),
-                **json.loads(metrics_path.read_text())["headline"],
+                **files.read_json(paths.metrics)["headline"],
             }
         )
     return pd.DataFrame(rows)

@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from mammogan_lib import config, provenance, report
+from mammogan_lib import config, files, provenance, report
+from mammogan_lib.runs import RunPaths
 
 STAGES: tuple[str, ...] = (
     "01_filter", "02_preprocess", "03_train_gan", "04_generate", "05_metrics", "06_svm",
@@ -120,13 +121,9 @@ def stage_fingerprint(stage: str, params: Mapping[str, Any], upstream: Sequence[
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _done_marker(run_dir: Path, stage: str) -> Path:
-    return run_dir / "stages" / f"{stage}.done.json"
-
-
 def is_stage_current(run_dir: Path, stage: str, fingerprint: str) -> bool:
-    marker = _done_marker(run_dir, stage)
-    return marker.is_file() and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    marker = RunPaths(run_dir).done_marker(stage)
+    return marker.is_file() and files.read_json(marker).get("fingerprint") == fingerprint
 
 
 def export_html(notebook_path: Path, html_path: Path) -> Path:
@@ -144,7 +141,7 @@ def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Pat
     """Execute one notebook with papermill; return the executed notebook's path."""
     import papermill
 
-    output = run_dir / "notebooks" / f"{stage}.ipynb"
+    output = RunPaths(run_dir).executed_notebook(stage)
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
         str(notebook_path(stage)), str(output), parameters=dict(params),
@@ -166,6 +163,7 @@ def run_pipeline(
     exp_id = merged.values.get("exp_id") or notebook_parameters(STAGES[0])["exp_id"]
     runs_dir = merged.values.get("runs_dir") or notebook_parameters(STAGES[0])["runs_dir"]
     run_dir = config.resolve_path(runs_dir, cwd) / exp_id
+    paths = RunPaths(run_dir)
     outcome: dict[str, str] = {}
     upstream: list[str] = []
     for stage in STAGES:
@@ -178,17 +176,17 @@ def run_pipeline(
             log(f"[{stage}] unchanged since its last run: skipped (FORCE=1 re-runs)")
             outcome[stage] = "skipped"
             continue
-        log(f"[{stage}] running -> {run_dir / 'notebooks' / (stage + '.ipynb')}")
+        log(f"[{stage}] running -> {paths.executed_notebook(stage)}")
         started = time.time()
         executed = execute_stage(stage, params, run_dir, cwd)
-        export_html(executed, run_dir / "reports" / f"{stage}.html")
-        provenance.write_json(
-            _done_marker(run_dir, stage),
+        export_html(executed, paths.report(stage))
+        files.write_json(
+            paths.done_marker(stage),
             {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1)},
         )
         log(f"[{stage}] done in {time.time() - started:.0f} s")
         outcome[stage] = "ran"
-    if (run_dir / "provenance").is_dir():
+    if paths.stage_records.is_dir():
         provenance.merge_stage_records(run_dir)
         report.write_index(run_dir, STAGES)
     return outcome

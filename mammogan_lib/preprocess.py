@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mammogan_lib import breast, imaging
-from mammogan_lib.provenance import write_json
+from mammogan_lib import breast, files, imaging
+from mammogan_lib.runs import RunPaths
 
 # Bump when the preprocessing algorithm changes, so stale caches are not reused.
 PREPROCESS_VERSION = 1
@@ -80,8 +80,7 @@ def write_cache(folder: Path, results: list[PreprocessedImage], summary: dict) -
     good = [r for r in results if r.array is not None]
     resolution = summary["resolution"]
     stack = np.stack([r.array for r in good]) if good else np.zeros((0, resolution, resolution), np.float32)
-    np.save(folder / "images.tmp.npy", stack.astype(np.float32))
-    (folder / "images.tmp.npy").replace(folder / "images.npy")  # atomic: no half-written cache
+    files.save_array(folder / "images.npy", stack.astype(np.float32))
     index = pd.DataFrame(
         {
             "image_id": [r.image_id for r in results],
@@ -92,7 +91,7 @@ def write_cache(folder: Path, results: list[PreprocessedImage], summary: dict) -
         }
     )
     index.to_csv(folder / "index.csv", index=False)
-    write_json(folder / "summary.json", summary)
+    files.write_json(folder / "summary.json", summary)
     return folder
 
 
@@ -142,7 +141,6 @@ def load_cache(folder: Path) -> tuple[np.ndarray, pd.DataFrame]:
     return images, index
 
 
-SPLIT_FILE = "split.csv"
 SPLITS = ("train", "heldout")
 
 
@@ -177,7 +175,7 @@ def load_split_images(
     if split not in SPLITS:
         raise ValueError(f"split {split!r} is not one of {SPLITS}")
     images, _ = load_cached_images(run_dir, resolution)
-    split_path = Path(run_dir) / SPLIT_FILE
+    split_path = RunPaths(run_dir).split
     if not split_path.is_file():
         raise FileNotFoundError(f"{split_path} not found: re-run 02_preprocess for this experiment")
     rows = pd.read_csv(split_path, keep_default_na=False, dtype={"image_id": str, "patient_id": str})
@@ -195,10 +193,10 @@ def load_cached_images(run_dir: Path, resolution: int | None = None) -> tuple[np
 
     With ``resolution``, a cache of another size is refused, naming both sizes.
     """
-    record_path = Path(run_dir) / "preprocess.json"
+    record_path = RunPaths(run_dir).preprocess_record
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path} not found: run 02_preprocess for this experiment first")
-    record = json.loads(record_path.read_text())
+    record = files.read_json(record_path)
     images, index = load_cache(Path(record["cache_dir"]))
     if resolution is not None and images.shape[1:] != (resolution, resolution):
         raise ValueError(

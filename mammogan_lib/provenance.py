@@ -7,8 +7,6 @@ too); the pipeline merges the records into ``runs/<exp_id>/provenance.json``.
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import platform
 import shutil
@@ -19,6 +17,9 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from mammogan_lib import files
+from mammogan_lib.runs import RunPaths
 
 TRACKED_PACKAGES = (
     "mammogan-lib", "numpy", "pandas", "scipy", "opencv-python-headless", "pydicom", "scikit-learn",
@@ -120,37 +121,13 @@ def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float,
 
 def write_stage_record(run_dir: Path, record: Mapping[str, Any]) -> Path:
     """Write ``run_dir/provenance/<stage>.json`` and return its path."""
-    path = Path(run_dir) / "provenance" / f"{record['stage']}.json"
-    write_json(path, record)
-    return path
-
-
-def _strict_json(value: Any) -> Any:
-    """NaN and infinity (not valid JSON; e.g. a metric that could not be computed) become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _strict_json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_strict_json(item) for item in value]
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
-        return _strict_json(value.item())
-    return value
-
-
-def write_json(path: Path, payload: Any) -> None:
-    """Write strict JSON atomically (a reader never sees half a file; NaN is written as null)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    text = json.dumps(_strict_json(payload), indent=2, sort_keys=False, default=str, allow_nan=False)
-    tmp.write_text(text + "\n")
-    os.replace(tmp, path)
+    return files.write_json(RunPaths(run_dir).stage_record(record["stage"]), record)
 
 
 def merge_stage_records(run_dir: Path) -> dict[str, Any]:
     """Combine every stage record of a run into one provenance document (written to provenance.json)."""
-    records = [json.loads(p.read_text()) for p in sorted((Path(run_dir) / "provenance").glob("*.json"))]
+    paths = RunPaths(run_dir)
+    records = [files.read_json(p) for p in sorted(paths.stage_records.glob("*.json"))]
     merged = {
         "run_dir": str(run_dir),
         "stages": {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "packages", "hardware")}
@@ -159,5 +136,5 @@ def merge_stage_records(run_dir: Path) -> dict[str, Any]:
         "packages": records[-1]["packages"] if records else {},
         "hardware": records[-1]["hardware"] if records else {},
     }
-    write_json(Path(run_dir) / "provenance.json", merged)
+    files.write_json(paths.provenance, merged)
     return merged

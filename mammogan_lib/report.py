@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-INDEX_FILE = "index.html"
-# (figure file, caption): the headline figures, in the order of the story
+from mammogan_lib import files
+from mammogan_lib.runs import RunPaths
+
+# (figure, caption): the headline figures (names of runs.FIGURES), in the order of the story
 HEADLINE_FIGURES = (
-    ("03_samples_progression.png", "Fixed-noise samples during training (03)"),
-    ("04_grid_across_epochs.png", "The same latents across checkpoints (04)"),
-    ("05_losses.png", "Loss curves, thesis Figure 4.1 (05)"),
-    ("05_metrics_vs_epoch.png", "Metrics across checkpoints (05)"),
-    ("05_memorisation_distances.png", "Memorisation audit (05)"),
-    ("06_confusion_matrices.png", "Confusion matrices, thesis Tables 4.4/4.5 (06)"),
+    ("samples_progression", "Fixed-noise samples during training (03)"),
+    ("grid_across_epochs", "The same latents across checkpoints (04)"),
+    ("metric_losses", "Loss curves, thesis Figure 4.1 (05)"),
+    ("metrics_vs_epoch", "Metrics across checkpoints (05)"),
+    ("memorisation_distances", "Memorisation audit (05)"),
+    ("confusion_matrices", "Confusion matrices, thesis Tables 4.4/4.5 (06)"),
 )
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -34,10 +35,6 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; } img { max-width: 520px; }
 .warning { background: #fff3cd; border: 1px solid #e0c36a; padding: 0.6em 1em; }
 """
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _table(frame: pd.DataFrame, escape: bool = True) -> str:
@@ -54,11 +51,11 @@ def _figure(path: Path, caption: str) -> str:
     )
 
 
-def _stage_rows(run_dir: Path, stages: Sequence[str], provenance: dict[str, Any] | None) -> pd.DataFrame:
+def _stage_rows(paths: RunPaths, stages: Sequence[str], provenance: dict[str, Any] | None) -> pd.DataFrame:
     timings = (provenance or {}).get("stages", {})
     rows = []
     for stage in stages:
-        report = run_dir / "reports" / f"{stage}.html"
+        report = paths.report(stage)
         link = f'<a href="reports/{stage}.html">{stage}</a>' if report.is_file() else stage
         wall = timings.get(stage, {}).get("wall_s")
         rows.append({"stage": link, "state": "ran" if report.is_file() else "not run", "wall time (s)": wall})
@@ -114,10 +111,11 @@ def _svm_table(svm: dict[str, Any]) -> pd.DataFrame | None:
 def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
     """Write ``<run_dir>/index.html`` from what the run folder holds; return its path."""
     run_dir = Path(run_dir)
-    provenance = _read_json(run_dir / "provenance.json")
-    training = _read_json(run_dir / "train_summary.json")
-    metrics = _read_json(run_dir / "metrics.json")
-    svm = _read_json(run_dir / "svm.json")
+    paths = RunPaths(run_dir)
+    provenance = files.read_json_if_present(paths.provenance)
+    training = files.read_json_if_present(paths.train_summary)
+    metrics = files.read_json_if_present(paths.metrics)
+    svm = files.read_json_if_present(paths.svm)
     parts = [f"<h1>mammogan run <code>{html.escape(run_dir.name)}</code></h1>"]
     parts += [f'<p class="warning">{note}</p>' for note in _warnings(metrics, svm)]
     if provenance:
@@ -132,7 +130,7 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         )
     parts += [
         "<h2>Stages (executed notebooks)</h2>",
-        _table(_stage_rows(run_dir, stages, provenance), escape=False),
+        _table(_stage_rows(paths, stages, provenance), escape=False),
     ]
     if training:
         parts += ["<h2>Training (03)</h2>", _training_paragraph(training)]
@@ -148,12 +146,10 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
             f"<h2>Classifier (06): mean and {svm['confidence']:.0%} interval over repeats</h2>",
             _table(table),
         ]
-    figures = [(run_dir / "figures" / name, caption) for name, caption in HEADLINE_FIGURES]
+    figures = [(paths.figure(name), caption) for name, caption in HEADLINE_FIGURES]
     parts += ["<h2>Figures</h2>", *(_figure(path, caption) for path, caption in figures if path.is_file())]
     page = (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mammogan {html.escape(run_dir.name)}"
         f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
-    path = run_dir / INDEX_FILE
-    path.write_text(page)
-    return path
+    return files.write_atomically(paths.index, lambda tmp: tmp.write_text(page))

@@ -65,18 +65,18 @@ from typing import Any
 import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
+from mammogan_lib import files
 from mammogan_lib import precision as precisions
 from mammogan_lib.augment import diff_augment, parse_policy
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import to_uint8
+from mammogan_lib.runs import RunPaths
 from mammogan_lib.timing import time_calls
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 """What a step returns: both losses, mean D(x) and mean D(G(z)) (before the update)."""
 
 LOSS_COLUMNS: tuple[str, ...] = ("step", "epoch", *LOSS_KEYS)
-LOSSES_FILE = "losses.csv"
-SAMPLES_DIR = "samples"
 
 PRECISIONS = precisions.PRECISIONS
 
@@ -511,10 +511,12 @@ class LossLog:
         with open(self.path, newline="") as handle:
             rows = list(csv.reader(handle))
         kept = [row for row in rows[1:] if row and int(row[0]) <= last_step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", newline="") as handle:
-            csv.writer(handle).writerows([list(LOSS_COLUMNS), *kept])
-        os.replace(tmp, self.path)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as handle:
+                csv.writer(handle).writerows([list(LOSS_COLUMNS), *kept])
+
+        files.write_atomically(self.path, write)
 
 
 # --- sample grids -----------------------------------------------------------------------------------------
@@ -539,11 +541,7 @@ def write_sample_grid(samples: np.ndarray, path: Path, columns: int) -> Path:
     ok, encoded = cv2.imencode(".png", sample_grid_image(samples, columns))
     if not ok:
         raise RuntimeError(f"could not encode the sample grid for {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(encoded.tobytes())
-    os.replace(tmp, path)
-    return path
+    return files.write_bytes(path, encoded.tobytes())
 
 
 def is_black(samples: np.ndarray) -> bool:
@@ -568,7 +566,7 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
     run_dir = resolve_run_dir(run_dir if run_dir is not None else settings.run_dir)
     if force:
         reset_run(run_dir)
-    log = LossLog(run_dir / LOSSES_FILE)
+    log = LossLog(RunPaths(run_dir).losses)
     last_good = resume(trainer, run_dir, log)
     started = time.perf_counter()
     while trainer.epoch < settings.epochs:
@@ -593,9 +591,10 @@ def resolve_run_dir(run_dir: Path | str | None) -> Path:
 
 def reset_run(run_dir: Path) -> None:
     """Delete a run's training outputs (checkpoints, samples, losses.csv): a fresh start."""
-    shutil.rmtree(ckpt.checkpoints_dir(run_dir), ignore_errors=True)
-    shutil.rmtree(run_dir / SAMPLES_DIR, ignore_errors=True)
-    (run_dir / LOSSES_FILE).unlink(missing_ok=True)
+    paths = RunPaths(run_dir)
+    shutil.rmtree(paths.checkpoints, ignore_errors=True)
+    shutil.rmtree(paths.samples, ignore_errors=True)
+    paths.losses.unlink(missing_ok=True)
 
 
 def check_compatible(current: dict[str, Any], saved: dict[str, Any], checkpoint_dir: Path) -> None:
@@ -656,7 +655,7 @@ def _sample_if_due(trainer: Trainer, run_dir: Path, last_good: Path | None, log:
     if epoch % settings.sample_every and epoch != settings.epochs:
         return None
     samples = trainer.sample()
-    path = write_sample_grid(samples, run_dir / SAMPLES_DIR / f"epoch_{epoch:06d}.png", settings.sample_grid)
+    path = write_sample_grid(samples, RunPaths(run_dir).samples / f"epoch_{epoch:06d}.png", settings.sample_grid)
     trainer.black_epochs = [*trainer.black_epochs, epoch] if is_black(samples) else []
     if len(trainer.black_epochs) >= settings.divergence_patience:
         message = (f"training diverged at epoch {epoch}: the fixed-noise samples were all black "
@@ -701,7 +700,7 @@ def model_table(trainer: Trainer) -> Any:
 
 def sample_grids(run_dir: Path | str) -> list[tuple[int, Path]]:
     """The fixed-noise sample grids of a run, ``(epoch, path)`` in epoch order."""
-    paths = sorted((Path(run_dir) / SAMPLES_DIR).glob("epoch_*.png"))
+    paths = sorted(RunPaths(run_dir).samples.glob("epoch_*.png"))
     return [(int(path.stem.split("_")[1]), path) for path in paths]
 
 

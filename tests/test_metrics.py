@@ -7,6 +7,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from mammogan_lib import metrics
 from mammogan_lib.phantom import power_law_noise
+from mammogan_lib.runs import RunPaths
 
 
 def reference_fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
@@ -125,7 +126,7 @@ def test_comparison_table_lists_evaluated_runs_and_names_missing_ones(tmp_path):
     run.mkdir()
     (run / "train_summary.json").write_text(json.dumps({"epoch": 20, "step": 40, "params": {
         "architecture": "deep", "d_dropout": 0.3, "augment_policy": ""}}))  # fmt: skip
-    (run / metrics.METRICS_FILE).write_text(json.dumps({"headline": {"fid": 80.5, "ssim_median": 0.4}}))
+    (RunPaths(run).metrics).write_text(json.dumps({"headline": {"fid": 80.5, "ssim_median": 0.4}}))
     table = metrics.compare_runs(tmp_path, ["exp1_deep", "exp2_stylegan", "exp1_deep"]).set_index("run")
     assert list(table.index) == ["exp1_deep", "exp2_stylegan"]
     assert table.loc["exp1_deep", "fid"] == 80.5 and table.loc["exp1_deep", "augment"] == "none"

