@@ -655,7 +655,8 @@ def _sample_if_due(trainer: Trainer, run_dir: Path, last_good: Path | None, log:
     if epoch % settings.sample_every and epoch != settings.epochs:
         return None
     samples = trainer.sample()
-    path = write_sample_grid(samples, RunPaths(run_dir).samples / f"epoch_{epoch:06d}.png", settings.sample_grid)
+    grid_path = RunPaths(run_dir).samples / f"epoch_{epoch:06d}.png"
+    path = write_sample_grid(samples, grid_path, settings.sample_grid)
     trainer.black_epochs = [*trainer.black_epochs, epoch] if is_black(samples) else []
     if len(trainer.black_epochs) >= settings.divergence_patience:
         message = (f"training diverged at epoch {epoch}: the fixed-noise samples were all black "
