@@ -62,6 +62,22 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
 
 
+def tile(images: list[np.ndarray] | np.ndarray, columns: int, gap: int = 2, fill: int = 128) -> np.ndarray:
+    """Tile uint8 images of one shape ``(H, W)`` into one uint8 image, ``columns`` per row, with ``gap``
+    pixels of ``fill`` (mid-grey) between tiles; a last row that is not full is padded with ``fill``."""
+    count = len(images)
+    if count == 0:
+        raise ValueError("tile: no images to tile")
+    height, width = images[0].shape
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), fill, np.uint8)
+    for index, image in enumerate(images):
+        top, left = (index // columns) * (height + gap), (index % columns) * (width + gap)
+        grid[top : top + height, left : left + width] = image
+    return grid
+
+
 def read_grayscale(path: Path, max_height: int | None = None) -> LoadedImage:
     """Read the grayscale image at ``path``, downscaled to at most ``max_height`` rows if given.
 

@@ -1444,19 +1444,3 @@ def preview_grid_images(root: Path, n: int = 16, tile_height: int = 256) -> list
         small = cv2.resize(image, (width, tile_height), interpolation=cv2.INTER_AREA)
         tiles.append(cv2.copyMakeBorder(small, 0, 0, 0, tile_width - width, cv2.BORDER_CONSTANT, value=0))
     return tiles
-
-
-def preview_grid(root: Path, n: int = 16, ncols: int = 8, tile_height: int = 256) -> np.ndarray:
-    """One uint8 image tiling ``n`` full mammograms of the phantom at ``root`` (``ncols`` per row)."""
-    tiles = preview_grid_images(root, n, tile_height)
-    if not tiles:
-        return np.zeros((tile_height, int(round(tile_height * 0.65))), np.uint8)
-    ncols = max(1, min(ncols, len(tiles)))
-    blank = np.full_like(tiles[0], 128)
-    tiles = tiles + [blank] * (-len(tiles) % ncols)
-    gap = np.full((tile_height, 2), 128, np.uint8)
-    rows = [
-        np.hstack([part for t in tiles[r : r + ncols] for part in (t, gap)][:-1])
-        for r in range(0, len(tiles), ncols)
-    ]
-    return np.vstack(rows)

@@ -69,7 +69,7 @@ from mammogan_lib import files
 from mammogan_lib import precision as precisions
 from mammogan_lib.augment import diff_augment, parse_policy
 from mammogan_lib.frameworks import import_keras
-from mammogan_lib.imaging import to_uint8
+from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
 from mammogan_lib.timing import time_calls
 
@@ -522,23 +522,11 @@ class LossLog:
 # --- sample grids -----------------------------------------------------------------------------------------
 
 
-def sample_grid_image(samples: np.ndarray, columns: int, gap: int = 2) -> np.ndarray:
-    """Tile ``(n, R, R)`` samples in [-1, 1] into one uint8 image, with mid-grey gaps between tiles."""
-    count, size = samples.shape[0], samples.shape[1]
-    rows = -(-count // columns)
-    pixels = to_uint8(samples)
-    grid = np.full((rows * (size + gap) - gap, columns * (size + gap) - gap), 128, np.uint8)
-    for index in range(count):
-        top, left = (index // columns) * (size + gap), (index % columns) * (size + gap)
-        grid[top : top + size, left : left + size] = pixels[index]
-    return grid
-
-
 def write_sample_grid(samples: np.ndarray, path: Path, columns: int) -> Path:
     """Write the samples' grid as an 8-bit PNG, atomically; return ``path``."""
     import cv2
 
-    ok, encoded = cv2.imencode(".png", sample_grid_image(samples, columns))
+    ok, encoded = cv2.imencode(".png", tile(to_uint8(samples), columns))
     if not ok:
         raise RuntimeError(f"could not encode the sample grid for {path}")
     return files.write_bytes(path, encoded.tobytes())

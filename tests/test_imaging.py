@@ -12,6 +12,7 @@ import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
+from mammogan_lib import imaging
 from mammogan_lib.imaging import ImageReadError, LoadedImage, jpeg_size, read_grayscale
 
 HEIGHT, WIDTH = 120, 80
@@ -227,3 +228,16 @@ def test_float32_tiff_has_an_unexpected_bit_depth(tmp_path: Path) -> None:
 def test_all_black_image(tmp_path: Path) -> None:
     path = write(tmp_path / "black.png", np.zeros((HEIGHT, WIDTH), np.uint8))
     expect_error(path, "all pixels equal 0: an empty or blank image")
+
+
+def test_tile_places_each_image_with_grey_gaps_and_pads_the_last_row():
+    images = [np.full((2, 3), value, np.uint8) for value in (0, 50, 100, 200, 255)]
+    grid = imaging.tile(images, columns=3, gap=1)
+    assert grid.shape == (2 * 2 + 1, 3 * 3 + 2) and grid.dtype == np.uint8
+    assert (grid[0:2, 0:3] == 0).all() and (grid[0:2, 4:7] == 50).all() and (grid[0:2, 8:11] == 100).all()
+    assert (grid[3:5, 0:3] == 200).all() and (grid[3:5, 4:7] == 255).all()
+    assert (grid[2, :] == 128).all() and (grid[:, 3] == 128).all()  # the gaps
+    assert (grid[3:5, 8:11] == 128).all()  # the missing sixth tile
+    assert imaging.tile(images[:2], columns=8).shape == (2, 3 + 2 + 3)  # columns never exceed the count
+    with pytest.raises(ValueError, match="no images"):
+        imaging.tile([], columns=2)

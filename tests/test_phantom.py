@@ -449,8 +449,9 @@ def test_ensure_phantom_reuses_a_matching_phantom_and_refuses_foreign_folders(tm
     stamp = (root / "csv" / "dicom_info.csv").stat().st_mtime_ns
     assert phantom.ensure_phantom(root, spec, workers=1) == root
     assert (root / "csv" / "dicom_info.csv").stat().st_mtime_ns == stamp
-    grid = phantom.preview_grid(root, n=3)
-    assert grid.dtype == np.uint8 and grid.ndim == 2 and grid.shape[1] > grid.shape[0]
+    tiles = phantom.preview_grid_images(root, n=3)
+    assert len(tiles) == 3 and {tile.shape for tile in tiles} == {(256, 166)}
+    assert all(tile.dtype == np.uint8 for tile in tiles)
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
