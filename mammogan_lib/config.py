@@ -16,7 +16,7 @@ import dataclasses
 import os
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,11 @@ EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 class ParameterError(ValueError):
-    """A parameter is unknown, of the wrong type, or out of range."""
+    """A parameter is unknown, of the wrong type, or out of range; ``key`` names it where one does."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -66,7 +70,7 @@ def _check_type(key: str, value: Any, annotation: Any, where: str) -> None:
     if origin is list:
         (item_type,) = typing.get_args(annotation)
         if not isinstance(value, list):
-            raise ParameterError(f"parameter {key!r}{where}: expected a list, got {value!r}")
+            raise ParameterError(f"parameter {key!r}{where}: expected a list, got {value!r}", key)
         for item in value:
             _check_type(f"{key}[]", item, item_type, where)
         return
@@ -80,7 +84,8 @@ def _check_type(key: str, value: Any, annotation: Any, where: str) -> None:
         ok = isinstance(value, annotation)
     if not ok:
         raise ParameterError(
-            f"parameter {key!r}{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}"
+            f"parameter {key!r}{where}: expected {annotation.__name__}, got {type(value).__name__} {value!r}",
+            key.removesuffix("[]"),
         )
 
 
@@ -89,12 +94,14 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any], where: str) -> N
     for item in values:
         if "choices" in meta and item not in meta["choices"]:
             raise ParameterError(
-                f"parameter {key!r}{where}: {item!r} is not one of {list(meta['choices'])}"
+                f"parameter {key!r}{where}: {item!r} is not one of {list(meta['choices'])}", key
             )
         if "min" in meta and item < meta["min"]:
-            raise ParameterError(f"parameter {key!r}{where}: {item!r} is below the minimum {meta['min']}")
+            raise ParameterError(f"parameter {key!r}{where}: {item!r} is below the minimum {meta['min']}",
+                                 key)  # fmt: skip
         if "max" in meta and item > meta["max"]:
-            raise ParameterError(f"parameter {key!r}{where}: {item!r} is above the maximum {meta['max']}")
+            raise ParameterError(f"parameter {key!r}{where}: {item!r} is above the maximum {meta['max']}",
+                                 key)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -114,8 +121,8 @@ class StageConfig:
         if not EXP_ID_PATTERN.match(self.exp_id):
             raise ParameterError(
                 f"parameter 'exp_id': {self.exp_id!r} must be letters, digits, '_', '.' or '-' "
-                "(it names a folder)"
-            )
+                "(it names a folder)", "exp_id",
+            )  # fmt: skip
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -150,13 +157,35 @@ class StageConfig:
 def validate_values(
     params: Mapping[str, Any], config_class: type[StageConfig], origins: Mapping[str, str] | None = None
 ) -> None:
-    """Check the type and range of every key of ``params`` that ``config_class`` declares."""
+    """Check the type and range of every key of ``params`` that ``config_class`` declares; one
+    :class:`ParameterError` lists every bad value."""
+    raise_all(value_errors(params, config_class, origins))
+
+
+def value_errors(
+    params: Mapping[str, Any], config_class: type[StageConfig], origins: Mapping[str, str] | None = None
+) -> list[ParameterError]:
+    """The type and range errors of every key of ``params`` that ``config_class`` declares."""
     hints = typing.get_type_hints(config_class)
+    errors = []
     for f in dataclasses.fields(config_class):
         if f.name in params:
             where = _where(f.name, origins)
-            _check_type(f.name, params[f.name], hints[f.name], where)
-            _check_value(f.name, params[f.name], f.metadata, where)
+            try:
+                _check_type(f.name, params[f.name], hints[f.name], where)
+                _check_value(f.name, params[f.name], f.metadata, where)
+            except ParameterError as error:
+                errors.append(error)
+    return errors
+
+
+def raise_all(errors: Sequence[ParameterError]) -> None:
+    """Raise one :class:`ParameterError` listing every distinct message of ``errors`` (none: return)."""
+    messages = list(dict.fromkeys(str(error) for error in errors))
+    if len(messages) == 1:
+        raise errors[0]
+    if messages:
+        raise ParameterError(f"{len(messages)} parameter problems:\n" + "\n".join(f"- {m}" for m in messages))
 
 
 @dataclass(frozen=True)
@@ -236,14 +265,15 @@ class TrainConfig(StageConfig):
         keep = self.keep_epochs
         if len(keep) not in (0, 2) or (keep and keep[0] > keep[1]):
             raise ParameterError(
-                f"parameter 'keep_epochs': expected [] or [start, end] with start <= end, got {keep}"
+                f"parameter 'keep_epochs': expected [] or [start, end] with start <= end, got {keep}",
+                "keep_epochs",
             )
         from mammogan_lib.augment import parse_policy
 
         try:
             parse_policy(self.augment_policy)
         except ValueError as error:
-            raise ParameterError(f"parameter 'augment_policy': {error}") from None
+            raise ParameterError(f"parameter 'augment_policy': {error}", "augment_policy") from None
 
 
 @dataclass(frozen=True)
@@ -313,7 +343,7 @@ class SvmConfig(EvaluationConfig):
         try:
             thesis_designs(self.svm_train_per_class, self.svm_generated)
         except ValueError as error:
-            raise ParameterError(str(error)) from None
+            raise ParameterError(str(error), "svm_generated") from None
 
 
 STAGE_CONFIGS: tuple[type[StageConfig], ...] = (
@@ -327,5 +357,4 @@ def validate_params(params: Mapping[str, Any], origins: Mapping[str, str] | None
     Unknown keys are rejected by the pipeline, which compares them against papermill's view of the
     notebooks (the source of truth for what a notebook accepts).
     """
-    for config_class in STAGE_CONFIGS:
-        validate_values(params, config_class, origins)
+    raise_all([error for cls in STAGE_CONFIGS for error in value_errors(params, cls, origins)])

@@ -15,7 +15,6 @@ import argparse
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -81,27 +80,26 @@ def notebook_parameters(stage: str) -> dict[str, Any]:
     return {name: yaml.safe_load(info["default"]) for name, info in declared.items()}
 
 
-def check_params(merged: MergedParams, stages: Sequence[str] = STAGES) -> None:
-    """Reject keys no notebook declares, and values of the wrong type or range (see config.py)."""
+def check_params(merged: MergedParams) -> None:
+    """Reject keys no notebook declares, and values of the wrong type or range (see config.py), for every
+    stage (each stage's fingerprint depends on them all); one error lists every problem, each with the file
+    that set it."""
     declared = set().union(*(notebook_parameters(stage) for stage in STAGES))
-    unknown = sorted(set(merged.values) - declared)
-    if unknown:
-        key = unknown[0]
-        where = merged.origins.get(key, "?")
-        raise config.ParameterError(
-            f"unknown parameter {key!r} (set in {where}): no notebook declares it; "
-            f"declared: {', '.join(sorted(declared))}"
-        )
-    config.validate_params(merged.values, merged.origins)
-    # checks across fields (e.g. keep_epochs as a [start, end] pair) live in the configs themselves
-    configs = {config_class.notebook: config_class for config_class in config.STAGE_CONFIGS}
-    for stage in STAGES:
-        try:
-            configs[stage](**stage_params(stage, merged))
-        except config.ParameterError as error:
-            key = re.match(r"parameter '(\w+)'", str(error))
-            where = merged.origins.get(key.group(1), "the notebook's default") if key else "?"
-            raise config.ParameterError(f"{error} (set in {where})") from None
+    errors = [
+        config.ParameterError(f"unknown parameter {key!r} (set in {merged.origins.get(key, '?')}): no "
+                              f"notebook declares it; declared: {', '.join(sorted(declared))}", key)
+        for key in sorted(set(merged.values) - declared)
+    ]  # fmt: skip
+    for config_class in config.STAGE_CONFIGS:
+        errors += config.value_errors(merged.values, config_class, merged.origins)
+    if not errors:  # checks across fields (e.g. keep_epochs as a [start, end] pair) live in the configs
+        for config_class in config.STAGE_CONFIGS:
+            try:
+                config_class(**stage_params(config_class.notebook, merged))
+            except config.ParameterError as error:
+                where = merged.origins.get(error.key, "the notebook's default") if error.key else "?"
+                errors.append(config.ParameterError(f"{error} (set in {where})", error.key))
+    config.raise_all(errors)
 
 
 def stage_params(stage: str, merged: MergedParams) -> dict[str, Any]:
@@ -158,7 +156,7 @@ def run_pipeline(
     log: Callable[[str], None] = print,
 ) -> dict[str, str]:
     """Validate, then run (or skip) each stage in order. Returns stage -> 'ran' | 'skipped'."""
-    check_params(merged, stages)
+    check_params(merged)
     cwd = Path(cwd or Path.cwd())
     exp_id = merged.values.get("exp_id") or notebook_parameters(STAGES[0])["exp_id"]
     runs_dir = merged.values.get("runs_dir") or notebook_parameters(STAGES[0])["runs_dir"]
@@ -207,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise config.ParameterError(f"--stages: unknown {unknown_stages}; known: {list(STAGES)}")
         merged = load_params(args.params, args.overrides)
         if args.check:
-            check_params(merged, stages)
+            check_params(merged)
             print(f"parameters OK: {len(merged.values)} keys from {', '.join(map(str, args.params))}")
             return 0
         run_pipeline(merged, stages, force=args.force)

@@ -1,4 +1,5 @@
-"""The tensorflow/torchvision import-order hazard (DESIGN.md §3), checked in fresh subprocesses."""
+"""The tensorflow/torchvision import-order hazard (importing torchvision after tensorflow segfaults in triton;
+see mammogan_lib/frameworks.py), checked in fresh subprocesses."""
 
 import subprocess
 import sys

@@ -72,7 +72,9 @@ def test_every_stage_ran_and_left_notebook_report_and_provenance(run):
         html = paths.report(stage).read_text()
         assert "data:image/png;base64" in html  # figures embedded, the report stands alone
         record = files.read_json(paths.stage_record(stage))
-        assert record["params"]["exp_id"] == run.value("exp_id") and record["wall_s"] > 0
+        assert record["params"]["exp_id"] == run.value("exp_id")
+        # the notebook's own wall time lies within the pipeline's, which adds the kernel start and the export
+        assert 0 < record["wall_s"] <= files.read_json(paths.done_marker(stage))["wall_s"] + 0.1
         assert record["packages"]["papermill"] and record["hardware"]["cpu_count"]
     provenance = files.read_json(paths.provenance)
     assert set(provenance["stages"]) == set(pipeline.STAGES)

@@ -1,6 +1,7 @@
 """Parameter files, notebook parameters and config objects agree, and bad parameters are rejected early."""
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,22 @@ def test_wrong_type_or_range_is_rejected_naming_key_and_file(tmp_path, key, valu
     bad = write_yaml(tmp_path, "bad.yaml", {key: value})
     with pytest.raises(config.ParameterError, match=message):
         pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
+
+
+def test_every_problem_is_named_at_once_each_with_its_file(tmp_path):
+    bad = write_yaml(tmp_path, "bad.yaml", {"shape_treshold": 0.8, "resolution": 96, "workers": -1,
+                                            "lr_d_typo": 1e-4})  # fmt: skip
+    with pytest.raises(config.ParameterError) as caught:
+        pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad], ["seed=-2"]))
+    message = str(caught.value)
+    assert message.startswith("5 parameter problems:")
+    for expected in (r"unknown parameter 'lr_d_typo' \(set in .*bad.yaml\)",
+                     r"unknown parameter 'shape_treshold' \(set in .*bad.yaml\)",
+                     r"'resolution' \(set in .*bad.yaml\): 96 is not one of",
+                     r"'workers' \(set in .*bad.yaml\)",
+                     r"'seed' \(set in --set\): -2 is below the minimum 0"):  # fmt: skip
+        assert re.search(expected, message), expected
+    assert message.count("'resolution'") == 1  # declared by two stages, reported once
 
 
 def test_int_is_accepted_where_a_float_is_declared():

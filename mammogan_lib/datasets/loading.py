@@ -5,18 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mammogan_lib.datasets import folder, kaggle, tcia
+from mammogan_lib.datasets import folder, kaggle_jpeg, tcia
 from mammogan_lib.datasets.catalogue import LAYOUTS, LoadedDataset
 from mammogan_lib.datasets.tables import find_in_folder
 
 AUTO = "auto"
 LOADERS: dict[str, Callable[[Path], LoadedDataset]] = {
-    kaggle.LAYOUT: kaggle.load_kaggle_jpeg,
+    kaggle_jpeg.LAYOUT: kaggle_jpeg.load_kaggle_jpeg,
     tcia.LAYOUT: tcia.load_tcia_dicom,
     folder.LAYOUT: folder.load_image_folder,
 }
 EXPECTED = (
-    f"expected csv/{kaggle.DICOM_INFO} (Kaggle JPEG), *case_description*.csv with .dcm files (TCIA), "
+    f"expected csv/{kaggle_jpeg.DICOM_INFO} (Kaggle JPEG), *case_description*.csv with .dcm files (TCIA), "
     f"or {folder.LABELS} (image folder)"
 )
 assert tuple(LOADERS) == LAYOUTS
@@ -31,8 +31,8 @@ def _check_root(root: Path) -> None:
 
 def _marker_layout(root: Path) -> str:
     """The layout whose marker file is directly in ``root`` ('' when none is)."""
-    if find_in_folder(root / "csv", kaggle.DICOM_INFO) is not None:
-        return kaggle.LAYOUT
+    if find_in_folder(root / "csv", kaggle_jpeg.DICOM_INFO) is not None:
+        return kaggle_jpeg.LAYOUT
     if find_in_folder(root, folder.LABELS) is not None:
         return folder.LAYOUT
     return ""
