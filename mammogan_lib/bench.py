@@ -47,7 +47,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
@@ -59,7 +58,7 @@ from typing import Any
 
 import numpy as np
 
-from mammogan_lib.timing import Timing, time_calls
+from mammogan_lib.timing import summarise, time_calls
 
 DEFAULT_OUTPUT = Path("runs/bench/bench.json")
 TRAIN_MEASUREMENTS: tuple[str, ...] = ("reference", "float32_thesis_layers", "float32", "mixed")
@@ -230,16 +229,6 @@ def measure_flops(architecture: str = "baseline", resolution: int = 128, width: 
 # --- timing ----------------------------------------------------------------------------------------------
 
 
-def timing_summary(timing: Timing, images_per_call: int) -> dict[str, Any]:
-    """Median ms per call, images/s at the median, the CPU share, and every timed call (for the record)."""
-    median = statistics.median(timing.wall)
-    return {"ms_per_step": round(1000 * median, 2), "images_per_s": round(images_per_call / median, 2),
-            "ms_min": round(1000 * min(timing.wall), 2), "ms_max": round(1000 * max(timing.wall), 2),
-            "cpu_share_median": round(statistics.median(timing.cpu_share()), 3),
-            "step_ms": [round(1000 * s, 2) for s in timing.wall],
-            "step_cpu_share": [round(share, 3) for share in timing.cpu_share()]}  # fmt: skip
-
-
 def bench_settings(architecture: str, resolution: int, batch_size: int, precision: str, width: float,
                    seed: int, jit_compile: bool = False) -> Any:  # fmt: skip
     """The :class:`~mammogan_lib.training.TrainSettings` of a timing: its defaults (the thesis's optimiser
@@ -286,7 +275,7 @@ def time_train_step(
     return {"architecture": architecture, "resolution": resolution, "batch_size": batch_size, "width": width,
             "precision": precision, "dtype_policy": trainer.dtype_policy, "jit_compile": jit_compile,
             "separate_upsampling": separate_upsampling, "warmup": warmup,
-            "repeats": repeats, **timing_summary(timing, batch_size), "forward_flops_per_image": per_image,
+            "repeats": repeats, **summarise(timing, batch_size), "forward_flops_per_image": per_image,
             "flops_per_step": step_flops(OUR_STEP_PASSES, per_image, batch_size)}  # fmt: skip
 
 
@@ -366,7 +355,7 @@ def time_classic_loop(
     per_image = models_forward_flops(loop.generator, loop.discriminator)
     return {"architecture": architecture, "resolution": resolution, "batch_size": batch_size, "width": width,
             "precision": "float32", "dtype_policy": "float32", "warmup": warmup, "repeats": repeats,
-            **timing_summary(timing, batch_size), "forward_flops_per_image": per_image,
+            **summarise(timing, batch_size), "forward_flops_per_image": per_image,
             "flops_per_step": step_flops(CLASSIC_LOOP_PASSES, per_image, batch_size)}  # fmt: skip
 
 
@@ -509,7 +498,7 @@ def measure_features(network: str, batch_size: int = 32, resolution: int = 128, 
     timing = time_calls(lambda: extract_features(images, loaded, batch_size=batch_size), warmup, repeats)
     return {"network": network, "pretrained": loaded.pretrained, "weights": loaded.description,
             "input_resolution": resolution, "batch_size": batch_size, "threads": torch.get_num_threads(),
-            "warmup": warmup, "repeats": repeats, **timing_summary(timing, batch_size)}  # fmt: skip
+            "warmup": warmup, "repeats": repeats, **summarise(timing, batch_size)}  # fmt: skip
 
 
 # --- profile ----------------------------------------------------------------------------------------------

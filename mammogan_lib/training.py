@@ -71,7 +71,7 @@ from mammogan_lib.augment import diff_augment, parse_policy
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
-from mammogan_lib.timing import time_calls
+from mammogan_lib.timing import summarise, time_calls
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 """What a step returns: both losses, mean D(x) and mean D(G(z)) (before the update)."""
@@ -217,7 +217,7 @@ def calibrate(images: np.ndarray, settings: TrainSettings, policies: Sequence[st
                               dataclasses.replace(probe_settings, precision=policy))  # fmt: skip
         run = probe.train_step
         timing = time_calls(lambda run=run: run(batch), CALIBRATION_WARMUP, CALIBRATION_STEPS)
-        measured[policy] = round(1000 * float(np.median(timing.wall)), 1)
+        measured[policy] = summarise(timing, settings.batch_size)["ms_per_step"]
         del probe, run
     gc.collect()
     return measured
@@ -693,7 +693,7 @@ def sample_grids(run_dir: Path | str) -> list[tuple[int, Path]]:
     return [(int(path.stem.split("_")[1]), path) for path in paths]
 
 
-def timing_summary(epoch_seconds: Sequence[float], steps_per_epoch: int, batch_size: int) -> dict[str, Any]:
+def session_speed(epoch_seconds: Sequence[float], steps_per_epoch: int, batch_size: int) -> dict[str, Any]:
     """Speed of the epochs trained in this session: median ms/step and images/s.
 
     The first epoch of a session includes tracing and compiling the step, so it is left out of the median
