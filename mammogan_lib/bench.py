@@ -9,7 +9,7 @@
       ``D.train_on_batch(real, 1)``, ``fake = G.predict(z)``, ``D.train_on_batch(fake, 0)`` and
       ``combined.train_on_batch(z, 1)`` with ``combined = D(G(z))`` and D frozen; the models in the
       thesis's layers (``UpSampling2D`` + ``Conv2D``), the same Adam (learning rates and beta1 of
-      :class:`~mammogan_lib.training.TrainSettings`), float32, BCE;
+      ``params/base.yaml``), float32, BCE;
   (b0) ``float32_thesis_layers``: our compiled train step (:mod:`mammogan_lib.training`), float32, on the
       same two-layer models: what the step alone gains (at most the arithmetic the classic loop repeats);
   (b) ``float32``: our train step in float32 on our models, whose upsampling blocks are one
@@ -231,13 +231,16 @@ def measure_flops(architecture: str = "baseline", resolution: int = 128, width: 
 
 def bench_settings(architecture: str, resolution: int, batch_size: int, precision: str, width: float,
                    seed: int, jit_compile: bool = False) -> Any:  # fmt: skip
-    """The :class:`~mammogan_lib.training.TrainSettings` of a timing: its defaults (the thesis's optimiser
-    settings) for everything but the size, the precision and the seed."""
-    from mammogan_lib.training import TrainSettings
+    """The :class:`~mammogan_lib.config.TrainConfig` of a timing: ``params/base.yaml``'s values (the
+    thesis's optimiser settings) for everything but the size, the precision and the seed. Its run folder
+    is a fresh temporary one: a timing never trains into a run, and ``auto`` finds no checkpoint there."""
+    import tempfile
 
-    return TrainSettings(architecture=architecture, resolution=resolution, batch_size=batch_size,
-                         precision=precision, width=width, seed=seed, jit_compile=jit_compile,
-                         run_dir="unused")  # fmt: skip
+    from mammogan_lib.config import TrainConfig
+
+    return TrainConfig(exp_id="bench", runs_dir=tempfile.mkdtemp(prefix="mammogan-bench-"),
+                       architecture=architecture, resolution=resolution, batch_size=batch_size,
+                       precision=precision, width=width, seed=seed, jit_compile=jit_compile)  # fmt: skip
 
 
 def random_images(count: int, resolution: int, seed: int) -> np.ndarray:
@@ -261,7 +264,7 @@ def time_train_step(
 
     One step: ``fake = G(z)`` once, D on ``batch_size`` real and ``batch_size`` fake images, both
     gradients, both Adam updates (:data:`OUR_STEP_PASSES`); ``flops_per_step`` is their analytic count.
-    ``jit_compile``: compile the step with XLA (``TrainSettings.jit_compile``) instead of the TF graph.
+    ``jit_compile``: compile the step with XLA (the ``jit_compile`` parameter) instead of the TF graph.
     ``separate_upsampling``: models in the thesis's two-layer upsampling blocks.
     """
     from mammogan_lib.training import build_trainer

@@ -33,7 +33,6 @@ in the same order) and its weights copied over: old runs still resume and genera
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -55,9 +54,6 @@ SEPARATE_UPSAMPLING_FORMAT = 1
 CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d{6,})$")
 TEMPORARY_MARKER = ".tmp-"
 
-KeepEpochs = int | Sequence[Sequence[int]] | None
-"""``keep_epochs``: ``None``/``[]`` (none), an int ``n`` (every epoch from ``n`` on), or inclusive
-``[start, end]`` ranges, e.g. ``[[16000, 20000]]`` (the thesis's sampling window)."""
 
 
 class CheckpointError(RuntimeError):
@@ -298,28 +294,26 @@ def load_generator(checkpoint_dir: Path | str) -> Any:
 # --- retention -----------------------------------------------------------------------------------------
 
 
-def keep_ranges(keep_epochs: KeepEpochs) -> list[tuple[float, float]]:
-    """``keep_epochs`` as inclusive ``(start, end)`` ranges (an int ``n`` means ``(n, inf)``)."""
-    if keep_epochs is None:
-        return []
-    if isinstance(keep_epochs, int) and not isinstance(keep_epochs, bool):
-        return [(keep_epochs, math.inf)]
-    ranges = []
-    for item in keep_epochs:
-        if len(item) != 2 or item[0] > item[1]:
-            raise ValueError(f"keep_epochs: {item!r} is not a [start, end] range with start <= end")
-        ranges.append((item[0], item[1]))
-    return ranges
+def keep_range(keep_epochs: Sequence[int]) -> tuple[int, int] | None:
+    """``keep_epochs`` (the parameter: ``[]`` or an inclusive ``[start, end]``, e.g. ``[16000, 20000]``, the
+    thesis's sampling window) as ``(start, end)``, or ``None`` for ``[]``."""
+    if not keep_epochs:
+        return None
+    if len(keep_epochs) != 2 or keep_epochs[0] > keep_epochs[1]:
+        got = list(keep_epochs)
+        raise ValueError(f"'keep_epochs': expected [] or [start, end] with start <= end, got {got}")
+    return keep_epochs[0], keep_epochs[1]
 
 
-def apply_retention(run_dir: Path | str, keep_last: int, keep_epochs: KeepEpochs = None) -> list[Path]:
+def apply_retention(run_dir: Path | str, keep_last: int, keep_epochs: Sequence[int] = ()) -> list[Path]:
     """Delete the checkpoints that are neither among the last ``keep_last`` nor in ``keep_epochs``."""
     if keep_last < 1:
         raise ValueError(f"keep_last must be at least 1 (the resume point), got {keep_last}")
     found = list_checkpoints(run_dir)
-    ranges = keep_ranges(keep_epochs)
+    window = keep_range(keep_epochs)
     keep = set(found[-keep_last:])
-    keep |= {p for p in found if any(lo <= checkpoint_epoch(p) <= hi for lo, hi in ranges)}
+    if window:
+        keep |= {p for p in found if window[0] <= checkpoint_epoch(p) <= window[1]}
     deleted = [path for path in found if path not in keep]
     for path in deleted:
         shutil.rmtree(path)

@@ -54,9 +54,13 @@ def resolve_path(path: str | Path, start: Path | None = None) -> Path:
     return path if path.is_absolute() else project_root(start) / path
 
 
-def param(doc: str, **checks: Any) -> Any:
-    """Declare a required config field with its documentation and checks (min, max, choices)."""
-    return field(metadata={"doc": doc, **checks})
+def param(default: Any, doc: str, **checks: Any) -> Any:
+    """Declare a config field: its default (``params/base.yaml``'s value; ``tests/test_params.py`` checks
+    that the two agree), documentation and checks (min, max, choices)."""
+    metadata = {"doc": doc, **checks}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def _where(key: str, origins: Mapping[str, str] | None) -> str:
@@ -110,11 +114,11 @@ class StageConfig:
 
     notebook: ClassVar[str] = ""
 
-    exp_id: str = param("Run name; outputs go to <runs_dir>/<exp_id>/.")
-    runs_dir: str = param("Folder holding one sub-folder per run.")
-    data_dir: str = param("Folder for generated datasets and caches shared between runs.")
-    seed: int = param("Seed for every random choice of the run.", min=0)
-    workers: int = param("Processes for image work; 0 means one per CPU core.", min=0)
+    exp_id: str = param("base", "Run name; outputs go to <runs_dir>/<exp_id>/.")
+    runs_dir: str = param("runs", "Folder holding one sub-folder per run.")
+    data_dir: str = param("data", "Folder for generated datasets and caches shared between runs.")
+    seed: int = param(0, "Seed for every random choice of the run.", min=0)
+    workers: int = param(0, "Processes for image work; 0 means one per CPU core.", min=0)
 
     def __post_init__(self) -> None:
         validate_values(dataclasses.asdict(self), type(self))
@@ -194,20 +198,28 @@ class FilterConfig(StageConfig):
 
     notebook: ClassVar[str] = "01_filter"
 
-    dataset_root: str = param("Dataset folder; '' generates and uses the embedded phantom.")
+    dataset_root: str = param("", "Dataset folder; '' generates and uses the embedded phantom.")
     dataset_layout: str = param(
-        "Dataset layout.", choices=("auto", "kaggle_jpeg", "tcia_dicom", "image_folder")
+        "auto", "Dataset layout.", choices=("auto", "kaggle_jpeg", "tcia_dicom", "image_folder")
     )
-    phantom_images: int = param("Phantom: full mammograms to generate.", min=8)
-    phantom_height: int = param("Phantom: image height in pixels.", min=256, max=4096)
-    phantom_cut_fraction: float = param("Phantom: share of breasts cut by the image edge.", min=0.0, max=1.0)
-    phantom_healthy_images: int = param("Phantom: healthy images per healthy set.", min=0)
-    phantom_seed: int = param("Phantom: seed (separate from `seed` so data stay fixed).", min=0)
-    pathology: str = param("Pathology to keep.", choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"))
-    abnormalities: list[str] = param("Abnormality types to keep.", choices=("mass", "calcification"))
-    shape_threshold: float = param("Keep images whose shape confidence is at least this.", min=0.0, max=1.0)
-    score_height: int = param("Height images are scored at (speed vs precision).", min=128, max=2048)
-    preview_count: int = param("Images shown in preview grids.", min=1, max=64)
+    phantom_images: int = param(1570, "Phantom: full mammograms to generate.", min=8)
+    phantom_height: int = param(1024, "Phantom: image height in pixels.", min=256, max=4096)
+    phantom_cut_fraction: float = param(
+        0.3, "Phantom: share of breasts cut by the image edge.", min=0.0, max=1.0
+    )
+    phantom_healthy_images: int = param(500, "Phantom: healthy images per healthy set.", min=0)
+    phantom_seed: int = param(0, "Phantom: seed (separate from `seed` so data stay fixed).", min=0)
+    pathology: str = param(
+        "MALIGNANT", "Pathology to keep.", choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
+    )
+    abnormalities: list[str] = param(
+        ["mass", "calcification"], "Abnormality types to keep.", choices=("mass", "calcification")
+    )
+    shape_threshold: float = param(
+        0.75, "Keep images whose shape confidence is at least this.", min=0.0, max=1.0
+    )
+    score_height: int = param(512, "Height images are scored at (speed vs precision).", min=128, max=2048)
+    preview_count: int = param(16, "Images shown in preview grids.", min=1, max=64)
 
 
 @dataclass(frozen=True)
@@ -216,14 +228,15 @@ class PreprocessConfig(StageConfig):
 
     notebook: ClassVar[str] = "02_preprocess"
 
-    resolution: int = param("Training resolution (square).", choices=(64, 128, 256))
+    resolution: int = param(128, "Training resolution (square).", choices=(64, 128, 256))
     resize_mode: str = param(
+        "pad",
         "'pad' keeps the breast's aspect ratio; 'stretch' resizes to a square as the thesis did.",
         choices=("pad", "stretch"),
     )
-    holdout_fraction: float = param("Share of patients held out: never trained on; 05/06 test on them.",
+    holdout_fraction: float = param(0.2, "Share of patients held out: never trained on; 05/06 test on them.",
                                     min=0.0, max=0.9)  # fmt: skip
-    preview_count: int = param("Images shown in preview grids.", min=1, max=64)
+    preview_count: int = param(16, "Images shown in preview grids.", min=1, max=64)
 
 
 @dataclass(frozen=True)
@@ -232,43 +245,54 @@ class TrainConfig(StageConfig):
 
     notebook: ClassVar[str] = "03_train_gan"
 
-    resolution: int = param("Training resolution (square); must match 02's cache.", choices=(64, 128, 256))
-    architecture: str = param(
-        "Generator: baseline (exp3), deep (exp1), stylegan (exp2).", choices=("baseline", "deep", "stylegan")
+    resolution: int = param(
+        128, "Training resolution (square); must match 02's cache.", choices=(64, 128, 256)
     )
-    latent_dim: int = param("Length of the latent vector z (thesis: 128).", min=1, max=4096)
-    width: float = param("Multiplier of every layer's filters; 1.0 is the thesis's model.", min=0.01, max=8.0)
-    d_dropout: float = param("Dropout after each D block (exp3 0.2, exp1/exp2 0.3).", min=0.0, max=0.9)
-    lr_g: float = param("Adam learning rate of the generator (thesis 1e-4).", min=1e-9, max=1.0)
-    lr_d: float = param("Adam learning rate of the discriminator (thesis 1e-5).", min=1e-9, max=1.0)
-    beta1: float = param("Adam beta_1 of both optimisers (thesis 0.5).", min=0.0, max=0.999)
-    batch_size: int = param("Images per step (thesis 32).", min=1, max=4096)
-    epochs: int = param("Epochs to train to (a resume continues up to this).", min=1)
-    steps_per_epoch: int = param("Steps per epoch; 0 = one full pass (N // batch_size).", min=0)
+    architecture: str = param(
+        "baseline",
+        "Generator: baseline (exp3), deep (exp1), stylegan (exp2).",
+        choices=("baseline", "deep", "stylegan"),
+    )
+    latent_dim: int = param(128, "Length of the latent vector z (thesis: 128).", min=1, max=4096)
+    width: float = param(
+        1.0, "Multiplier of every layer's filters; 1.0 is the thesis's model.", min=0.01, max=8.0
+    )
+    d_dropout: float = param(0.2, "Dropout after each D block (exp3 0.2, exp1/exp2 0.3).", min=0.0, max=0.9)
+    lr_g: float = param(0.0001, "Adam learning rate of the generator (thesis 1e-4).", min=1e-9, max=1.0)
+    lr_d: float = param(1e-05, "Adam learning rate of the discriminator (thesis 1e-5).", min=1e-9, max=1.0)
+    beta1: float = param(0.5, "Adam beta_1 of both optimisers (thesis 0.5).", min=0.0, max=0.999)
+    batch_size: int = param(32, "Images per step (thesis 32).", min=1, max=4096)
+    epochs: int = param(20000, "Epochs to train to (a resume continues up to this).", min=1)
+    steps_per_epoch: int = param(0, "Steps per epoch; 0 = one full pass (N // batch_size).", min=0)
     precision: str = param(
+        "auto",
         "auto (what the device computes natively), float32, mixed (bfloat16 on CPU, float16 on GPU), "
         "mixed_bfloat16 or mixed_float16.",
         choices=("auto", "float32", "mixed", "mixed_bfloat16", "mixed_float16"),
     )
-    augment_policy: str = param("DiffAugment policy, e.g. 'translation,cutout'; '' = none.")
-    checkpoint_every: int = param("Write a checkpoint every this many epochs (and at the end).", min=1)
-    sample_every: int = param("Write the fixed-noise sample grid every this many epochs.", min=1)
-    keep_last: int = param("Checkpoints kept besides keep_epochs (the newest is the resume point).", min=1)
-    keep_epochs: list[int] = param("[start, end]: also keep every checkpoint in this epoch range; [] = none.")
-    divergence_patience: int = param("Stop after this many all-black sample grids in a row.", min=1)
-    sample_grid: int = param("The sample grid is sample_grid x sample_grid images.", min=1, max=16)
-    jit_compile: bool = param("Compile the train step with XLA.")
-    restart_training: bool = param("Delete this run's checkpoints, samples and losses and start again.")
+    augment_policy: str = param("", "DiffAugment policy, e.g. 'translation,cutout'; '' = none.")
+    checkpoint_every: int = param(500, "Write a checkpoint every this many epochs (and at the end).", min=1)
+    sample_every: int = param(500, "Write the fixed-noise sample grid every this many epochs.", min=1)
+    keep_last: int = param(3, "Checkpoints kept besides keep_epochs (the newest is the resume point).", min=1)
+    keep_epochs: list[int] = param(
+        [16000, 20000], "[start, end]: also keep every checkpoint in this epoch range; [] = none."
+    )
+    divergence_patience: int = param(3, "Stop after this many all-black sample grids in a row.", min=1)
+    sample_grid: int = param(4, "The sample grid is sample_grid x sample_grid images.", min=1, max=16)
+    jit_compile: bool = param(False, "Compile the train step with XLA.")
+    restart_training: bool = param(
+        False, "Delete this run's checkpoints, samples and losses and start again."
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        keep = self.keep_epochs
-        if len(keep) not in (0, 2) or (keep and keep[0] > keep[1]):
-            raise ParameterError(
-                f"parameter 'keep_epochs': expected [] or [start, end] with start <= end, got {keep}",
-                "keep_epochs",
-            )
         from mammogan_lib.augment import parse_policy
+        from mammogan_lib.checkpoint import keep_range
+
+        try:
+            keep_range(self.keep_epochs)
+        except ValueError as error:
+            raise ParameterError(f"parameter {error}", "keep_epochs") from None
 
         try:
             parse_policy(self.augment_policy)
@@ -282,22 +306,23 @@ class GenerateConfig(StageConfig):
 
     notebook: ClassVar[str] = "04_generate"
 
-    generate_count: int = param("Images generated from each chosen checkpoint.", min=1)
-    generate_epochs: list[int] = param("Checkpoint epochs to generate from; [] = the newest.", min=1)
-    grid_count: int = param("Latents shown per epoch in the grid across epochs.", min=1, max=16)
-    interpolation_steps: int = param("Images in the latent interpolation strip.", min=2, max=32)
-    curve_count: int = param("Images from every kept checkpoint, for 05's curves; 0 = none.", min=0)
+    generate_count: int = param(500, "Images generated from each chosen checkpoint.", min=1)
+    generate_epochs: list[int] = param([], "Checkpoint epochs to generate from; [] = the newest.", min=1)
+    grid_count: int = param(8, "Latents shown per epoch in the grid across epochs.", min=1, max=16)
+    interpolation_steps: int = param(10, "Images in the latent interpolation strip.", min=2, max=32)
+    curve_count: int = param(200, "Images from every kept checkpoint, for 05's curves; 0 = none.", min=0)
 
 
 @dataclass(frozen=True)
 class EvaluationConfig(StageConfig):
     """Fields 05_metrics and 06_svm share: which generated set, and how features are computed."""
 
-    evaluate_epoch: int = param("Generated set to evaluate, by checkpoint epoch; 0 = the newest.", min=0)
+    evaluate_epoch: int = param(0, "Generated set to evaluate, by checkpoint epoch; 0 = the newest.", min=0)
     allow_random_weights: bool = param(
-        "Without pretrained weights, go on with random ones (every number then says so) instead of stopping."
+        False,
+        "Without pretrained weights, go on with random ones (every number then says so) instead of stopping.",
     )
-    feature_batch_size: int = param("Images per forward pass of the feature networks.", min=1, max=1024)
+    feature_batch_size: int = param(32, "Images per forward pass of the feature networks.", min=1, max=1024)
 
 
 @dataclass(frozen=True)
@@ -306,15 +331,22 @@ class MetricsConfig(EvaluationConfig):
 
     notebook: ClassVar[str] = "05_metrics"
 
-    inception_weights: str = param("InceptionV3 FID weights file; '' = the torch hub cache or a download.")
-    kid_subsets: int = param("KID: random subsets averaged.", min=1)
-    kid_subset_size: int = param("KID: images per subset (clipped to the smaller set).", min=2)
+    inception_weights: str = param(
+        "", "InceptionV3 FID weights file; '' = the torch hub cache or a download."
+    )
+    kid_subsets: int = param(100, "KID: random subsets averaged.", min=1)
+    kid_subset_size: int = param(1000, "KID: images per subset (clipped to the smaller set).", min=2)
     memorisation_quantile: float = param(
+        0.05,
         "Flag generated images nearer a training image than this quantile of held-out images are.",
-        min=0.0, max=0.5,
-    )  # fmt: skip
-    loss_smoothing: int = param("Steps in the rolling mean of the loss curves.", min=1)
-    compare_runs: list[str] = param("Runs (exp_id) in the experiment comparison table, when they exist.")
+        min=0.0,
+        max=0.5,
+    )
+    loss_smoothing: int = param(50, "Steps in the rolling mean of the loss curves.", min=1)
+    compare_runs: list[str] = param(
+        ["exp1_deep", "exp2_stylegan", "exp3_baseline", "exp4_diffaug"],
+        "Runs (exp_id) in the experiment comparison table, when they exist.",
+    )
 
 
 @dataclass(frozen=True)
@@ -323,18 +355,20 @@ class SvmConfig(EvaluationConfig):
 
     notebook: ClassVar[str] = "06_svm"
 
-    resnet_weights: str = param("ResNet50 ImageNet weights file; '' = the torch hub cache or a download.")
+    resnet_weights: str = param("", "ResNet50 ImageNet weights file; '' = the torch hub cache or a download.")
     non_tumour_root: str = param(
-        "Non-tumour images from another source (the thesis's design); '' = phantom's healthy_other_source."
+        "",
+        "Non-tumour images from another source (the thesis's design); '' = phantom's healthy_other_source.",
     )
     non_tumour_same_source_root: str = param(
-        "Non-tumour images from the tumours' own source (confound control); '' = the phantom's healthy set."
+        "",
+        "Non-tumour images from the tumours' own source (confound control); '' = the phantom's healthy set.",
     )
-    svm_train_per_class: int = param("Training images per class (thesis 400).", min=2)
-    svm_test_per_class: int = param("Test images per class (thesis 100).", min=1)
-    svm_generated: int = param("Generated tumours replacing real ones (thesis 100).", min=0)
-    svm_repeats: int = param("Seeded draws of train and test sets (the thesis made one).", min=1)
-    svm_c: float = param("SVM regularisation C.", min=1e-6)
+    svm_train_per_class: int = param(400, "Training images per class (thesis 400).", min=2)
+    svm_test_per_class: int = param(100, "Test images per class (thesis 100).", min=1)
+    svm_generated: int = param(100, "Generated tumours replacing real ones (thesis 100).", min=0)
+    svm_repeats: int = param(10, "Seeded draws of train and test sets (the thesis made one).", min=1)
+    svm_c: float = param(1.0, "SVM regularisation C.", min=1e-6)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -1,10 +1,11 @@
 """GAN training (thesis: BCE loss; Adam G lr 1e-4, D lr 1e-5, beta1 0.5; batch 32), resumable exactly.
 
-Usage (notebook 03)::
+Usage (notebook 03), with the stage's one config object (:class:`mammogan_lib.config.TrainConfig`, whose
+defaults are ``params/base.yaml``'s; the run folder is ``<runs_dir>/<exp_id>``)::
 
-    settings = TrainSettings(architecture="baseline", resolution=128, epochs=20000, run_dir=run_dir)
-    trainer = build_trainer(images, settings)  # images: (N, 128, 128) float32 in [-1, 1]
-    with tqdm(total=settings.epochs) as bar:
+    cfg = TrainConfig(exp_id="exp3", runs_dir="runs", resolution=128, epochs=20000)
+    trainer = build_trainer(images, cfg)  # images: (N, 128, 128) float32 in [-1, 1]
+    with tqdm(total=cfg.epochs) as bar:
         for progress in train(trainer):  # resumes from run_dir/checkpoints when possible
             bar.update(progress.epoch - bar.n)
             bar.set_postfix(progress.postfix())
@@ -67,7 +68,8 @@ import numpy as np
 from mammogan_lib import checkpoint as ckpt
 from mammogan_lib import files
 from mammogan_lib import precision as precisions
-from mammogan_lib.augment import diff_augment, parse_policy
+from mammogan_lib.augment import diff_augment
+from mammogan_lib.config import TrainConfig
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
@@ -78,8 +80,6 @@ LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 
 LOSS_COLUMNS: tuple[str, ...] = ("step", "epoch", *LOSS_KEYS)
 
-PRECISIONS = precisions.PRECISIONS
-
 CALIBRATION_WARMUP = 2
 CALIBRATION_STEPS = 3
 """``precision: auto`` on a CPU with native bfloat16 times this many steps of each policy (after warm-up)."""
@@ -88,12 +88,19 @@ BLACK_MEAN = -0.98
 BLACK_STD = 0.02
 """Fixed-noise samples with mean below ``BLACK_MEAN`` and std below ``BLACK_STD`` (in [-1, 1]) are black."""
 
+RESUMABLE_CHANGES: frozenset[str] = frozenset({
+    "exp_id", "runs_dir", "data_dir", "workers", "epochs", "precision", "checkpoint_every", "sample_every",
+    "keep_last", "keep_epochs", "divergence_patience", "sample_grid", "jit_compile", "restart_training",
+})  # fmt: skip
+"""Training parameters a resume may change: where the run lives, how long it trains, what it keeps and
+shows. ``precision`` is compared through the policy it resolved to (``dtype_policy``)."""
+
 COMPATIBILITY_KEYS: tuple[str, ...] = (
-    "architecture", "resolution", "latent_dim", "width", "d_dropout", "lr_g", "lr_d", "beta1",
-    "batch_size", "steps_per_epoch", "seed", "dtype_policy", "augment_policy", "n_images",
-    "data_fingerprint",
+    *(f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUMABLE_CHANGES),
+    "dtype_policy", "n_images", "data_fingerprint",
 )  # fmt: skip
-"""Parameters a checkpoint must share with the trainer to be resumed (``epochs`` may grow, etc.)."""
+"""What a checkpoint must share with the trainer to be resumed: every other training parameter (so a new
+one counts unless it is added to :data:`RESUMABLE_CHANGES`), the policy and the training data."""
 
 # Streams of the per-step key (seed, step): independent stateless seeds for each use.
 STREAM_LATENT, STREAM_SEED_GENERATORS, STREAM_AUGMENT_REAL, STREAM_AUGMENT_FAKE = range(4)
@@ -117,51 +124,6 @@ class TrainingDiverged(RuntimeError):
 
 class IncompatibleCheckpoint(ValueError):
     """The run folder holds a checkpoint written with different parameters."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Everything that defines a training run (defaults: the thesis's exp3 at 128x128)."""
-
-    architecture: str = "baseline"
-    resolution: int = 128
-    latent_dim: int = 128
-    width: float = 1.0
-    d_dropout: float | None = None  # None: the architecture's thesis value
-    lr_g: float = 1e-4
-    lr_d: float = 1e-5
-    beta1: float = 0.5
-    batch_size: int = 32
-    epochs: int = 20000
-    steps_per_epoch: int | None = None  # None: one full pass, N // batch_size
-    seed: int = 0
-    precision: str = "auto"
-    augment_policy: str = ""
-    checkpoint_every: int = 100
-    sample_every: int = 100
-    keep_epochs: int | list[list[int]] | None = None  # e.g. [[16000, 20000]] or 16000
-    keep_last: int = 3
-    divergence_patience: int = 3
-    sample_grid: int = 4  # samples in a grid: sample_grid x sample_grid
-    jit_compile: bool = False
-    run_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        positive = ("resolution", "latent_dim", "batch_size", "epochs", "checkpoint_every",
-                    "sample_every", "keep_last", "divergence_patience", "sample_grid")  # fmt: skip
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainSettings.{name} must be at least 1, got {getattr(self, name)!r}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise ValueError(
-                f"TrainSettings.steps_per_epoch must be None or >= 1, got {self.steps_per_epoch}"
-            )
-        if not (self.lr_g > 0 and self.lr_d > 0 and 0 <= self.beta1 < 1 and self.width > 0):
-            raise ValueError("TrainSettings: lr_g, lr_d and width must be > 0 and beta1 in [0, 1)")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"TrainSettings.precision {self.precision!r} is not one of {PRECISIONS}")
-        parse_policy(self.augment_policy)
-        ckpt.keep_ranges(self.keep_epochs)
 
 
 @dataclass(frozen=True)
@@ -189,11 +151,11 @@ class Progress:
 # --- precision -----------------------------------------------------------------------------------------
 
 
-def choose_run_precision(images: np.ndarray, settings: TrainSettings) -> precisions.PrecisionChoice:
+def choose_run_precision(images: np.ndarray, settings: TrainConfig) -> precisions.PrecisionChoice:
     """The policy this run trains in (see the module doc): ``auto`` keeps a resumed checkpoint's policy,
     else asks :func:`mammogan_lib.precision.choose_precision`, calibrating on these images and settings."""
     gpus, flags = precisions.gpu_devices(), precisions.cpu_flags()
-    latest = ckpt.latest_checkpoint(settings.run_dir) if settings.run_dir else None
+    latest = ckpt.latest_checkpoint(settings.run_dir)
     if settings.precision == "auto" and latest is not None:
         saved = ckpt.read_params(latest).get("dtype_policy")
         if saved:
@@ -202,7 +164,7 @@ def choose_run_precision(images: np.ndarray, settings: TrainSettings) -> precisi
                                        calibrate=lambda policies: calibrate(images, settings, policies))
 
 
-def calibrate(images: np.ndarray, settings: TrainSettings, policies: Sequence[str]) -> dict[str, float]:
+def calibrate(images: np.ndarray, settings: TrainConfig, policies: Sequence[str]) -> dict[str, float]:
     """Median ms per step of the train step under each of ``policies``, on models of these settings and the
     first batch of ``images`` (:data:`CALIBRATION_STEPS` after :data:`CALIBRATION_WARMUP`).
 
@@ -210,11 +172,11 @@ def calibrate(images: np.ndarray, settings: TrainSettings, policies: Sequence[st
     calibration changes nothing but the policy chosen.
     """
     batch = np.arange(settings.batch_size)
-    probe_settings = dataclasses.replace(settings, steps_per_epoch=None, run_dir=None)
+    probe_settings = dataclasses.replace(settings, steps_per_epoch=0, restart_training=False)
     measured = {}
     for policy in policies:
-        probe = build_trainer(images[: settings.batch_size],
-                              dataclasses.replace(probe_settings, precision=policy))  # fmt: skip
+        probe_precision = precisions.PrecisionChoice("auto", policy, "calibration probe", "")
+        probe = assemble_trainer(images[: settings.batch_size], probe_settings, probe_precision)
         run = probe.train_step
         timing = time_calls(lambda run=run: run(batch), CALIBRATION_WARMUP, CALIBRATION_STEPS)
         measured[policy] = summarise(timing, settings.batch_size)["ms_per_step"]
@@ -289,7 +251,7 @@ def reseed(states: Sequence[Any], key: Any) -> None:
 class Trainer:
     """G, D, their optimisers, the training images (on the device) and the step/epoch counters."""
 
-    def __init__(self, settings: TrainSettings, models: tuple[Any, Any], optimizers: tuple[Any, Any],
+    def __init__(self, settings: TrainConfig, models: tuple[Any, Any], optimizers: tuple[Any, Any],
                  images: np.ndarray, precision: precisions.PrecisionChoice) -> None:  # fmt: skip
         import tensorflow as tf
 
@@ -316,12 +278,9 @@ class Trainer:
         return {"g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer}
 
     def params(self) -> dict[str, Any]:
-        """The settings with every default resolved, plus the data's size and fingerprint (JSON-ready)."""
-        from mammogan_lib.models.registry import get_architecture
-
+        """The settings with ``steps_per_epoch`` and the policy resolved, plus the data's size and fingerprint
+        (JSON-ready; saved with every checkpoint)."""
         params = dataclasses.asdict(self.settings)
-        if params["d_dropout"] is None:
-            params["d_dropout"] = get_architecture(self.settings.architecture).d_dropout
         params.update(steps_per_epoch=self.steps_per_epoch, dtype_policy=self.dtype_policy,
                       n_images=self.n_images, data_fingerprint=self.data_fingerprint)  # fmt: skip
         return json.loads(json.dumps(params))
@@ -361,18 +320,9 @@ class Trainer:
         return np.asarray(self.generator(z, training=False))[..., 0]
 
 
-def settings_from_config(cfg: Any, run_dir: Path | str) -> TrainSettings:
-    """The :class:`TrainSettings` of a notebook's ``TrainConfig`` (its 0 / [] mean "default" here)."""
-    special = {"run_dir", "steps_per_epoch", "keep_epochs"}
-    names = {f.name for f in dataclasses.fields(TrainSettings)} - special
-    values = {name: getattr(cfg, name) for name in names}
-    return TrainSettings(**values, steps_per_epoch=cfg.steps_per_epoch or None,
-                         keep_epochs=[list(cfg.keep_epochs)] if cfg.keep_epochs else None,
-                         run_dir=str(run_dir))  # fmt: skip
-
-
-def resolve_steps_per_epoch(count: int, settings: TrainSettings) -> int:
-    """``settings.steps_per_epoch`` or one full pass (``count // batch_size``), checked against the data."""
+def resolve_steps_per_epoch(count: int, settings: TrainConfig) -> int:
+    """``settings.steps_per_epoch``, or one full pass (``count // batch_size``) where it is 0, checked
+    against the data."""
     full = count // settings.batch_size
     if full < 1:
         raise ValueError(
@@ -446,24 +396,30 @@ def check_images(images: Any, resolution: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def build_trainer(images: Any, settings: TrainSettings, restart: bool = False,
-                  separate_upsampling: bool = False) -> Trainer:  # fmt: skip
+def build_trainer(images: Any, settings: TrainConfig, separate_upsampling: bool = False) -> Trainer:
     """Build G and D (under the run's dtype policy, :func:`choose_run_precision`), their optimisers, and
     the trainer.
 
     ``images``: the whole training set, ``(N, R, R)`` (or ``(N, R, R, 1)``) float32 in [-1, 1]; held in
     device memory. Calls ``keras.utils.set_random_seed(settings.seed)`` so the initial weights repeat.
-    ``restart``: delete the run's checkpoints, samples and losses first (a fresh start, also of the
-    precision choice). ``separate_upsampling``: the thesis's two-layer upsampling blocks (the benchmark's).
+    With ``settings.restart_training`` the run's checkpoints, samples and losses are deleted first (a fresh
+    start, also of the precision choice). ``separate_upsampling``: the thesis's two-layer upsampling blocks
+    (the benchmark's reference).
     """
+    array = check_images(images, settings.resolution)
+    resolve_steps_per_epoch(len(array), settings)
+    if settings.restart_training:
+        reset_run(settings.run_dir)
+    return assemble_trainer(array, settings, choose_run_precision(array, settings), separate_upsampling)
+
+
+def assemble_trainer(images: np.ndarray, settings: TrainConfig, precision: precisions.PrecisionChoice,
+                     separate_upsampling: bool = False) -> Trainer:  # fmt: skip
+    """The trainer of ``settings`` in ``precision``'s policy (:func:`build_trainer` without the choices)."""
     from mammogan_lib.models import build_models
 
     keras = import_keras()
     array = check_images(images, settings.resolution)
-    resolve_steps_per_epoch(len(array), settings)
-    if restart:
-        reset_run(resolve_run_dir(settings.run_dir))
-    precision = choose_run_precision(array, settings)
     policy = precision.policy
     keras.utils.set_random_seed(settings.seed)
     with dtype_policy(policy):
@@ -551,7 +507,7 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
     newest checkpoint already reached ``epochs``.
     """
     settings = trainer.settings
-    run_dir = resolve_run_dir(run_dir if run_dir is not None else settings.run_dir)
+    run_dir = Path(run_dir if run_dir is not None else settings.run_dir)
     if force:
         reset_run(run_dir)
     log = LossLog(RunPaths(run_dir).losses)
@@ -569,12 +525,6 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
         yield Progress(trainer.epoch, settings.epochs, trainer.step, *(float(v) for v in means),
                        elapsed_s=time.perf_counter() - started, epoch_s=time.perf_counter() - epoch_started,
                        checkpoint=written, sample_grid=grid)  # fmt: skip
-
-
-def resolve_run_dir(run_dir: Path | str | None) -> Path:
-    if run_dir is None:
-        raise ValueError("no run folder: pass run_dir to train() or set TrainSettings.run_dir")
-    return Path(run_dir)
 
 
 def reset_run(run_dir: Path) -> None:
@@ -724,6 +674,6 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
 
 
 __all__ = [
-    "LOSS_KEYS", "IncompatibleCheckpoint", "Progress", "TrainSettings", "Trainer", "TrainingDiverged",
+    "LOSS_KEYS", "IncompatibleCheckpoint", "Progress", "Trainer", "TrainingDiverged",
     "build_trainer", "choose_run_precision", "dtype_policy", "train",
 ]  # fmt: skip

@@ -13,8 +13,9 @@ keras = import_keras()
 from mammogan_lib import checkpoint as ckpt  # noqa: E402
 from mammogan_lib import generate  # noqa: E402
 from mammogan_lib.models import build_generator  # noqa: E402
-from mammogan_lib.training import TrainSettings, build_trainer, train  # noqa: E402
+from mammogan_lib.training import build_trainer, train  # noqa: E402
 from tests.test_models import set_noise_scales  # noqa: E402
+from tests.test_training import small_settings  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -24,8 +25,7 @@ def trained_run(tmp_path_factory):
     """A tiny run with checkpoints after epochs 1, 2 and 3."""
     run_dir = tmp_path_factory.mktemp("run")
     images = np.random.default_rng(0).uniform(-1, 1, (16, 64, 64)).astype("float32")
-    settings = TrainSettings(architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=8,
-                             epochs=3, checkpoint_every=1, sample_every=1, keep_last=5, run_dir=str(run_dir))
+    settings = small_settings(run_dir, epochs=3, keep_last=5)
     list(train(build_trainer(images, settings)))
     return run_dir
 

@@ -36,6 +36,15 @@ def test_base_yaml_names_every_declared_parameter_with_a_comment():
             assert "#" in line, f"base.yaml: {line.split(':')[0]!r} has no comment"
 
 
+@pytest.mark.parametrize("stage", pipeline.STAGES)
+def test_config_defaults_are_base_yaml(stage):
+    """A parameter lives in base.yaml, its notebook's parameters cell and one config class; the tests above
+    and this one fail when the three disagree."""
+    base = yaml.safe_load((PARAMS / "base.yaml").read_text())
+    defaults = dataclasses.asdict(STAGE_CONFIG[stage]())
+    assert defaults == {name: base[name] for name in defaults}
+
+
 @pytest.mark.parametrize("path", sorted(PARAMS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_params_file_validates_on_top_of_base(path):
     pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", path]))

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -23,11 +24,11 @@ keras = import_keras()
 from mammogan_lib import checkpoint as ckpt  # noqa: E402
 from mammogan_lib import precision as precisions  # noqa: E402
 from mammogan_lib import training  # noqa: E402
+from mammogan_lib.config import ParameterError, TrainConfig  # noqa: E402
 from mammogan_lib.training import (  # noqa: E402
     LOSS_COLUMNS,
     LOSS_KEYS,
     TrainingDiverged,
-    TrainSettings,
     build_trainer,
     latent_batch,
     train,
@@ -40,12 +41,16 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't
 BATCH = 8
 
 
-def small_settings(run_dir, **overrides) -> TrainSettings:
+def small_settings(run_dir, **overrides) -> TrainConfig:
+    """Tiny models (64x64, width 1/8, latent 16, batch 8), float32, 2 epochs, training into ``run_dir``
+    (the config's runs_dir and exp_id are its parent and name)."""
+    run_dir = Path(run_dir)
     values = dict(
-        architecture="baseline", resolution=64, latent_dim=16, width=0.125, batch_size=BATCH, epochs=2,
-        checkpoint_every=1, sample_every=1, keep_last=10, seed=0, precision="float32", run_dir=str(run_dir),
+        exp_id=run_dir.name, runs_dir=str(run_dir.parent), architecture="baseline", resolution=64,
+        latent_dim=16, width=0.125, batch_size=BATCH, epochs=2, checkpoint_every=1, sample_every=1,
+        keep_last=10, keep_epochs=[], seed=0, precision="float32",
     )  # fmt: skip
-    return TrainSettings(**{**values, **overrides})
+    return TrainConfig(**{**values, **overrides})
 
 
 def training_images(count: int = 32, seed: int = 0) -> np.ndarray:
@@ -109,13 +114,14 @@ def test_too_few_images_or_steps_are_refused_with_both_numbers(tmp_path):
 RESUME_SCRIPT = """
 import json, sys
 import numpy as np
-from mammogan_lib.training import TrainSettings, build_trainer, train
-settings = TrainSettings(**json.loads(sys.argv[1]))
+from mammogan_lib.config import TrainConfig
+from mammogan_lib.training import build_trainer, train
+settings = TrainConfig(**json.loads(sys.argv[1]))
 print(json.dumps([p.epoch for p in train(build_trainer(np.load(sys.argv[2]), settings))]))
 """
 
 
-def resume_in_new_process(settings: TrainSettings, images_path) -> list[int]:
+def resume_in_new_process(settings: TrainConfig, images_path) -> list[int]:
     """Run train() in a fresh Python process (nothing shared with this one but the run folder)."""
     done = subprocess.run(
         [sys.executable, "-c", RESUME_SCRIPT, json.dumps(dataclasses.asdict(settings)), str(images_path)],
@@ -134,7 +140,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
     trainer_a = build_trainer(images, settings_a)
     list(train(trainer_a))
 
-    settings_b = dataclasses.replace(settings_a, run_dir=str(run_b))
+    settings_b = small_settings(run_b, epochs=4, checkpoint_every=2, sample_every=2)
     for progress in train(build_trainer(images, settings_b)):
         if progress.epoch == 3:  # killed after epoch 3: its losses were never flushed
             break
@@ -248,7 +254,8 @@ def test_auto_keeps_the_policy_of_the_checkpoint_it_resumes_and_restart_chooses_
     resumed = build_trainer(training_images(), small_settings(tmp_path, precision="auto"))
     assert resumed.dtype_policy == "mixed_bfloat16" and "epoch_000001" in resumed.precision.reason
     assert [p.epoch for p in train(resumed)] == [2]  # resumed, not refused as incompatible
-    restarted = build_trainer(training_images(), small_settings(tmp_path, precision="auto"), restart=True)
+    restart = small_settings(tmp_path, precision="auto", restart_training=True)
+    restarted = build_trainer(training_images(), restart)
     assert restarted.dtype_policy == "float32" and ckpt.latest_checkpoint(tmp_path) is None
     assert not (tmp_path / "losses.csv").exists()
 
@@ -287,12 +294,13 @@ def test_diff_augment_runs_and_the_empty_policy_is_the_plain_step(tmp_path):
     assert result_augmented["g_loss"] != result["g_loss"]  # ... and augmented fakes
 
 
-def test_settings_are_validated():
-    with pytest.raises(ValueError, match="precision"):
-        TrainSettings(precision="float16")
-    with pytest.raises(ValueError, match="unknown DiffAugment policy"):
-        TrainSettings(augment_policy="rotate")
-    with pytest.raises(ValueError, match="batch_size"):
-        TrainSettings(batch_size=0)
-    with pytest.raises(ValueError, match="keep_epochs"):
-        TrainSettings(keep_epochs=[[20000, 16000]])
+def test_settings_are_validated_naming_the_parameter():
+    with pytest.raises(ParameterError, match="'precision'.*'float16' is not one of") as caught:
+        TrainConfig(precision="float16")
+    assert caught.value.key == "precision"
+    with pytest.raises(ParameterError, match="'augment_policy': unknown DiffAugment policy"):
+        TrainConfig(augment_policy="rotate")
+    with pytest.raises(ParameterError, match="'batch_size'.*below the minimum 1"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ParameterError, match="'keep_epochs': expected"):
+        TrainConfig(keep_epochs=[20000, 16000])
