@@ -14,9 +14,10 @@ Designs (per class counts in the training set; the test set is shared by all des
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".
 PHANTOM_NON_TUMOUR = {"other_source": "healthy_other_source", "same_source": "healthy"}
 CONFUSION = ("tn", "fp", "fn", "tp")
 SCORES = ("accuracy", "auc", "sensitivity", "specificity")
+CONFIDENCE = 0.95
+"""The level of every interval the study reports (over repeats, and Wilson's for one draw)."""
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ def run_study(
     return pd.DataFrame(rows)
 
 
-def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float]:
+def mean_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
     """Mean and two-sided t confidence interval; the interval is the mean itself for one value."""
     from scipy import stats
 
@@ -254,7 +257,7 @@ def mean_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, 
     return mean, float(low), float(high)
 
 
-def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tuple[float, float]:
+def wilson_interval(successes: int, total: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval of a proportion (e.g. one test set's accuracy)."""
     from scipy import stats
 
@@ -265,7 +268,7 @@ def wilson_interval(successes: int, total: int, confidence: float = 0.95) -> tup
     return float(centre - half), float(centre + half)
 
 
-def summarise(results: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+def summarise(results: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Per design: mean and CI of each score over repeats, and the confusion counts summed over repeats."""
     rows = []
     for design, group in results.groupby("design", sort=False):
@@ -301,3 +304,39 @@ def interval_table(summary: pd.DataFrame, index: list[str], tag: str = "") -> pd
         },
         index=rows.index,
     )
+
+
+# --- the results file (svm.json) --------------------------------------------------------------------------
+
+
+def build_results(
+    exp_id: str,
+    generated_epoch: int,
+    resnet: Any,
+    designs: Sequence[Design],
+    test_per_class: int,
+    repeats: int,
+    sources: Sequence[NonTumourSource],
+    non_tumour: Mapping[str, np.ndarray],
+    skipped: Sequence[Mapping[str, Any]],
+    summary: pd.DataFrame,
+    studies: Mapping[str, pd.DataFrame],
+) -> dict[str, Any]:
+    """The layout of ``svm.json``, from what 06_svm computed: the designs, the non-tumour sources (with the
+    images each gave and why one was not run), the skipped images with their reasons, and the summary and
+    every repeat under keys carrying the feature network's suffix (``summary_random_resnet50``)."""
+    tag = resnet.tag
+    return {
+        "exp_id": exp_id,
+        "generated_epoch": generated_epoch,
+        "resnet50": resnet.record(),
+        "designs": [vars(design) for design in designs],
+        "test_per_class": test_per_class,
+        "repeats": repeats,
+        "confidence": CONFIDENCE,
+        "non_tumour_sources": [{"name": s.name, "root": str(s.root) if s.root else None, "note": s.note,
+                                "images": len(non_tumour.get(s.name, []))} for s in sources],
+        "skipped_non_tumour_images": list(skipped),
+        f"summary{tag}": summary.to_dict(orient="records"),
+        f"repeats{tag}": {name: study.to_dict(orient="records") for name, study in studies.items()},
+    }  # fmt: skip

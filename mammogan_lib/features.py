@@ -48,6 +48,11 @@ class FeatureNetwork:
         """'' for pretrained weights, else e.g. '_random_inception': appended to every key and title."""
         return "" if self.pretrained else f"_random_{self.name}"
 
+    def record(self) -> dict[str, Any]:
+        """What a results file keeps of the network: pretrained or not, where the weights came from, and
+        the suffix every key made from it carries."""
+        return {"pretrained": self.pretrained, "source": self.source, "key_suffix": self.tag}
+
     @property
     def description(self) -> str:
         if self.pretrained:

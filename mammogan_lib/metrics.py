@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -326,3 +327,55 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+# --- the results file (metrics.json) ---------------------------------------------------------------------
+
+
+def build_results(
+    exp_id: str,
+    epoch: int,
+    inception: Any,
+    set_table: pd.DataFrame,
+    generated_scores: pd.DataFrame,
+    heldout_scores: pd.DataFrame,
+    best: pd.DataFrame,
+    audit: MemorisationAudit,
+    texture: pd.DataFrame,
+    losses_tail: pd.Series,
+    curve: pd.DataFrame,
+) -> dict[str, Any]:
+    """The layout of ``metrics.json``, from what 05_metrics computed.
+
+    ``headline`` holds the numbers a reader (``index.html``, :func:`compare_runs`) shows first, keyed with
+    the feature network's suffix (``fid_random_inception`` when the weights were random).
+    """
+    tag = inception.tag
+    by_comparison = set_table.set_index("comparison")
+    headline = {
+        f"fid{tag}": by_comparison.loc["generated vs train"].get(f"fid{tag}"),
+        f"kid{tag}_mean": by_comparison.loc["generated vs train"].get(f"kid{tag}_mean"),
+        f"fid{tag}_heldout": by_comparison.loc["generated vs heldout"].get(f"fid{tag}"),
+        f"fid{tag}_real_floor": by_comparison.loc["train vs heldout"].get(f"fid{tag}"),
+        "n_generated": len(generated_scores),
+        "psnr_median": float(generated_scores["psnr"].median()),
+        "ssim_median": float(generated_scores["ssim"].median()),
+        "memorised_fraction": audit.flagged_fraction,
+        "beta_generated": texture.loc["beta median", "generated"],
+        "beta_real": texture.loc["beta median", "train"],
+    }
+    return {
+        "exp_id": exp_id,
+        "epoch": epoch,
+        "inception": inception.record(),
+        "headline": headline,
+        "sets": set_table.replace({np.nan: None}).to_dict(orient="records"),
+        "psnr_ssim_top3": best.reset_index(names="generated_index").to_dict(orient="records"),
+        "psnr_ssim_distribution": {name: scores[["psnr", "ssim"]].describe().to_dict() for name, scores in
+                                   (("generated", generated_scores), ("heldout", heldout_scores))},
+        "memorisation": {"quantile": audit.quantile, "threshold": audit.threshold,
+                         "flagged": audit.flagged.tolist(), "flagged_fraction": audit.flagged_fraction},
+        "spectral_beta_median": texture.loc["beta median"].to_dict(),
+        "losses_last_tenth": losses_tail.to_dict(),
+        "curve": curve.to_dict(orient="records"),
+    }  # fmt: skip

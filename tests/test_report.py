@@ -2,7 +2,9 @@
 
 import json
 
-from mammogan_lib import report
+from mammogan_lib import files, report
+from mammogan_lib.runs import RunPaths
+from tests.test_metrics import results_from_small_inputs
 
 
 def test_index_of_a_run_that_has_not_got_far_lists_stages_as_not_run(tmp_path):
@@ -17,15 +19,16 @@ def test_index_of_a_run_that_has_not_got_far_lists_stages_as_not_run(tmp_path):
 
 
 def test_index_warns_when_metrics_used_random_weights(tmp_path):
-    metrics = {
-        "epoch": 10,
-        "inception": {"pretrained": False, "key_suffix": "_random_inception"},
-        "headline": {"fid_random_inception": 12.5},
-        "sets": [{"comparison": "generated vs train"}],
-    }
-    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    files.write_json(RunPaths(tmp_path).metrics, results_from_small_inputs(pretrained=False))  # 05's layout
     page = report.write_index(tmp_path, ["05_metrics"]).read_text()
     assert "random-weight InceptionV3" in page and "<th>fid_random_inception</th>" in page
+    assert "Metrics (05, epoch 8)" in page and "generated vs heldout" in page
+
+
+def test_index_of_pretrained_metrics_has_no_warning_and_plain_keys(tmp_path):
+    files.write_json(RunPaths(tmp_path).metrics, results_from_small_inputs(pretrained=True))
+    page = report.write_index(tmp_path, ["05_metrics"]).read_text()
+    assert "random-weight" not in page and "<th>fid</th>" in page
 
 
 def test_index_says_how_far_training_got_and_in_which_precision_and_why(tmp_path):
