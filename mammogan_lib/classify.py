@@ -24,7 +24,8 @@ import pandas as pd
 
 TUMOUR, NON_TUMOUR = 1, 0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".pgm", ".bmp")
-# The phantom's healthy sets (mammogan_lib/phantom): another "scanner" (the thesis's design) and the tumours' own style.
+# The phantom's healthy sets (mammogan_lib/phantom): another "scanner" (the thesis's design) and the
+# tumours' own style.
 PHANTOM_NON_TUMOUR = {"other_source": "healthy_other_source", "same_source": "healthy"}
 CONFUSION = ("tn", "fp", "fn", "tp")
 SCORES = ("accuracy", "auc", "sensitivity", "specificity")

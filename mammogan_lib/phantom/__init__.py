@@ -32,7 +32,6 @@ attenuation model), :mod:`.dataset` (planning the dataset, rendering it in worke
 folder). The names below are the package's interface.
 """
 
-
 from mammogan_lib.phantom.dataset import (
     ensure_phantom,
     phantom_folder,
@@ -44,6 +43,15 @@ from mammogan_lib.phantom.render import power_law_noise, render_mammogram
 from mammogan_lib.phantom.spec import README_MARKER, FindingSpec, PhantomSpec, PhantomSummary
 
 __all__ = [
-    "README_MARKER", "FindingSpec", "PhantomSpec", "PhantomSummary", "ensure_phantom", "phantom_folder",
-    "phantom_matches", "power_law_noise", "preview_grid_images", "render_mammogram", "write_phantom",
-]  # fmt: skip
+    "README_MARKER",
+    "FindingSpec",
+    "PhantomSpec",
+    "PhantomSummary",
+    "ensure_phantom",
+    "phantom_folder",
+    "phantom_matches",
+    "power_law_noise",
+    "preview_grid_images",
+    "render_mammogram",
+    "write_phantom",
+]
