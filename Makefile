@@ -18,7 +18,7 @@ EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug
 KAGGLE_USER ?= your-kaggle-username
 RESUME ?=
 
-.PHONY: help setup reproduce reproduce-all check-params test test-all lint lab clean bench kaggle kaggle-push
+.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench kaggle kaggle-push
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -52,8 +52,12 @@ test: setup ## the test suite: library tests + the notebooks end to end on param
 test-all: setup ## everything: also the smoke pipeline, the Kaggle kernel run locally twice, kill-and-resume
 	$(PY) -m pytest
 
-lint: setup ## ruff on the library and tests
-	$(PY) -m ruff check mammogan_lib tests
+lint: setup ## ruff: lint and format check of the library, the tests and the notebooks (CI runs it)
+	$(PY) -m ruff check mammogan_lib tests notebooks
+	$(PY) -m ruff format --check mammogan_lib tests notebooks
+
+format: setup ## ruff format the library, the tests and the notebooks
+	$(PY) -m ruff format mammogan_lib tests notebooks
 
 bench: setup ## speed benchmark: classic Keras loop vs our train step, 02 + feature throughput -> runs/bench/bench.json (BENCH_ARGS=...)
 	$(PY) -m mammogan_lib.bench $(BENCH_ARGS)

@@ -132,10 +132,11 @@ def segment_breast(image: np.ndarray) -> BreastSegmentation:
     frames = frame_lines(image, full_mask)
     full_mask &= ~frames  # the three masks are disjoint at full size
     return BreastSegmentation(
-        mask=full_mask, chest_wall_side=chest_wall_side(mask),
+        mask=full_mask,
+        chest_wall_side=chest_wall_side(mask),
         border_mask=(_upsample(border, image.shape) | frames) & ~full_mask,
         artefact_mask=_upsample(artefacts, image.shape) & ~full_mask,
-    )  # fmt: skip
+    )
 
 
 def frame_lines(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -55,7 +55,6 @@ CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d{6,})$")
 TEMPORARY_MARKER = ".tmp-"
 
 
-
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete or does not fit the models/optimisers it is loaded into."""
 
@@ -104,9 +103,10 @@ def list_checkpoints(run_dir: Path | str) -> list[Path]:
     if not root.is_dir():
         return []
     found = [
-        path for path in root.iterdir()
+        path
+        for path in root.iterdir()
         if path.is_dir() and CHECKPOINT_PATTERN.match(path.name) and (path / STATE_FILE).is_file()
-    ]  # fmt: skip
+    ]
     return sorted(found, key=checkpoint_epoch)
 
 

@@ -335,9 +335,16 @@ def build_results(
         "test_per_class": test_per_class,
         "repeats": repeats,
         "confidence": CONFIDENCE,
-        "non_tumour_sources": [{"name": s.name, "root": str(s.root) if s.root else None, "note": s.note,
-                                "images": len(non_tumour.get(s.name, []))} for s in sources],
+        "non_tumour_sources": [
+            {
+                "name": s.name,
+                "root": str(s.root) if s.root else None,
+                "note": s.note,
+                "images": len(non_tumour.get(s.name, [])),
+            }
+            for s in sources
+        ],
         "skipped_non_tumour_images": list(skipped),
         f"summary{tag}": summary.to_dict(orient="records"),
         f"repeats{tag}": {name: study.to_dict(orient="records") for name, study in studies.items()},
-    }  # fmt: skip
+    }

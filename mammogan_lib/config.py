@@ -101,11 +101,13 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any], where: str) -> N
                 f"parameter {key!r}{where}: {item!r} is not one of {list(meta['choices'])}", key
             )
         if "min" in meta and item < meta["min"]:
-            raise ParameterError(f"parameter {key!r}{where}: {item!r} is below the minimum {meta['min']}",
-                                 key)  # fmt: skip
+            raise ParameterError(
+                f"parameter {key!r}{where}: {item!r} is below the minimum {meta['min']}", key
+            )
         if "max" in meta and item > meta["max"]:
-            raise ParameterError(f"parameter {key!r}{where}: {item!r} is above the maximum {meta['max']}",
-                                 key)  # fmt: skip
+            raise ParameterError(
+                f"parameter {key!r}{where}: {item!r} is above the maximum {meta['max']}", key
+            )
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,9 @@ class StageConfig:
         if not EXP_ID_PATTERN.match(self.exp_id):
             raise ParameterError(
                 f"parameter 'exp_id': {self.exp_id!r} must be letters, digits, '_', '.' or '-' "
-                "(it names a folder)", "exp_id",
-            )  # fmt: skip
+                "(it names a folder)",
+                "exp_id",
+            )
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -234,8 +237,9 @@ class PreprocessConfig(StageConfig):
         "'pad' keeps the breast's aspect ratio; 'stretch' resizes to a square as the thesis did.",
         choices=("pad", "stretch"),
     )
-    holdout_fraction: float = param(0.2, "Share of patients held out: never trained on; 05/06 test on them.",
-                                    min=0.0, max=0.9)  # fmt: skip
+    holdout_fraction: float = param(
+        0.2, "Share of patients held out: never trained on; 05/06 test on them.", min=0.0, max=0.9
+    )
     preview_count: int = param(16, "Images shown in preview grids.", min=1, max=64)
 
 
@@ -381,8 +385,13 @@ class SvmConfig(EvaluationConfig):
 
 
 STAGE_CONFIGS: tuple[type[StageConfig], ...] = (
-    FilterConfig, PreprocessConfig, TrainConfig, GenerateConfig, MetricsConfig, SvmConfig,
-)  # fmt: skip
+    FilterConfig,
+    PreprocessConfig,
+    TrainConfig,
+    GenerateConfig,
+    MetricsConfig,
+    SvmConfig,
+)
 
 
 def validate_params(params: Mapping[str, Any], origins: Mapping[str, str] | None = None) -> None:

@@ -43,9 +43,13 @@ def score_image(task: tuple[str, str, int]) -> ImageScore:
     shape = breast.shape_confidence(segmentation)
     return ImageScore(
         image_id,
-        shape_confidence=shape.score, closure=shape.closure, solidity=shape.solidity,
-        dominance=shape.dominance, area=shape.area, chest_wall_side=segmentation.chest_wall_side,
-    )  # fmt: skip
+        shape_confidence=shape.score,
+        closure=shape.closure,
+        solidity=shape.solidity,
+        dominance=shape.dominance,
+        area=shape.area,
+        chest_wall_side=segmentation.chest_wall_side,
+    )
 
 
 def selection_mask(images: pd.DataFrame, pathology: str, abnormalities: list[str]) -> pd.Series:
@@ -82,7 +86,8 @@ def build_manifest(
     threshold: float,
     describe_selection: str,
 ) -> pd.DataFrame:
-    """One row per catalogue image: its catalogue columns, shape scores, ``kept``, ``reason_code``, ``reason``."""
+    """One row per catalogue image: its catalogue columns, shape scores, ``kept``, ``reason_code``,
+    ``reason``."""
     score_table = pd.DataFrame(
         [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error"]
     )

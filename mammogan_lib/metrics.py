@@ -283,8 +283,12 @@ def patch_spectra(images: np.ndarray, patch_fraction: float = PATCH_FRACTION) ->
         if patch is not None:
             powers.append(radial_power_spectrum(patch)[1])
             used.append(index)
-    return PatchSpectra(frequencies, np.array(powers).reshape(len(powers), len(frequencies)),
-                        np.array(used, dtype=int), len(images))  # fmt: skip
+    return PatchSpectra(
+        frequencies,
+        np.array(powers).reshape(len(powers), len(frequencies)),
+        np.array(used, dtype=int),
+        len(images),
+    )
 
 
 def spectral_slopes(images: np.ndarray, patch_fraction: float = PATCH_FRACTION) -> np.ndarray:
@@ -371,11 +375,17 @@ def build_results(
         "headline": headline,
         "sets": set_table.replace({np.nan: None}).to_dict(orient="records"),
         "psnr_ssim_top3": best.reset_index(names="generated_index").to_dict(orient="records"),
-        "psnr_ssim_distribution": {name: scores[["psnr", "ssim"]].describe().to_dict() for name, scores in
-                                   (("generated", generated_scores), ("heldout", heldout_scores))},
-        "memorisation": {"quantile": audit.quantile, "threshold": audit.threshold,
-                         "flagged": audit.flagged.tolist(), "flagged_fraction": audit.flagged_fraction},
+        "psnr_ssim_distribution": {
+            name: scores[["psnr", "ssim"]].describe().to_dict()
+            for name, scores in (("generated", generated_scores), ("heldout", heldout_scores))
+        },
+        "memorisation": {
+            "quantile": audit.quantile,
+            "threshold": audit.threshold,
+            "flagged": audit.flagged.tolist(),
+            "flagged_fraction": audit.flagged_fraction,
+        },
         "spectral_beta_median": texture.loc["beta median"].to_dict(),
         "losses_last_tenth": losses_tail.to_dict(),
         "curve": curve.to_dict(orient="records"),
-    }  # fmt: skip
+    }

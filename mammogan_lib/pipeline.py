@@ -28,8 +28,13 @@ from mammogan_lib import config, files, provenance, report
 from mammogan_lib.runs import RunPaths
 
 STAGES: tuple[str, ...] = (
-    "01_filter", "02_preprocess", "03_train_gan", "04_generate", "05_metrics", "06_svm",
-)  # fmt: skip
+    "01_filter",
+    "02_preprocess",
+    "03_train_gan",
+    "04_generate",
+    "05_metrics",
+    "06_svm",
+)
 # Where the stage notebooks live and which Jupyter kernel runs them: the checkout and the kernel `make setup`
 # registers, unless the environment says otherwise (a Kaggle kernel runs unpacked copies on "python3").
 NOTEBOOKS_DIR_VARIABLE = "MAMMOGAN_NOTEBOOKS_DIR"
@@ -86,10 +91,13 @@ def check_params(merged: MergedParams) -> None:
     that set it."""
     declared = set().union(*(notebook_parameters(stage) for stage in STAGES))
     errors = [
-        config.ParameterError(f"unknown parameter {key!r} (set in {merged.origins.get(key, '?')}): no "
-                              f"notebook declares it; declared: {', '.join(sorted(declared))}", key)
+        config.ParameterError(
+            f"unknown parameter {key!r} (set in {merged.origins.get(key, '?')}): no "
+            f"notebook declares it; declared: {', '.join(sorted(declared))}",
+            key,
+        )
         for key in sorted(set(merged.values) - declared)
-    ]  # fmt: skip
+    ]
     for config_class in config.STAGE_CONFIGS:
         errors += config.value_errors(merged.values, config_class, merged.origins)
     if not errors:  # checks across fields (e.g. keep_epochs as a [start, end] pair) live in the configs
@@ -142,9 +150,13 @@ def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Pat
     output = RunPaths(run_dir).executed_notebook(stage)
     output.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
-        str(notebook_path(stage)), str(output), parameters=dict(params),
-        cwd=str(cwd), progress_bar=False, kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
-    )  # fmt: skip
+        str(notebook_path(stage)),
+        str(output),
+        parameters=dict(params),
+        cwd=str(cwd),
+        progress_bar=False,
+        kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
+    )
     return output
 
 
@@ -191,7 +203,9 @@ def run_pipeline(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mammogan_lib.pipeline", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mammogan_lib.pipeline", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("params", nargs="+", type=Path, help="YAML files, merged in order")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--stages", default="all", help="comma-separated stage names, or 'all'")

@@ -31,8 +31,18 @@ PRECISIONS: tuple[str, ...] = ("auto", "float32", "mixed", "mixed_bfloat16", "mi
 NATIVE_BFLOAT16_FLAGS: tuple[str, ...] = ("avx512_bf16", "amx_bf16", "bf16")
 """CPU flags (``/proc/cpuinfo``) of native bfloat16 arithmetic: x86 AVX-512 BF16 and AMX, Arm's BF16."""
 
-REPORTED_CPU_FLAGS: tuple[str, ...] = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16",
-                                       "amx_tile", "bf16", "asimd", "sve")  # fmt: skip
+REPORTED_CPU_FLAGS: tuple[str, ...] = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_bf16",
+    "avx512_fp16",
+    "amx_bf16",
+    "amx_tile",
+    "bf16",
+    "asimd",
+    "sve",
+)
 """The flags a speed figure depends on, recorded with every run and benchmark."""
 
 TENSOR_CORE_CAPABILITY = (7, 0)
@@ -86,9 +96,11 @@ def native_bfloat16_flags(flags: Iterable[str]) -> list[str]:
 def cpu_description(flags: Iterable[str]) -> dict[str, Any]:
     """What the provenance record and the benchmark keep of a CPU's flags."""
     flags = set(flags)
-    return {"cpu_flags": [flag for flag in REPORTED_CPU_FLAGS if flag in flags],
-            "avx512": any(flag.startswith("avx512") for flag in flags),
-            "native_bfloat16": bool(native_bfloat16_flags(flags))}  # fmt: skip
+    return {
+        "cpu_flags": [flag for flag in REPORTED_CPU_FLAGS if flag in flags],
+        "avx512": any(flag.startswith("avx512") for flag in flags),
+        "native_bfloat16": bool(native_bfloat16_flags(flags)),
+    }
 
 
 def gpu_devices() -> list[GpuInfo]:
@@ -112,8 +124,9 @@ def device_description(gpus: Sequence[GpuInfo], flags: Iterable[str]) -> str:
     """The device training runs on, as the precision choice names it: the first GPU, else the CPU."""
     if gpus:
         capability = gpus[0].compute_capability
-        return f"GPU {gpus[0].name}" + (f" (compute capability {capability[0]}.{capability[1]})"
-                                        if capability else "")  # fmt: skip
+        return f"GPU {gpus[0].name}" + (
+            f" (compute capability {capability[0]}.{capability[1]})" if capability else ""
+        )
     native = native_bfloat16_flags(flags)
     return f"CPU ({', '.join(native) if native else 'no native bfloat16 flag'})"
 
@@ -166,9 +179,12 @@ def choose_precision(
     return choice("float32", f"native bfloat16 ({flagged}) is not clearly faster here; {timing}", measured)
 
 
-def resumed_choice(policy: str, checkpoint: Path, gpus: Sequence[GpuInfo],
-                   flags: Iterable[str]) -> PrecisionChoice:  # fmt: skip
+def resumed_choice(
+    policy: str, checkpoint: Path, gpus: Sequence[GpuInfo], flags: Iterable[str]
+) -> PrecisionChoice:
     """``auto`` resuming a run: the checkpoint's policy, so that the resume is exact."""
-    reason = (f"kept from the checkpoint being resumed ({checkpoint.name}): a run keeps one policy, so that "
-              "a resume gives the losses of an uninterrupted run")  # fmt: skip
+    reason = (
+        f"kept from the checkpoint being resumed ({checkpoint.name}): a run keeps one policy, so that "
+        "a resume gives the losses of an uninterrupted run"
+    )
     return PrecisionChoice("auto", policy, reason, device_description(gpus, flags))

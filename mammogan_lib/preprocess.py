@@ -58,7 +58,9 @@ def preprocess_image(task: tuple[str, str, int, str]) -> PreprocessedImage:
     )
 
 
-def preprocess_tasks(manifest: pd.DataFrame, resolution: int, resize_mode: str) -> list[tuple[str, str, int, str]]:
+def preprocess_tasks(
+    manifest: pd.DataFrame, resolution: int, resize_mode: str
+) -> list[tuple[str, str, int, str]]:
     kept = manifest[manifest["kept"].astype(bool)]
     if kept.empty:
         raise ValueError(
@@ -124,9 +126,14 @@ def ensure_cache(
     _, _, resolution, resize_mode = tasks[0]
     mapped: Iterable[PreprocessedImage] = parallel_map(preprocess_image, tasks, workers)
     results = list(progress(mapped, total=len(tasks)) if progress else mapped)
-    summary = {"resolution": resolution, "resize_mode": resize_mode, "inputs": len(tasks),
-               "written": sum(r.array is not None for r in results),
-               "skipped": sum(r.array is None for r in results), "version": PREPROCESS_VERSION}  # fmt: skip
+    summary = {
+        "resolution": resolution,
+        "resize_mode": resize_mode,
+        "inputs": len(tasks),
+        "written": sum(r.array is not None for r in results),
+        "skipped": sum(r.array is None for r in results),
+        "version": PREPROCESS_VERSION,
+    }
     return write_cache(folder, results, summary)
 
 
@@ -163,9 +170,14 @@ def split_table(index: pd.DataFrame, patients: pd.Series, holdout_fraction: floa
     patient_of = cached["image_id"].map(patients.to_dict()).fillna("")
     patient_of = patient_of.where(patient_of != "", "image:" + cached["image_id"])
     heldout = heldout_patients(patient_of, holdout_fraction)
-    return pd.DataFrame({"image_id": cached["image_id"].to_numpy(), "patient_id": patient_of.to_numpy(),
-                         "array_row": cached["array_row"].to_numpy(),
-                         "split": np.where(patient_of.isin(heldout), "heldout", "train")})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "image_id": cached["image_id"].to_numpy(),
+            "patient_id": patient_of.to_numpy(),
+            "array_row": cached["array_row"].to_numpy(),
+            "split": np.where(patient_of.isin(heldout), "heldout", "train"),
+        }
+    )
 
 
 def load_split_images(

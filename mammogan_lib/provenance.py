@@ -22,10 +22,24 @@ from mammogan_lib import files
 from mammogan_lib.runs import RunPaths
 
 TRACKED_PACKAGES = (
-    "mammogan-lib", "numpy", "pandas", "scipy", "opencv-python-headless", "pydicom", "scikit-learn",
-    "matplotlib", "seaborn", "tensorflow", "keras", "torch", "torchvision", "torchmetrics", "torch-fidelity",
-    "papermill", "tqdm",
-)  # fmt: skip
+    "mammogan-lib",
+    "numpy",
+    "pandas",
+    "scipy",
+    "opencv-python-headless",
+    "pydicom",
+    "scikit-learn",
+    "matplotlib",
+    "seaborn",
+    "tensorflow",
+    "keras",
+    "torch",
+    "torchvision",
+    "torchmetrics",
+    "torch-fidelity",
+    "papermill",
+    "tqdm",
+)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,8 +87,11 @@ def _gpus() -> list[str]:
     try:
         done = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=10, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in done.stdout.splitlines() if line.strip()]
@@ -98,8 +115,9 @@ def hardware() -> dict[str, Any]:
     }
 
 
-def stage_record(stage: str, params: Mapping[str, Any] | Any, started: float,
-                 **choices: Any) -> dict[str, Any]:  # fmt: skip
+def stage_record(
+    stage: str, params: Mapping[str, Any] | Any, started: float, **choices: Any
+) -> dict[str, Any]:
     """A provenance record for one stage that started at ``started`` (time.time()).
 
     ``choices``: what the stage decided at run time that its parameters do not say (e.g. ``precision``, the
@@ -130,8 +148,10 @@ def merge_stage_records(run_dir: Path) -> dict[str, Any]:
     records = [files.read_json(p) for p in sorted(paths.stage_records.glob("*.json"))]
     merged = {
         "run_dir": str(run_dir),
-        "stages": {r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "packages", "hardware")}
-                   for r in records},
+        "stages": {
+            r["stage"]: {k: v for k, v in r.items() if k not in ("stage", "packages", "hardware")}
+            for r in records
+        },
         "wall_s_total": round(sum(r["wall_s"] for r in records), 2),
         "packages": records[-1]["packages"] if records else {},
         "hardware": records[-1]["hardware"] if records else {},

@@ -81,11 +81,18 @@ def _training_paragraph(summary: dict[str, Any]) -> str:
     """Where training stands and in which precision, from ``train_summary.json``."""
     precision = summary.get("precision") or {"policy": summary.get("dtype_policy", "?")}
     speed = summary.get("this_session", {}).get("median_ms_per_step")
-    how = (f" ({html.escape(precision['requested'])} on {html.escape(precision['device'])}: "
-           f"{html.escape(precision['reason'])})" if "reason" in precision else "")  # fmt: skip
-    return (f"<p>{summary['epoch']:,} epochs, {summary['step']:,} steps on {summary['n_images']:,} images; "
-            f"precision <b>{html.escape(precision['policy'])}</b>{how}"
-            + (f"; {speed:,.1f} ms per step in the last session" if speed else "") + ".</p>")  # fmt: skip
+    how = (
+        f" ({html.escape(precision['requested'])} on {html.escape(precision['device'])}: "
+        f"{html.escape(precision['reason'])})"
+        if "reason" in precision
+        else ""
+    )
+    return (
+        f"<p>{summary['epoch']:,} epochs, {summary['step']:,} steps on {summary['n_images']:,} images; "
+        f"precision <b>{html.escape(precision['policy'])}</b>{how}"
+        + (f"; {speed:,.1f} ms per step in the last session" if speed else "")
+        + ".</p>"
+    )
 
 
 def _svm_table(svm: dict[str, Any]) -> pd.DataFrame | None:

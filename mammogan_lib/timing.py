@@ -50,8 +50,12 @@ def time_calls(function: Callable[[], Any], warmup: int, repeats: int) -> Timing
 def summarise(timing: Timing, images_per_call: int) -> dict[str, Any]:
     """Median ms per call, images/s at the median, the CPU share, and every timed call (for the record)."""
     median = statistics.median(timing.wall)
-    return {"ms_per_step": round(1000 * median, 2), "images_per_s": round(images_per_call / median, 2),
-            "ms_min": round(1000 * min(timing.wall), 2), "ms_max": round(1000 * max(timing.wall), 2),
-            "cpu_share_median": round(statistics.median(timing.cpu_share()), 3),
-            "step_ms": [round(1000 * s, 2) for s in timing.wall],
-            "step_cpu_share": [round(share, 3) for share in timing.cpu_share()]}  # fmt: skip
+    return {
+        "ms_per_step": round(1000 * median, 2),
+        "images_per_s": round(images_per_call / median, 2),
+        "ms_min": round(1000 * min(timing.wall), 2),
+        "ms_max": round(1000 * max(timing.wall), 2),
+        "cpu_share_median": round(statistics.median(timing.cpu_share()), 3),
+        "step_ms": [round(1000 * s, 2) for s in timing.wall],
+        "step_cpu_share": [round(share, 3) for share in timing.cpu_share()],
+    }

@@ -88,17 +88,33 @@ BLACK_MEAN = -0.98
 BLACK_STD = 0.02
 """Fixed-noise samples with mean below ``BLACK_MEAN`` and std below ``BLACK_STD`` (in [-1, 1]) are black."""
 
-RESUMABLE_CHANGES: frozenset[str] = frozenset({
-    "exp_id", "runs_dir", "data_dir", "workers", "epochs", "precision", "checkpoint_every", "sample_every",
-    "keep_last", "keep_epochs", "divergence_patience", "sample_grid", "jit_compile", "restart_training",
-})  # fmt: skip
+RESUMABLE_CHANGES: frozenset[str] = frozenset(
+    {
+        "exp_id",
+        "runs_dir",
+        "data_dir",
+        "workers",
+        "epochs",
+        "precision",
+        "checkpoint_every",
+        "sample_every",
+        "keep_last",
+        "keep_epochs",
+        "divergence_patience",
+        "sample_grid",
+        "jit_compile",
+        "restart_training",
+    }
+)
 """Training parameters a resume may change: where the run lives, how long it trains, what it keeps and
 shows. ``precision`` is compared through the policy it resolved to (``dtype_policy``)."""
 
 COMPATIBILITY_KEYS: tuple[str, ...] = (
     *(f.name for f in dataclasses.fields(TrainConfig) if f.name not in RESUMABLE_CHANGES),
-    "dtype_policy", "n_images", "data_fingerprint",
-)  # fmt: skip
+    "dtype_policy",
+    "n_images",
+    "data_fingerprint",
+)
 """What a checkpoint must share with the trainer to be resumed: every other training parameter (so a new
 one counts unless it is added to :data:`RESUMABLE_CHANGES`), the policy and the training data."""
 
@@ -144,8 +160,12 @@ class Progress:
 
     def postfix(self) -> dict[str, str]:
         """Short values for ``tqdm.set_postfix``."""
-        return {"D": f"{self.d_loss:.3f}", "G": f"{self.g_loss:.3f}",
-                "D(x)": f"{self.d_real:.2f}", "D(G(z))": f"{self.d_fake:.2f}"}  # fmt: skip
+        return {
+            "D": f"{self.d_loss:.3f}",
+            "G": f"{self.g_loss:.3f}",
+            "D(x)": f"{self.d_real:.2f}",
+            "D(G(z))": f"{self.d_fake:.2f}",
+        }
 
 
 # --- precision -----------------------------------------------------------------------------------------
@@ -160,8 +180,9 @@ def choose_run_precision(images: np.ndarray, settings: TrainConfig) -> precision
         saved = ckpt.read_params(latest).get("dtype_policy")
         if saved:
             return precisions.resumed_choice(saved, latest, gpus, flags)
-    return precisions.choose_precision(settings.precision, gpus, flags,
-                                       calibrate=lambda policies: calibrate(images, settings, policies))
+    return precisions.choose_precision(
+        settings.precision, gpus, flags, calibrate=lambda policies: calibrate(images, settings, policies)
+    )
 
 
 def calibrate(images: np.ndarray, settings: TrainConfig, policies: Sequence[str]) -> dict[str, float]:
@@ -251,8 +272,14 @@ def reseed(states: Sequence[Any], key: Any) -> None:
 class Trainer:
     """G, D, their optimisers, the training images (on the device) and the step/epoch counters."""
 
-    def __init__(self, settings: TrainConfig, models: tuple[Any, Any], optimizers: tuple[Any, Any],
-                 images: np.ndarray, precision: precisions.PrecisionChoice) -> None:  # fmt: skip
+    def __init__(
+        self,
+        settings: TrainConfig,
+        models: tuple[Any, Any],
+        optimizers: tuple[Any, Any],
+        images: np.ndarray,
+        precision: precisions.PrecisionChoice,
+    ) -> None:
         import tensorflow as tf
 
         self.settings = settings
@@ -281,8 +308,12 @@ class Trainer:
         """The settings with ``steps_per_epoch`` and the policy resolved, plus the data's size and fingerprint
         (JSON-ready; saved with every checkpoint)."""
         params = dataclasses.asdict(self.settings)
-        params.update(steps_per_epoch=self.steps_per_epoch, dtype_policy=self.dtype_policy,
-                      n_images=self.n_images, data_fingerprint=self.data_fingerprint)  # fmt: skip
+        params.update(
+            steps_per_epoch=self.steps_per_epoch,
+            dtype_policy=self.dtype_policy,
+            n_images=self.n_images,
+            data_fingerprint=self.data_fingerprint,
+        )
         return json.loads(json.dumps(params))
 
     def state(self) -> dict[str, Any]:
@@ -413,8 +444,12 @@ def build_trainer(images: Any, settings: TrainConfig, separate_upsampling: bool 
     return assemble_trainer(array, settings, choose_run_precision(array, settings), separate_upsampling)
 
 
-def assemble_trainer(images: np.ndarray, settings: TrainConfig, precision: precisions.PrecisionChoice,
-                     separate_upsampling: bool = False) -> Trainer:  # fmt: skip
+def assemble_trainer(
+    images: np.ndarray,
+    settings: TrainConfig,
+    precision: precisions.PrecisionChoice,
+    separate_upsampling: bool = False,
+) -> Trainer:
     """The trainer of ``settings`` in ``precision``'s policy (:func:`build_trainer` without the choices)."""
     from mammogan_lib.models import build_models
 
@@ -423,10 +458,18 @@ def assemble_trainer(images: np.ndarray, settings: TrainConfig, precision: preci
     policy = precision.policy
     keras.utils.set_random_seed(settings.seed)
     with dtype_policy(policy):
-        models = build_models(settings.architecture, settings.resolution, settings.latent_dim,
-                              settings.width, settings.d_dropout, separate_upsampling)  # fmt: skip
-    optimizers = (_make_optimizer(settings.lr_g, settings.beta1, policy),
-                  _make_optimizer(settings.lr_d, settings.beta1, policy))  # fmt: skip
+        models = build_models(
+            settings.architecture,
+            settings.resolution,
+            settings.latent_dim,
+            settings.width,
+            settings.d_dropout,
+            separate_upsampling,
+        )
+    optimizers = (
+        _make_optimizer(settings.lr_g, settings.beta1, policy),
+        _make_optimizer(settings.lr_d, settings.beta1, policy),
+    )
     for model, optimizer in zip(models, optimizers, strict=True):
         optimizer.build(model.trainable_variables)
     return Trainer(settings, models, optimizers, array, precision)
@@ -522,9 +565,16 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
         written = _checkpoint_if_due(trainer, run_dir, log)
         last_good = written or last_good
         means = losses.mean(axis=0)
-        yield Progress(trainer.epoch, settings.epochs, trainer.step, *(float(v) for v in means),
-                       elapsed_s=time.perf_counter() - started, epoch_s=time.perf_counter() - epoch_started,
-                       checkpoint=written, sample_grid=grid)  # fmt: skip
+        yield Progress(
+            trainer.epoch,
+            settings.epochs,
+            trainer.step,
+            *(float(v) for v in means),
+            elapsed_s=time.perf_counter() - started,
+            epoch_s=time.perf_counter() - epoch_started,
+            checkpoint=written,
+            sample_grid=grid,
+        )
 
 
 def reset_run(run_dir: Path) -> None:
@@ -569,10 +619,17 @@ def resume(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
 
 
 def _diverged(message: str, epoch: int, last_good: Path | None, log: LossLog) -> TrainingDiverged:
-    where = (f"the last good checkpoint is {last_good} (kept)" if last_good
-             else "no checkpoint had been written yet")  # fmt: skip
-    return TrainingDiverged(f"{message}; {where}. No checkpoint was written from the diverged state.",
-                            epoch, last_good, list(log.pending))  # fmt: skip
+    where = (
+        f"the last good checkpoint is {last_good} (kept)"
+        if last_good
+        else "no checkpoint had been written yet"
+    )
+    return TrainingDiverged(
+        f"{message}; {where}. No checkpoint was written from the diverged state.",
+        epoch,
+        last_good,
+        list(log.pending),
+    )
 
 
 def check_losses(
@@ -597,9 +654,11 @@ def _sample_if_due(trainer: Trainer, run_dir: Path, last_good: Path | None, log:
     path = write_sample_grid(samples, grid_path, settings.sample_grid)
     trainer.black_epochs = [*trainer.black_epochs, epoch] if is_black(samples) else []
     if len(trainer.black_epochs) >= settings.divergence_patience:
-        message = (f"training diverged at epoch {epoch}: the fixed-noise samples were all black "
-                   f"(mean {samples.mean():.4f}, std {samples.std():.4f} at epoch {epoch}) in "
-                   f"{len(trainer.black_epochs)} grids in a row (epochs {trainer.black_epochs})")  # fmt: skip
+        message = (
+            f"training diverged at epoch {epoch}: the fixed-noise samples were all black "
+            f"(mean {samples.mean():.4f}, std {samples.std():.4f} at epoch {epoch}) in "
+            f"{len(trainer.black_epochs)} grids in a row (epochs {trainer.black_epochs})"
+        )
         raise _diverged(message, epoch, last_good, log)
     return path
 
@@ -615,8 +674,9 @@ def _checkpoint_if_due(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | 
     if (epoch % settings.checkpoint_every and not final) or (trainer.black_epochs and not final):
         return None
     log.flush()  # before the checkpoint: a crash in between leaves rows that the resume truncates
-    path = ckpt.save_checkpoint(run_dir, epoch, trainer.models, trainer.optimizers,
-                                trainer.state(), trainer.params())  # fmt: skip
+    path = ckpt.save_checkpoint(
+        run_dir, epoch, trainer.models, trainer.optimizers, trainer.state(), trainer.params()
+    )
     ckpt.apply_retention(run_dir, settings.keep_last, settings.keep_epochs)
     return path
 
@@ -631,9 +691,15 @@ def model_table(trainer: Trainer) -> Any:
     rows = []
     for name, model in trainer.models.items():
         trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
-        rows.append({"model": name, "trainable parameters": trainable,
-                     "all parameters (with BatchNorm statistics)": model.count_params(),
-                     "layers": len(model.layers), "output shape": str(model.output_shape)})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "trainable parameters": trainable,
+                "all parameters (with BatchNorm statistics)": model.count_params(),
+                "layers": len(model.layers),
+                "output shape": str(model.output_shape),
+            }
+        )
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -653,10 +719,13 @@ def session_speed(epoch_seconds: Sequence[float], steps_per_epoch: int, batch_si
         return {"epochs_trained": 0}
     steady = list(epoch_seconds[1:]) or list(epoch_seconds)
     ms_per_step = 1000 * float(np.median(steady)) / steps_per_epoch
-    return {"epochs_trained": len(epoch_seconds), "first_epoch_s": round(epoch_seconds[0], 2),
-            "median_ms_per_step": round(ms_per_step, 2),
-            "images_per_s": round(batch_size / ms_per_step * 1000, 1),
-            "train_s": round(float(np.sum(epoch_seconds)), 1)}  # fmt: skip
+    return {
+        "epochs_trained": len(epoch_seconds),
+        "first_epoch_s": round(epoch_seconds[0], 2),
+        "median_ms_per_step": round(ms_per_step, 2),
+        "images_per_s": round(batch_size / ms_per_step * 1000, 1),
+        "train_s": round(float(np.sum(epoch_seconds)), 1),
+    }
 
 
 def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str, Any]:
@@ -666,14 +735,27 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
     if len(losses):
         last = losses[losses["epoch"] == losses["epoch"].max()]
         last_epoch = {key: round(float(last[key].mean()), 5) for key in LOSS_KEYS}
-    return {"epoch": trainer.epoch, "step": trainer.step, "steps_per_epoch": trainer.steps_per_epoch,
-            "n_images": trainer.n_images, "dtype_policy": trainer.dtype_policy,
-            "precision": trainer.precision.as_dict(),
-            "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
-            "last_epoch_losses": last_epoch, "params": trainer.params()}  # fmt: skip
+    return {
+        "epoch": trainer.epoch,
+        "step": trainer.step,
+        "steps_per_epoch": trainer.steps_per_epoch,
+        "n_images": trainer.n_images,
+        "dtype_policy": trainer.dtype_policy,
+        "precision": trainer.precision.as_dict(),
+        "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
+        "last_epoch_losses": last_epoch,
+        "params": trainer.params(),
+    }
 
 
 __all__ = [
-    "LOSS_KEYS", "IncompatibleCheckpoint", "Progress", "Trainer", "TrainingDiverged",
-    "build_trainer", "choose_run_precision", "dtype_policy", "train",
-]  # fmt: skip
+    "LOSS_KEYS",
+    "IncompatibleCheckpoint",
+    "Progress",
+    "Trainer",
+    "TrainingDiverged",
+    "build_trainer",
+    "choose_run_precision",
+    "dtype_policy",
+    "train",
+]

@@ -59,8 +59,12 @@ def test_step_flops_count_three_forward_equivalents_per_network_update():
 
 def test_exp3_hours_for_both_readings_of_epoch():
     hours = bench.exp3_hours(ms_per_step=1800.0, batch_size=32)  # 500 // 32 = 15 steps per full pass
-    assert hours == {"full_pass_steps": 300_000, "full_pass_epochs_h": 150.0, "one_batch_steps": 20_000,
-                     "one_batch_epochs_h": 10.0}
+    assert hours == {
+        "full_pass_steps": 300_000,
+        "full_pass_epochs_h": 150.0,
+        "one_batch_steps": 20_000,
+        "one_batch_epochs_h": 10.0,
+    }
 
 
 def test_classic_loop_updates_d_in_its_updates_and_only_g_through_the_combined_model():
@@ -90,8 +94,15 @@ def test_classic_loop_updates_d_in_its_updates_and_only_g_through_the_combined_m
 
 
 def test_step_timer_reports_its_configuration_and_a_positive_time():
-    result = bench.time_train_step(resolution=64, batch_size=4, width=0.125, precision="mixed", warmup=1,
-                                   repeats=2, separate_upsampling=True)  # fmt: skip
+    result = bench.time_train_step(
+        resolution=64,
+        batch_size=4,
+        width=0.125,
+        precision="mixed",
+        warmup=1,
+        repeats=2,
+        separate_upsampling=True,
+    )
     assert result["dtype_policy"] == "mixed_bfloat16" and result["resolution"] == 64
     assert result["separate_upsampling"]
     assert result["ms_per_step"] > 0 and len(result["step_ms"]) == 2
@@ -100,8 +111,10 @@ def test_step_timer_reports_its_configuration_and_a_positive_time():
 
 
 def test_auto_is_judged_against_the_float32_step_measured_in_the_same_run():
-    rows = {"float32": {"dtype_policy": "float32", "ms_per_step": 100.0},
-            "mixed": {"dtype_policy": "mixed_bfloat16", "ms_per_step": 104.0}}  # fmt: skip
+    rows = {
+        "float32": {"dtype_policy": "float32", "ms_per_step": 100.0},
+        "mixed": {"dtype_policy": "mixed_bfloat16", "ms_per_step": 104.0},
+    }
     assert bench.check_auto(rows, {"policy": "float32", "reason": "r"})["right"]
     close = bench.check_auto(rows, {"policy": "mixed_bfloat16", "reason": "r"})
     assert close["right"] and close["vs_float32"] == 1.04
@@ -122,23 +135,34 @@ def test_an_emulated_mixed_precision_is_timed_with_fewer_steps():
 
 def test_op_categories_name_the_work_of_the_models():
     conv4 = "generator_baseline_1/g_conv4_1"
-    assert bench.op_category("_MklNativeConv2DBackpropInput", f"gradient_tape/{conv4}/convolution/"
-                             "Conv2DBackpropInput") == "conv input gradient"  # fmt: skip
-    assert bench.op_category("_MklNativeConv2DBackpropFilterWithBias", f"gradient_tape/{conv4}/convolution/"
-                             "Conv2DBackpropFilter") == "conv weight gradient"  # fmt: skip
+    assert (
+        bench.op_category(
+            "_MklNativeConv2DBackpropInput", f"gradient_tape/{conv4}/convolution/Conv2DBackpropInput"
+        )
+        == "conv input gradient"
+    )
+    assert (
+        bench.op_category(
+            "_MklNativeConv2DBackpropFilterWithBias",
+            f"gradient_tape/{conv4}/convolution/Conv2DBackpropFilter",
+        )
+        == "conv weight gradient"
+    )
     assert bench.op_category("_MklNativeFusedConv2D", "generator/g_conv3_1/BiasAdd") == "conv forward"
     # an UpsampleConv2D: a transposed convolution forward, a plain convolution as its input gradient
     assert bench.op_category("_MklNativeConv2DBackpropInput", f"{conv4}/conv_transpose") == "conv forward"
     assert bench.op_category("_MklNativeConv2D", f"gradient_tape/{conv4}/conv_transpose/Conv2D") == (
-        "conv input gradient")  # fmt: skip
+        "conv input gradient"
+    )
     assert bench.op_category("Tile", "generator/g_bn3_1/moments/Tile_2").startswith("batch norm")
     assert bench.op_category("Sum", "gradient_tape/generator/g_up3_1/Repeat/Sum_1").startswith("upsampling")
     assert bench.op_category("Square", "adam/Square") == "optimizer (Adam)"
 
 
 def test_profile_reports_time_by_category_and_the_top_ops(tmp_path):
-    profile = bench.profile_step("float32", resolution=64, batch_size=4, width=0.125, warmup=1, steps=1,
-                                 top=5, logdir=str(tmp_path))  # fmt: skip
+    profile = bench.profile_step(
+        "float32", resolution=64, batch_size=4, width=0.125, warmup=1, steps=1, top=5, logdir=str(tmp_path)
+    )
     assert profile["wall_ms_per_step"] > 0 and profile["ms_per_step_by_category"]["conv forward"] > 0
     assert len(profile["top_ops"]) == 5 and all(op["ms_per_step"] >= 0 for op in profile["top_ops"])
 
@@ -146,9 +170,27 @@ def test_profile_reports_time_by_category_and_the_top_ops(tmp_path):
 @pytest.mark.slow
 def test_benchmark_writes_its_report_on_a_tiny_configuration(tmp_path):
     output = tmp_path / "bench.json"
-    argv = ["--resolution", "64", "--width", "0.125", "--batch-size", "4", "--warmup", "1", "--repeats", "2",
-            "--matmul-size", "128", "--skip-preprocess", "--feature-batch-size", "1",
-            "--feature-repeats", "1", "--output", str(output)]  # fmt: skip
+    argv = [
+        "--resolution",
+        "64",
+        "--width",
+        "0.125",
+        "--batch-size",
+        "4",
+        "--warmup",
+        "1",
+        "--repeats",
+        "2",
+        "--matmul-size",
+        "128",
+        "--skip-preprocess",
+        "--feature-batch-size",
+        "1",
+        "--feature-repeats",
+        "1",
+        "--output",
+        str(output),
+    ]
     assert bench.main(argv) == 0
     report = json.loads(output.read_text())
     assert report["machine"]["cpu_count"] >= 1 and len(report["load_average_end"]) == 3

@@ -94,9 +94,11 @@ def reference_regions(case: RealCase) -> tuple[np.ndarray, list[np.ndarray]]:
     labels = [
         labelled == r.label
         for r in regions
-        if r.label != body.label and r.area >= 40 and r.centroid[0] < height / 4
+        if r.label != body.label
+        and r.area >= 40
+        and r.centroid[0] < height / 4
         and (r.centroid[1] > width / 2) == wall_left
-    ]  # fmt: skip
+    ]
     return labelled == body.label, labels
 
 

@@ -187,7 +187,19 @@ def test_every_training_parameter_is_either_compared_on_resume_or_allowed_to_cha
     from mammogan_lib.training import COMPATIBILITY_KEYS
 
     assert set(COMPATIBILITY_KEYS) == {
-        "architecture", "resolution", "latent_dim", "width", "d_dropout", "lr_g", "lr_d", "beta1",
-        "batch_size", "steps_per_epoch", "seed", "augment_policy", "dtype_policy", "n_images",
+        "architecture",
+        "resolution",
+        "latent_dim",
+        "width",
+        "d_dropout",
+        "lr_g",
+        "lr_d",
+        "beta1",
+        "batch_size",
+        "steps_per_epoch",
+        "seed",
+        "augment_policy",
+        "dtype_policy",
+        "n_images",
         "data_fingerprint",
-    }  # fmt: skip
+    }

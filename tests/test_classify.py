@@ -93,18 +93,31 @@ def test_the_results_file_keeps_designs_sources_skips_and_labelled_summaries(tmp
     designs = classify.thesis_designs(20, 5)
     study = classify.run_study(pools, designs, test_per_class=10, repeats=2, seed=1)
     summary = classify.summarise(study).assign(non_tumour_source="other_source")
-    sources = [classify.NonTumourSource("other_source", tmp_path, ""),
-               classify.NonTumourSource("same_source", None, "no folder given: not run")]  # fmt: skip
+    sources = [
+        classify.NonTumourSource("other_source", tmp_path, ""),
+        classify.NonTumourSource("same_source", None, "no folder given: not run"),
+    ]
     skipped = [{"source": "other_source", "image": "x.png", "reason": "unreadable"}]
     resnet = FeatureNetwork("resnet50", False, "offline", None)
-    results = classify.build_results("exp", 8, resnet, designs, 10, 2, sources,
-                                     {"other_source": pools.non_tumour}, skipped, summary,
-                                     {"other_source": study})  # fmt: skip
+    results = classify.build_results(
+        "exp",
+        8,
+        resnet,
+        designs,
+        10,
+        2,
+        sources,
+        {"other_source": pools.non_tumour},
+        skipped,
+        summary,
+        {"other_source": study},
+    )
     assert results["resnet50"]["key_suffix"] == "_random_resnet50" and results["confidence"] == 0.95
     assert [d["name"] for d in results["designs"]] == ["real_only", "generated_enhanced", "synthetic_only"]
     assert results["non_tumour_sources"] == [
         {"name": "other_source", "root": str(tmp_path), "note": "", "images": len(pools.non_tumour)},
-        {"name": "same_source", "root": None, "note": "no folder given: not run", "images": 0}]  # fmt: skip
+        {"name": "same_source", "root": None, "note": "no folder given: not run", "images": 0},
+    ]
     assert results["skipped_non_tumour_images"] == skipped
     assert len(results["summary_random_resnet50"]) == 3 and "summary" not in results
     assert len(results["repeats_random_resnet50"]["other_source"]) == 6

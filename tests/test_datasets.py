@@ -19,19 +19,46 @@ import pytest
 from mammogan_lib.datasets import CATALOGUE_COLUMNS, PROBLEM_COLUMNS, detect_layout, load_dataset, tcia
 
 MASS_COLUMNS = [
-    "patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
-    "abnormality type", "mass shape", "mass margins", "assessment", "pathology", "subtlety",
-    "image file path", "cropped image file path", "ROI mask file path",
-]  # fmt: skip
+    "patient_id",
+    "breast_density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "mass shape",
+    "mass margins",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
 CALC_COLUMNS = [
-    "patient_id", "breast density", "left or right breast", "image view", "abnormality id",
-    "abnormality type", "calc type", "calc distribution", "assessment", "pathology", "subtlety",
-    "image file path", "cropped image file path", "ROI mask file path",
-]  # fmt: skip
+    "patient_id",
+    "breast density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "calc type",
+    "calc distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
 DICOM_INFO_COLUMNS = [
-    "file_path", "image_path", "PatientID", "SeriesDescription", "SeriesInstanceUID", "Laterality",
+    "file_path",
+    "image_path",
+    "PatientID",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "Laterality",
     "PatientOrientation",
-]  # fmt: skip
+]
 CASE_NAMES = {
     "mass_train": "mass_case_description_train_set.csv",
     "mass_test": "mass_case_description_test_set.csv",
@@ -90,25 +117,41 @@ def cbis_path(case_folder: str, series_uid: str, newline: bool = False) -> str:
 def mass_row(patient: str, side: str, view: str, uid: str, pathology: str, split: str = "Training", **kw):
     folder = f"Mass-{split}_{patient}_{side}_{view}"
     row = {
-        "patient_id": patient, "breast_density": "3", "left or right breast": side, "image view": view,
-        "abnormality id": "1", "abnormality type": "mass", "mass shape": "OVAL",
-        "mass margins": "CIRCUMSCRIBED", "assessment": "4", "pathology": pathology, "subtlety": "4",
+        "patient_id": patient,
+        "breast_density": "3",
+        "left or right breast": side,
+        "image view": view,
+        "abnormality id": "1",
+        "abnormality type": "mass",
+        "mass shape": "OVAL",
+        "mass margins": "CIRCUMSCRIBED",
+        "assessment": "4",
+        "pathology": pathology,
+        "subtlety": "4",
         "image file path": cbis_path(folder, uid),
         "cropped image file path": cbis_path(f"{folder}_1", "9.9.1", newline=True),
         "ROI mask file path": cbis_path(f"{folder}_1", "9.9.1", newline=True),
-    }  # fmt: skip
+    }
     return {**row, **kw}
 
 
 def calc_row(patient: str, side: str, view: str, uid: str, pathology: str, split: str = "Training", **kw):
     row = {
-        "patient_id": patient, "breast density": "3", "left or right breast": side, "image view": view,
-        "abnormality id": "1", "abnormality type": "calcification", "calc type": "PLEOMORPHIC",
-        "calc distribution": "CLUSTERED", "assessment": "5", "pathology": pathology, "subtlety": "2",
+        "patient_id": patient,
+        "breast density": "3",
+        "left or right breast": side,
+        "image view": view,
+        "abnormality id": "1",
+        "abnormality type": "calcification",
+        "calc type": "PLEOMORPHIC",
+        "calc distribution": "CLUSTERED",
+        "assessment": "5",
+        "pathology": pathology,
+        "subtlety": "2",
         "image file path": cbis_path(f"Calc-{split}_{patient}_{side}_{view}", uid),
         "cropped image file path": cbis_path(f"Calc-{split}_{patient}_{side}_{view}_1", "9.9.2"),
         "ROI mask file path": cbis_path(f"Calc-{split}_{patient}_{side}_{view}_1", "9.9.2"),
-    }  # fmt: skip
+    }
     return {**row, **kw}
 
 
@@ -137,21 +180,33 @@ def kaggle_root(tmp_path: Path) -> Path:
     calc_f1["image file path"] = mass_f1["image file path"]  # the same full image
     write_csv(csv_dir / CASE_NAMES["mass_train"], MASS_COLUMNS, [mass_f1])
     write_csv(csv_dir / CASE_NAMES["calc_train"], CALC_COLUMNS, [calc_f1])
-    write_csv(csv_dir / CASE_NAMES["mass_test"], MASS_COLUMNS, [
-        mass_row("P_00002", "RIGHT", "MLO", "F2", "MALIGNANT", split="Test"),
-        mass_row("P_00004", "RIGHT", "CC", "F4", "BENIGN_WITHOUT_CALLBACK", split="Test"),
-        mass_row("P_00005", "LEFT", "MLO", "F5", "MALIGNANT", split="Test"),
-    ])  # fmt: skip
-    write_csv(csv_dir / CASE_NAMES["calc_test"], CALC_COLUMNS, [
-        calc_row("P_00003", "LEFT", "MLO", "F3", "BENIGN", split="Test"),
-        calc_row("P_00003", "LEFT", "MLO", "F3", "MALIGNANT", split="Test", **{"abnormality id": "2"}),
-    ])  # fmt: skip
-    write_csv(csv_dir / "dicom_info.csv", DICOM_INFO_COLUMNS, [
-        info_row("CBIS-DDSM/jpeg/F1/1-101.jpg", "F1", ""),
-        info_row("CBIS-DDSM/jpeg/C1/1-102.jpg", "C1", "ROI mask images"),
-        info_row("CBIS-DDSM/jpeg/C1/2-102.jpg", "C1", "cropped images"),
-        info_row("jpeg/F4/2-5.jpg", "F4", "full mammogram images"),
-    ])  # fmt: skip
+    write_csv(
+        csv_dir / CASE_NAMES["mass_test"],
+        MASS_COLUMNS,
+        [
+            mass_row("P_00002", "RIGHT", "MLO", "F2", "MALIGNANT", split="Test"),
+            mass_row("P_00004", "RIGHT", "CC", "F4", "BENIGN_WITHOUT_CALLBACK", split="Test"),
+            mass_row("P_00005", "LEFT", "MLO", "F5", "MALIGNANT", split="Test"),
+        ],
+    )
+    write_csv(
+        csv_dir / CASE_NAMES["calc_test"],
+        CALC_COLUMNS,
+        [
+            calc_row("P_00003", "LEFT", "MLO", "F3", "BENIGN", split="Test"),
+            calc_row("P_00003", "LEFT", "MLO", "F3", "MALIGNANT", split="Test", **{"abnormality id": "2"}),
+        ],
+    )
+    write_csv(
+        csv_dir / "dicom_info.csv",
+        DICOM_INFO_COLUMNS,
+        [
+            info_row("CBIS-DDSM/jpeg/F1/1-101.jpg", "F1", ""),
+            info_row("CBIS-DDSM/jpeg/C1/1-102.jpg", "C1", "ROI mask images"),
+            info_row("CBIS-DDSM/jpeg/C1/2-102.jpg", "C1", "cropped images"),
+            info_row("jpeg/F4/2-5.jpg", "F4", "full mammogram images"),
+        ],
+    )
     write_csv(csv_dir / "meta.csv", ["SeriesInstanceUID"], [])
     return root
 
@@ -301,11 +356,22 @@ def test_tcia_layout_with_folder_names_that_are_not_uids(tmp_path: Path) -> None
     write_dicom(two / "1-1.dcm", "1.2.3.2", "cropped images")
     full2 = write_dicom(two / "1-2.dcm", "1.2.3.2", "full mammogram images")
     (base / "broken.dcm").write_bytes(b"not a dicom file")
-    write_csv(root / "Mass-Training-Description" / CASE_NAMES["mass_train"], MASS_COLUMNS, [
-        mass_row("P_00001", "LEFT", "CC", "1.2.3.1", "MALIGNANT", **{"image file path": cbis_path("Mass-Training_P_00001_LEFT_CC", "1.2.3.1", newline=True)}),  # noqa: E501
-        mass_row("P_00002", "RIGHT", "MLO", "1.2.3.2", "BENIGN"),
-        mass_row("P_00003", "LEFT", "MLO", "1.2.3.3", "MALIGNANT"),  # no such series anywhere
-    ])  # fmt: skip
+    write_csv(
+        root / "Mass-Training-Description" / CASE_NAMES["mass_train"],
+        MASS_COLUMNS,
+        [
+            mass_row(
+                "P_00001",
+                "LEFT",
+                "CC",
+                "1.2.3.1",
+                "MALIGNANT",
+                **{"image file path": cbis_path("Mass-Training_P_00001_LEFT_CC", "1.2.3.1", newline=True)},
+            ),  # noqa: E501
+            mass_row("P_00002", "RIGHT", "MLO", "1.2.3.2", "BENIGN"),
+            mass_row("P_00003", "LEFT", "MLO", "1.2.3.3", "MALIGNANT"),  # no such series anywhere
+        ],
+    )
     loaded = load_dataset(root)
     assert loaded.layout == "tcia_dicom"
     images = loaded.images.set_index("image_id")
@@ -355,15 +421,25 @@ def test_tcia_real_cbis_ddsm_dicoms(tmp_path: Path) -> None:
             _, patient, side, view = folder.replace("P_", "P-").split("_")
             csv_path = f"{folder}/{header.StudyInstanceUID}/{header.SeriesInstanceUID}/000000.dcm\n"
             pathology = "MALIGNANT" if "malign" in source.parent.name else "BENIGN"
-            rows.append(mass_row(patient.replace("P-", "P_"), side, view, "", pathology, split="Test",
-                                 **{"image file path": csv_path}))  # fmt: skip
+            rows.append(
+                mass_row(
+                    patient.replace("P-", "P_"),
+                    side,
+                    view,
+                    "",
+                    pathology,
+                    split="Test",
+                    **{"image file path": csv_path},
+                )
+            )
     write_csv(tmp_path / CASE_NAMES["mass_test"], MASS_COLUMNS, rows)
     loaded = load_dataset(tmp_path)
     assert loaded.layout == "tcia_dicom" and len(loaded.images) == 8
     assert (loaded.images["image_path"] != "").all()
     assert loaded.images.groupby("patient_id")["pathology"].first().to_dict() == {
-        "P_00173": "BENIGN", "P_00820": "MALIGNANT",
-    }  # fmt: skip
+        "P_00173": "BENIGN",
+        "P_00820": "MALIGNANT",
+    }
     for row in loaded.images.itertuples():
         header = pydicom.dcmread(row.image_path, stop_before_pixels=True)
         assert header.SeriesInstanceUID == row.image_id
@@ -377,15 +453,47 @@ def folder_root(tmp_path: Path) -> Path:
     write_image(root / "scans/a.pgm", 90)
     write_image(root / "b.png", 160)
     (root / "notes.txt").write_text("not an image")
-    write_csv(root / "labels.csv", ["file", "pathology", "abnormality", "laterality", "view", "comment"], [
-        {"file": "scans/a.pgm", "pathology": "malignant", "abnormality": "Mass", "laterality": "L",
-         "view": "cc"},
-        {"file": "b.png", "pathology": "Healthy", "abnormality": "", "laterality": "right", "view": "MLO"},
-        {"file": "missing.png", "pathology": "benign", "abnormality": "calc", "laterality": "", "view": ""},
-        {"file": "./scans/a.pgm", "pathology": "BENIGN", "abnormality": "calcification", "laterality": "LEFT",
-         "view": "CC"},
-        {"file": "notes.txt", "pathology": "normal", "abnormality": "none", "laterality": "R", "view": "cc"},
-    ])  # fmt: skip
+    write_csv(
+        root / "labels.csv",
+        ["file", "pathology", "abnormality", "laterality", "view", "comment"],
+        [
+            {
+                "file": "scans/a.pgm",
+                "pathology": "malignant",
+                "abnormality": "Mass",
+                "laterality": "L",
+                "view": "cc",
+            },
+            {
+                "file": "b.png",
+                "pathology": "Healthy",
+                "abnormality": "",
+                "laterality": "right",
+                "view": "MLO",
+            },
+            {
+                "file": "missing.png",
+                "pathology": "benign",
+                "abnormality": "calc",
+                "laterality": "",
+                "view": "",
+            },
+            {
+                "file": "./scans/a.pgm",
+                "pathology": "BENIGN",
+                "abnormality": "calcification",
+                "laterality": "LEFT",
+                "view": "CC",
+            },
+            {
+                "file": "notes.txt",
+                "pathology": "normal",
+                "abnormality": "none",
+                "laterality": "R",
+                "view": "cc",
+            },
+        ],
+    )
     return root
 
 
@@ -446,9 +554,13 @@ def test_image_folder_bad_values_raise(folder_root: Path, column: str, value: st
 
 def test_image_folder_with_dicom(tmp_path: Path) -> None:
     write_dicom(tmp_path / "x.dcm", "1.2.5")
-    write_csv(tmp_path / "labels.csv", ["file", "pathology", "abnormality", "laterality", "view"], [
-        {"file": "x.dcm", "pathology": "NORMAL", "abnormality": "none"},
-    ])  # fmt: skip
+    write_csv(
+        tmp_path / "labels.csv",
+        ["file", "pathology", "abnormality", "laterality", "view"],
+        [
+            {"file": "x.dcm", "pathology": "NORMAL", "abnormality": "none"},
+        ],
+    )
     (row,) = load_dataset(tmp_path).images.itertuples()
     assert (row.image_id, row.pathology) == ("x.dcm", "NORMAL")
     assert row.image_path == str(tmp_path.resolve() / "x.dcm")
@@ -460,8 +572,11 @@ def test_image_folder_labels_written_by_a_spreadsheet(tmp_path: Path) -> None:
     (tmp_path / "Labels.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # byte-order mark, CRLF
     (row,) = load_dataset(tmp_path).images.itertuples()
     assert (row.image_id, row.malignant_abnormalities, row.laterality, row.view) == (
-        "a.png", "calcification", "RIGHT", "MLO",
-    )  # fmt: skip
+        "a.png",
+        "calcification",
+        "RIGHT",
+        "MLO",
+    )
 
 
 def test_image_folder_missing_column(folder_root: Path) -> None:

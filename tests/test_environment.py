@@ -12,7 +12,9 @@ PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)$")
 
 def pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + [r for group in project["optional-dependencies"].values() for r in group]
+    requirements = project["dependencies"] + [
+        r for group in project["optional-dependencies"].values() for r in group
+    ]
     pins = {}
     for requirement in requirements:
         match = PIN.match(requirement)

@@ -13,8 +13,15 @@ from mammogan_lib.datasets import CATALOGUE_COLUMNS
 
 def catalogue_row(image_id: str, image_path: str, types: str, pathologies: str, view: str = "CC") -> dict:
     row = dict.fromkeys(CATALOGUE_COLUMNS, "")
-    row.update(image_id=image_id, image_path=image_path, finding_types=types, finding_pathologies=pathologies,
-               view=view, laterality="LEFT", n_findings=len(types.split(";")))  # fmt: skip
+    row.update(
+        image_id=image_id,
+        image_path=image_path,
+        finding_types=types,
+        finding_pathologies=pathologies,
+        view=view,
+        laterality="LEFT",
+        n_findings=len(types.split(";")),
+    )
     return row
 
 
@@ -36,7 +43,9 @@ def images(tmp_path: Path) -> pd.DataFrame:
         catalogue_row("whole", breast_image(tmp_path / "whole.png"), "mass", "MALIGNANT"),
         catalogue_row("cut", breast_image(tmp_path / "cut.png", cut=True), "calcification", "MALIGNANT"),
         catalogue_row("benign", breast_image(tmp_path / "benign.png"), "mass", "BENIGN"),
-        catalogue_row("mixed", breast_image(tmp_path / "mixed.png"), "mass;calcification", "BENIGN;MALIGNANT"),
+        catalogue_row(
+            "mixed", breast_image(tmp_path / "mixed.png"), "mass;calcification", "BENIGN;MALIGNANT"
+        ),
         catalogue_row("missing", "", "mass", "MALIGNANT"),
         catalogue_row("zero_bytes", str(tmp_path / "zero.png"), "mass", "MALIGNANT"),
         catalogue_row("all_black", str(black), "calcification", "MALIGNANT"),
@@ -47,9 +56,14 @@ def images(tmp_path: Path) -> pd.DataFrame:
 def test_selection_pairs_each_finding_type_with_its_own_pathology(images):
     selected = filtering.selection_mask(images, "MALIGNANT", ["mass", "calcification"])
     assert dict(zip(images["image_id"], selected, strict=True)) == {
-        "whole": True, "cut": True, "benign": False, "mixed": True, "missing": True, "zero_bytes": True,
+        "whole": True,
+        "cut": True,
+        "benign": False,
+        "mixed": True,
+        "missing": True,
+        "zero_bytes": True,
         "all_black": True,
-    }  # fmt: skip
+    }
     masses_only = filtering.selection_mask(images, "MALIGNANT", ["mass"])
     assert not masses_only[images["image_id"] == "mixed"].item()  # its malignant finding is a calcification
 
@@ -62,21 +76,34 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
     manifest = filtering.build_manifest(images, selected, scores, 0.75, "MALIGNANT mass/calcification")
     codes = dict(zip(manifest["image_id"], manifest["reason_code"], strict=True))
     assert codes == {
-        "whole": "kept", "mixed": "kept", "cut": "low_shape_confidence", "benign": "not_selected",
-        "missing": "image_not_found", "zero_bytes": "unreadable", "all_black": "unreadable",
-    }  # fmt: skip
+        "whole": "kept",
+        "mixed": "kept",
+        "cut": "low_shape_confidence",
+        "benign": "not_selected",
+        "missing": "image_not_found",
+        "zero_bytes": "unreadable",
+        "all_black": "unreadable",
+    }
     reasons = manifest.set_index("image_id")["reason"]
     assert "zero.png" in reasons["zero_bytes"] and "black.png" in reasons["all_black"]
     assert "< 0.75" in reasons["cut"]
     counts = filtering.step_counts(manifest)
     assert counts == {
-        "images_in_dataset": 7, "image_file_found": 6, "selected": 5, "readable": 3, "kept": 2,
-        "rejected_image_not_found": 1, "rejected_not_selected": 1, "rejected_unreadable": 2,
+        "images_in_dataset": 7,
+        "image_file_found": 6,
+        "selected": 5,
+        "readable": 3,
+        "kept": 2,
+        "rejected_image_not_found": 1,
+        "rejected_not_selected": 1,
+        "rejected_unreadable": 2,
         "rejected_low_shape_confidence": 1,
-    }  # fmt: skip
+    }
 
 
 def test_an_empty_selection_is_an_error_that_says_what_the_dataset_holds(images, tmp_path):
     selected = filtering.selection_mask(images, "BENIGN_WITHOUT_CALLBACK", ["mass"])
-    with pytest.raises(ValueError, match=r"no image in .* has a BENIGN_WITHOUT_CALLBACK mass finding \(7 images"):
+    with pytest.raises(
+        ValueError, match=r"no image in .* has a BENIGN_WITHOUT_CALLBACK mass finding \(7 images"
+    ):
         filtering.require_selection(selected, images, "BENIGN_WITHOUT_CALLBACK mass", tmp_path)

@@ -124,8 +124,15 @@ def test_comparison_table_lists_evaluated_runs_and_names_missing_ones(tmp_path):
 
     run = tmp_path / "exp1_deep"
     run.mkdir()
-    (run / "train_summary.json").write_text(json.dumps({"epoch": 20, "step": 40, "params": {
-        "architecture": "deep", "d_dropout": 0.3, "augment_policy": ""}}))  # fmt: skip
+    (run / "train_summary.json").write_text(
+        json.dumps(
+            {
+                "epoch": 20,
+                "step": 40,
+                "params": {"architecture": "deep", "d_dropout": 0.3, "augment_policy": ""},
+            }
+        )
+    )
     (RunPaths(run).metrics).write_text(json.dumps({"headline": {"fid": 80.5, "ssim_median": 0.4}}))
     table = metrics.compare_runs(tmp_path, ["exp1_deep", "exp2_stylegan", "exp1_deep"]).set_index("run")
     assert list(table.index) == ["exp1_deep", "exp2_stylegan"]
@@ -142,25 +149,32 @@ def results_from_small_inputs(pretrained: bool = False) -> dict:
 
     inception = FeatureNetwork("inception", pretrained, "weights.pth" if pretrained else "offline", None)
     tag = inception.tag
-    set_table = pd.DataFrame([
-        {"comparison": "generated vs train", f"fid{tag}": 12.5, f"kid{tag}_mean": 0.25},
-        {"comparison": "generated vs heldout", f"fid{tag}": 15.0, f"kid{tag}_mean": float("nan")},
-        {"comparison": "train vs heldout", f"fid{tag}": 11.0, f"kid{tag}_mean": 0.125},
-    ])  # fmt: skip
+    set_table = pd.DataFrame(
+        [
+            {"comparison": "generated vs train", f"fid{tag}": 12.5, f"kid{tag}_mean": 0.25},
+            {"comparison": "generated vs heldout", f"fid{tag}": 15.0, f"kid{tag}_mean": float("nan")},
+            {"comparison": "train vs heldout", f"fid{tag}": 11.0, f"kid{tag}_mean": 0.125},
+        ]
+    )
     generated = pd.DataFrame({"psnr": [18.0, 20.0, 22.0], "ssim": [0.5, 0.6, 0.9], "nearest_real": [0, 1, 0]})
     heldout = pd.DataFrame({"psnr": [19.0, 21.0], "ssim": [0.55, 0.65], "nearest_real": [1, 0]})
     audit = metrics.memorisation_audit(np.array([0.1, 0.3, 0.02]), np.array([0.2, 0.25]), 0.05)
     texture = pd.DataFrame({"generated": {"beta median": 3.1}, "train": {"beta median": 3.3}})
     tail = pd.Series({"d_loss": 1.38, "g_loss": 0.7, "d_real": 0.5, "d_fake": 0.5})
     curve = pd.DataFrame([{"epoch": 4, "n_generated": 3, f"fid{tag}_vs_train": 20.0}])
-    return metrics.build_results("exp", 8, inception, set_table, generated, heldout, generated.head(1),
-                                 audit, texture, tail, curve)  # fmt: skip
+    return metrics.build_results(
+        "exp", 8, inception, set_table, generated, heldout, generated.head(1), audit, texture, tail, curve
+    )
 
 
 def test_the_results_file_is_built_from_what_the_stage_computed_with_its_keys_labelled():
     results = results_from_small_inputs(pretrained=False)
     headline = results["headline"]
-    assert results["inception"] == {"pretrained": False, "source": "offline", "key_suffix": "_random_inception"}
+    assert results["inception"] == {
+        "pretrained": False,
+        "source": "offline",
+        "key_suffix": "_random_inception",
+    }
     assert headline["fid_random_inception"] == 12.5 and headline["fid_random_inception_real_floor"] == 11.0
     assert headline["fid_random_inception_heldout"] == 15.0 and "fid" not in headline
     assert headline["n_generated"] == 3 and headline["psnr_median"] == 20.0 and headline["ssim_median"] == 0.6

@@ -198,10 +198,16 @@ def test_upsample_conv_equals_upsampling_then_a_3x3_same_convolution_at_every_si
         bias = rng.standard_normal(4).astype("float32")
         upsampled = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2)
         padded = np.pad(upsampled, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        expected = bias + sum(  # the 'same' 3x3 correlation, written out
-            np.einsum("nhwc,cf->nhwf", padded[:, dy : dy + 2 * height, dx : dx + 2 * width], kernel[dy, dx])
-            for dy in range(3) for dx in range(3)
-        )  # fmt: skip
+        expected = (
+            bias
+            + sum(  # the 'same' 3x3 correlation, written out
+                np.einsum(
+                    "nhwc,cf->nhwf", padded[:, dy : dy + 2 * height, dx : dx + 2 * width], kernel[dy, dx]
+                )
+                for dy in range(3)
+                for dx in range(3)
+            )
+        )
         layer = UpsampleConv2D(4)
         layer.build(x.shape)
         layer.set_weights([kernel, bias])
@@ -228,8 +234,9 @@ def test_the_one_layer_and_two_layer_generators_share_weights_and_outputs(archit
     fused.set_weights(other.get_weights())
     z = latent_batch(4)
     for training in (True, False):
-        np.testing.assert_allclose(fused(z, training=training).numpy(), other(z, training=training).numpy(),
-                                   atol=2e-5)  # fmt: skip
+        np.testing.assert_allclose(
+            fused(z, training=training).numpy(), other(z, training=training).numpy(), atol=2e-5
+        )
     assert fused.count_params() == other.count_params()
 
 

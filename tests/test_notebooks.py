@@ -48,8 +48,11 @@ class PipelineRun:
         values = self.params().values
         if key in values:
             return values[key]
-        return next(pipeline.notebook_parameters(s)[key] for s in pipeline.STAGES
-                    if key in pipeline.notebook_parameters(s))  # fmt: skip
+        return next(
+            pipeline.notebook_parameters(s)[key]
+            for s in pipeline.STAGES
+            if key in pipeline.notebook_parameters(s)
+        )
 
 
 def tier_params(tier: str, tmp: Path, *extra: str) -> pipeline.MergedParams:
@@ -156,8 +159,9 @@ def test_generate_writes_the_images_the_metrics_stage_reads(run):
     assert images.shape == (count, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1
     assert len(list(folder.glob("*.png"))) == count
-    assert record["grid_epochs"] == [int(name.split("_")[1]) for name in sorted(
-        p.name for p in paths.checkpoints.iterdir())]
+    assert record["grid_epochs"] == [
+        int(name.split("_")[1]) for name in sorted(p.name for p in paths.checkpoints.iterdir())
+    ]
     for name in ("generated", "grid_across_epochs", "interpolation"):
         assert paths.figure(name).is_file()
 
@@ -181,7 +185,10 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
     headline = results["headline"]
     assert headline[f"fid{tag}"] > 0 and ("fid_random_inception" in headline) != pretrained
     assert {row["comparison"] for row in results["sets"]} == {
-        "generated vs train", "generated vs heldout", "train vs heldout"}  # fmt: skip
+        "generated vs train",
+        "generated vs heldout",
+        "train vs heldout",
+    }
     generated = run.value("generate_count")
     assert headline["n_generated"] == generated
     assert results["psnr_ssim_distribution"]["generated"]["psnr"]["count"] == generated
@@ -191,8 +198,15 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
     assert [row["epoch"] for row in results["curve"]] == [int(name.split("_")[1]) for name in checkpoints]
     executed = paths.executed_notebook("05_metrics").read_text()
     assert ("RANDOM-WEIGHT INCEPTION" in executed) != pretrained
-    for name in ("metric_losses", "memorisation_distances", "power_spectra", "metrics_vs_epoch",
-                 "table43_pairs", "psnr_distribution", "ssim_distribution"):
+    for name in (
+        "metric_losses",
+        "memorisation_distances",
+        "power_spectra",
+        "metrics_vs_epoch",
+        "table43_pairs",
+        "psnr_distribution",
+        "ssim_distribution",
+    ):
         assert paths.figure(name).is_file()
 
 
@@ -203,8 +217,10 @@ def test_svm_study_runs_every_design_for_both_non_tumour_sources(run):
     assert [key for key in results if key.startswith("summary")] == [f"summary{tag}"]
     summary = pd.DataFrame(results[f"summary{tag}"])
     assert sorted(zip(summary["non_tumour_source"], summary["design"], strict=True)) == sorted(
-        (source, design) for source in ("other_source", "same_source")
-        for design in ("real_only", "generated_enhanced", "synthetic_only"))  # fmt: skip
+        (source, design)
+        for source in ("other_source", "same_source")
+        for design in ("real_only", "generated_enhanced", "synthetic_only")
+    )
     assert (summary["repeats"] == run.value("svm_repeats")).all()
     test_images = 2 * run.value("svm_test_per_class") * run.value("svm_repeats")
     assert (summary[["tn", "fp", "fn", "tp"]].sum(axis=1) == test_images).all()
@@ -222,8 +238,12 @@ def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(run):
     longer_params = run.params(f"epochs={epochs + 4}")
     through_generate = pipeline.STAGES[:4]  # 05/06 would re-run too; they are tested above
     longer = pipeline.run_pipeline(longer_params, through_generate, cwd=PROJECT_ROOT, log=log.append)
-    assert longer == {"01_filter": "skipped", "02_preprocess": "skipped", "03_train_gan": "ran",
-                      "04_generate": "ran"}  # fmt: skip
+    assert longer == {
+        "01_filter": "skipped",
+        "02_preprocess": "skipped",
+        "03_train_gan": "ran",
+        "04_generate": "ran",
+    }
     after = pd.read_csv(paths.losses)
     summary = files.read_json(paths.train_summary)
     assert summary["epoch"] == epochs + 4 and summary["this_session"]["epochs_trained"] == 4  # resumed
@@ -232,8 +252,9 @@ def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(run):
 
 
 @pytest.mark.slow
-def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_output(run, tmp_path,
-                                                                                  monkeypatch):  # fmt: skip
+def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_output(
+    run, tmp_path, monkeypatch
+):
     """The kernel `make kaggle` builds, with /kaggle/input and /kaggle/working pointed at local folders."""
     import papermill
 
@@ -248,12 +269,21 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
     (inputs / kaggle.CBIS_DATASET.split("/")[1]).symlink_to(phantom)
     monkeypatch.setenv(pipeline.KERNEL_VARIABLE, "mammogan")  # the stages' kernel; Kaggle's is python3
     quick = {"epochs": 4, "checkpoint_every": 2, "sample_every": 2, "curve_count": 0, "svm_repeats": 2}
-    parameters = {"pipeline_params": pipeline.load_params(TIERS[run.tier]).values | quick,
-                  "input_root": str(inputs), "working_root": str(working),
-                  "install_library": False}  # fmt: skip
+    parameters = {
+        "pipeline_params": pipeline.load_params(TIERS[run.tier]).values | quick,
+        "input_root": str(inputs),
+        "working_root": str(working),
+        "install_library": False,
+    }
     kernel_notebook = bundle / "kernel" / f"{exp_id}.ipynb"
-    run_kernel = functools.partial(papermill.execute_notebook, str(kernel_notebook), parameters=parameters,
-                                   kernel_name="mammogan", cwd=str(tmp_path), progress_bar=False)  # fmt: skip
+    run_kernel = functools.partial(
+        papermill.execute_notebook,
+        str(kernel_notebook),
+        parameters=parameters,
+        kernel_name="mammogan",
+        cwd=str(tmp_path),
+        progress_bar=False,
+    )
     run_kernel(output_path=str(tmp_path / "first.ipynb"))
     kaggle_run = working / "runs" / exp_id
     dataset = files.read_json(RunPaths(kaggle_run).filter_summary)["dataset_root"]

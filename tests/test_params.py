@@ -58,7 +58,9 @@ def write_yaml(tmp_path: Path, name: str, payload: dict) -> Path:
 
 def test_unknown_key_is_rejected_naming_the_key_and_the_file(tmp_path):
     bad = write_yaml(tmp_path, "exp_typo.yaml", {"shape_treshold": 0.8})
-    with pytest.raises(config.ParameterError, match=r"unknown parameter 'shape_treshold' \(set in .*exp_typo.yaml\)"):
+    with pytest.raises(
+        config.ParameterError, match=r"unknown parameter 'shape_treshold' \(set in .*exp_typo.yaml\)"
+    ):
         pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
 
 
@@ -81,17 +83,20 @@ def test_wrong_type_or_range_is_rejected_naming_key_and_file(tmp_path, key, valu
 
 
 def test_every_problem_is_named_at_once_each_with_its_file(tmp_path):
-    bad = write_yaml(tmp_path, "bad.yaml", {"shape_treshold": 0.8, "resolution": 96, "workers": -1,
-                                            "lr_d_typo": 1e-4})  # fmt: skip
+    bad = write_yaml(
+        tmp_path, "bad.yaml", {"shape_treshold": 0.8, "resolution": 96, "workers": -1, "lr_d_typo": 1e-4}
+    )
     with pytest.raises(config.ParameterError) as caught:
         pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad], ["seed=-2"]))
     message = str(caught.value)
     assert message.startswith("5 parameter problems:")
-    for expected in (r"unknown parameter 'lr_d_typo' \(set in .*bad.yaml\)",
-                     r"unknown parameter 'shape_treshold' \(set in .*bad.yaml\)",
-                     r"'resolution' \(set in .*bad.yaml\): 96 is not one of",
-                     r"'workers' \(set in .*bad.yaml\)",
-                     r"'seed' \(set in --set\): -2 is below the minimum 0"):  # fmt: skip
+    for expected in (
+        r"unknown parameter 'lr_d_typo' \(set in .*bad.yaml\)",
+        r"unknown parameter 'shape_treshold' \(set in .*bad.yaml\)",
+        r"'resolution' \(set in .*bad.yaml\): 96 is not one of",
+        r"'workers' \(set in .*bad.yaml\)",
+        r"'seed' \(set in --set\): -2 is below the minimum 0",
+    ):
         assert re.search(expected, message), expected
     assert message.count("'resolution'") == 1  # declared by two stages, reported once
 
@@ -132,7 +137,9 @@ def test_from_namespace_takes_only_the_stage_fields_and_reports_missing_ones():
 def test_exp_id_must_be_usable_as_a_folder_name():
     merged = pipeline.load_params([PARAMS / "base.yaml", PARAMS / "smoke.yaml"]).values
     with pytest.raises(config.ParameterError, match="exp_id"):
-        config.PreprocessConfig(**{**{k: merged[k] for k in config.PreprocessConfig.field_names()}, "exp_id": "../x"})
+        config.PreprocessConfig(
+            **{**{k: merged[k] for k in config.PreprocessConfig.field_names()}, "exp_id": "../x"}
+        )
 
 
 def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_folder():

@@ -21,32 +21,84 @@ from mammogan_lib.phantom import FindingSpec, PhantomSpec, render_mammogram, wri
 
 SPEC = PhantomSpec(n_images=40, height=512, seed=3, n_healthy=6, n_healthy_other_source=6)
 MASS_COLUMNS = [
-    "patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
+    "patient_id",
+    "breast_density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
     "abnormality type",
-    "mass shape", "mass margins", "assessment", "pathology", "subtlety", "image file path",
-    "cropped image file path", "ROI mask file path",
-]  # fmt: skip
+    "mass shape",
+    "mass margins",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
 CALC_COLUMNS = [
-    "patient_id", "breast density", "left or right breast", "image view", "abnormality id",
+    "patient_id",
+    "breast density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
     "abnormality type",
-    "calc type", "calc distribution", "assessment", "pathology", "subtlety", "image file path",
-    "cropped image file path", "ROI mask file path",
-]  # fmt: skip
+    "calc type",
+    "calc distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    "image file path",
+    "cropped image file path",
+    "ROI mask file path",
+]
 DICOM_INFO_COLUMNS = [
-    "file_path", "image_path", "AccessionNumber", "BitsAllocated", "BitsStored", "BodyPartExamined",
+    "file_path",
+    "image_path",
+    "AccessionNumber",
+    "BitsAllocated",
+    "BitsStored",
+    "BodyPartExamined",
     "Columns",
-    "ContentDate", "ContentTime", "ConversionType", "HighBit", "InstanceNumber", "LargestImagePixelValue",
-    "Laterality", "Modality", "PatientBirthDate", "PatientID", "PatientName", "PatientOrientation",
+    "ContentDate",
+    "ContentTime",
+    "ConversionType",
+    "HighBit",
+    "InstanceNumber",
+    "LargestImagePixelValue",
+    "Laterality",
+    "Modality",
+    "PatientBirthDate",
+    "PatientID",
+    "PatientName",
+    "PatientOrientation",
     "PatientSex",
-    "PhotometricInterpretation", "PixelRepresentation", "ReferringPhysicianName", "Rows", "SOPClassUID",
-    "SOPInstanceUID", "SamplesPerPixel", "SeriesDescription", "SeriesInstanceUID", "SmallestImagePixelValue",
-    "StudyDate", "StudyID", "StudyInstanceUID", "StudyTime",
-]  # fmt: skip
+    "PhotometricInterpretation",
+    "PixelRepresentation",
+    "ReferringPhysicianName",
+    "Rows",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SamplesPerPixel",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "SmallestImagePixelValue",
+    "StudyDate",
+    "StudyID",
+    "StudyInstanceUID",
+    "StudyTime",
+]
 META_COLUMNS = [
-    "SeriesInstanceUID", "StudyInstanceUID", "Modality", "SeriesDescription", "BodyPartExamined",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "SeriesDescription",
+    "BodyPartExamined",
     "SeriesNumber",
-    "Collection", "Visibility", "ImageCount",
-]  # fmt: skip
+    "Collection",
+    "Visibility",
+    "ImageCount",
+]
 CASE_CSVS = {
     "mass_case_description_train_set.csv": MASS_COLUMNS,
     "mass_case_description_test_set.csv": MASS_COLUMNS,
@@ -133,8 +185,11 @@ def test_case_values_and_paths(root: Path) -> None:
     assert table["image file path"].str.endswith("\n").any()
     # every path's prefix matches its CSV; the crop folder is the case folder + _<abnormality id>
     for _, row in table.iterrows():
-        prefix = ("Mass" if row["csv"].startswith("mass") else "Calc") + "-" + (
-            "Training" if "train" in row["csv"] else "Test")  # fmt: skip
+        prefix = (
+            ("Mass" if row["csv"].startswith("mass") else "Calc")
+            + "-"
+            + ("Training" if "train" in row["csv"] else "Test")
+        )
         folder = f"{prefix}_{row['patient_id']}_{row['left or right breast']}_{row['image view']}"
         assert row["image file path"].startswith(folder + "/")
         assert row["cropped image file path"].startswith(f"{folder}_{row['abnormality id']}/")
@@ -431,8 +486,10 @@ def test_same_spec_same_bytes_and_pixels_whatever_the_workers(tmp_path: Path) ->
 
 
 def test_render_is_pure_and_returns_one_mask_per_finding() -> None:
-    findings = [FindingSpec("mass", "MALIGNANT", "IRREGULAR", "SPICULATED", 4),
-                FindingSpec("calcification", "BENIGN", "COARSE", "CLUSTERED", 3)]  # fmt: skip
+    findings = [
+        FindingSpec("mass", "MALIGNANT", "IRREGULAR", "SPICULATED", 4),
+        FindingSpec("calcification", "BENIGN", "COARSE", "CLUSTERED", 3),
+    ]
     a, masks = render_mammogram(np.random.default_rng(7), 256, "MLO", "RIGHT", findings, True, density=3)
     b, _ = render_mammogram(np.random.default_rng(7), 256, "MLO", "RIGHT", findings, True, density=3)
     assert np.array_equal(a, b) and a.dtype == np.uint8 and a.shape[0] == 256
@@ -463,11 +520,16 @@ def test_ensure_phantom_reuses_a_matching_phantom_and_refuses_foreign_folders(tm
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("n_images", 0), ("height", 10), ("seed", -1), ("malignant_fraction", 1.5),
-        ("cut_contour_fraction", -0.1), ("n_healthy", -1), ("n_healthy_other_source", 2.5), ("n_images",
-        True),
+        ("n_images", 0),
+        ("height", 10),
+        ("seed", -1),
+        ("malignant_fraction", 1.5),
+        ("cut_contour_fraction", -0.1),
+        ("n_healthy", -1),
+        ("n_healthy_other_source", 2.5),
+        ("n_images", True),
     ],
-)  # fmt: skip
+)
 def test_spec_validation_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"PhantomSpec\.{field}: expected"):
         PhantomSpec(**{field: value})

@@ -87,14 +87,22 @@ def test_explicit_values_are_kept_and_emulation_is_said():
 
 def test_cpu_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):
     x86 = tmp_path / "x86"
-    x86.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n\n"
-                   "processor\t: 1\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n")  # fmt: skip
+    x86.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n\n"
+        "processor\t: 1\nflags\t\t: fpu avx2 fma avx512f avx512_bf16\n"
+    )
     assert cpu_flags(x86) == {"fpu", "avx2", "fma", "avx512f", "avx512_bf16"}
     arm = tmp_path / "arm"
     arm.write_text("processor\t: 0\nFeatures\t: fp asimd sve bf16\nCPU implementer\t: 0x41\n")
     assert cpu_flags(arm) == {"fp", "asimd", "sve", "bf16"}
     assert cpu_flags(tmp_path / "missing") == frozenset()
-    assert cpu_description(cpu_flags(x86)) == {"cpu_flags": ["avx2", "fma", "avx512f", "avx512_bf16"],
-                                               "avx512": True, "native_bfloat16": True}  # fmt: skip
-    assert cpu_description(ZEN3_AVX2) == {"cpu_flags": ["avx2", "fma"], "avx512": False,
-                                          "native_bfloat16": False}  # fmt: skip
+    assert cpu_description(cpu_flags(x86)) == {
+        "cpu_flags": ["avx2", "fma", "avx512f", "avx512_bf16"],
+        "avx512": True,
+        "native_bfloat16": True,
+    }
+    assert cpu_description(ZEN3_AVX2) == {
+        "cpu_flags": ["avx2", "fma"],
+        "avx512": False,
+        "native_bfloat16": False,
+    }

@@ -48,7 +48,9 @@ def test_cache_round_trip_keeps_skipped_images_in_the_index(tmp_path):
         preprocess.PreprocessedImage("b", error="b.png: truncated"),
         preprocess.PreprocessedImage("c", arrays[1], bit_depth=16),
     ]
-    folder = preprocess.write_cache(tmp_path / "cache", results, {"resolution": 8, "written": 2, "skipped": 1})
+    folder = preprocess.write_cache(
+        tmp_path / "cache", results, {"resolution": 8, "written": 2, "skipped": 1}
+    )
     assert preprocess.is_cache_complete(folder)
     images, index = preprocess.load_cache(folder)
     assert images.shape == (2, 8, 8)
@@ -71,8 +73,10 @@ def test_cache_key_changes_with_images_and_parameters():
 def test_training_images_are_the_train_split_found_through_the_run_record(tmp_path):
     with pytest.raises(FileNotFoundError, match="preprocess.json not found: run 02_preprocess"):
         preprocess.load_training_images(tmp_path)
-    results = [preprocess.PreprocessedImage(name, np.full((4, 4), value, np.float32))
-               for name, value in (("a", 0.0), ("b", 0.5), ("c", 1.0))]
+    results = [
+        preprocess.PreprocessedImage(name, np.full((4, 4), value, np.float32))
+        for name, value in (("a", 0.0), ("b", 0.5), ("c", 1.0))
+    ]
     folder = preprocess.write_cache(tmp_path / "cache", results, {"resolution": 4})
     (tmp_path / "preprocess.json").write_text(json.dumps({"cache_dir": str(folder)}))
     with pytest.raises(FileNotFoundError, match="split.csv not found"):
@@ -114,14 +118,21 @@ def test_ensure_cache_preprocesses_once_and_records_unreadable_images(tmp_path):
     image = np.zeros((300, 200), np.uint8)
     cv2.ellipse(image, (0, 150), (150, 120), 0, -90, 90, 200, -1)  # a breast against the left edge
     cv2.imwrite(str(tmp_path / "good.png"), image)
-    tasks = [("good", str(tmp_path / "good.png"), 64, "pad"), ("missing", str(tmp_path / "missing.png"), 64, "pad")]
+    tasks = [
+        ("good", str(tmp_path / "good.png"), 64, "pad"),
+        ("missing", str(tmp_path / "missing.png"), 64, "pad"),
+    ]
     seen = []
-    folder = preprocess.ensure_cache(tasks, tmp_path / "cache", workers=1,
-                                     progress=lambda items, total: seen.append(total) or items)  # fmt: skip
+    folder = preprocess.ensure_cache(
+        tasks, tmp_path / "cache", workers=1, progress=lambda items, total: seen.append(total) or items
+    )
     images, index = preprocess.load_cache(folder)
     assert images.shape == (1, 64, 64) and seen == [2]
     assert index.set_index("image_id").loc["missing", "array_row"] == -1
     assert "missing.png" in index.set_index("image_id").loc["missing", "error"]
-    assert preprocess.ensure_cache(tasks, tmp_path / "cache", workers=1, progress=lambda *a, **k: 1 / 0) == folder
+    assert (
+        preprocess.ensure_cache(tasks, tmp_path / "cache", workers=1, progress=lambda *a, **k: 1 / 0)
+        == folder
+    )
     with pytest.raises(ValueError, match="no images"):
         preprocess.ensure_cache([], tmp_path / "cache", workers=1)

@@ -32,11 +32,21 @@ def test_index_of_pretrained_metrics_has_no_warning_and_plain_keys(tmp_path):
 
 
 def test_index_says_how_far_training_got_and_in_which_precision_and_why(tmp_path):
-    precision = {"requested": "auto", "policy": "float32", "device": "CPU (no native bfloat16 flag)",
-                 "reason": "this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag)",
-                 "calibration_ms_per_step": None}  # fmt: skip
-    summary = {"epoch": 600, "step": 1200, "n_images": 71, "dtype_policy": "float32", "precision": precision,
-               "this_session": {"median_ms_per_step": 36.27}}  # fmt: skip
+    precision = {
+        "requested": "auto",
+        "policy": "float32",
+        "device": "CPU (no native bfloat16 flag)",
+        "reason": "this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag)",
+        "calibration_ms_per_step": None,
+    }
+    summary = {
+        "epoch": 600,
+        "step": 1200,
+        "n_images": 71,
+        "dtype_policy": "float32",
+        "precision": precision,
+        "this_session": {"median_ms_per_step": 36.27},
+    }
     (tmp_path / "train_summary.json").write_text(json.dumps(summary))
     page = report.write_index(tmp_path, ["03_train_gan"]).read_text()
     assert "600 epochs, 1,200 steps on 71 images" in page and "<b>float32</b>" in page

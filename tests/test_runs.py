@@ -20,8 +20,11 @@ def test_every_figure_is_written_by_the_stage_its_file_name_says_and_the_report_
     for stage in pipeline.STAGES:
         code = notebook_code(stage)
         names = re.findall(r'paths\.figure\("(\w+)"\)', code)
-        names += [f"{column}_distribution" for column in ("psnr", "ssim")
-                  if 'paths.figure(f"{column}_distribution")' in code]  # fmt: skip
+        names += [
+            f"{column}_distribution"
+            for column in ("psnr", "ssim")
+            if 'paths.figure(f"{column}_distribution")' in code
+        ]
         written.update(dict.fromkeys(names, stage))
     assert set(written) == set(FIGURES)
     assert all(FIGURES[name].startswith(stage[:3]) for name, stage in written.items())

@@ -46,10 +46,21 @@ def small_settings(run_dir, **overrides) -> TrainConfig:
     (the config's runs_dir and exp_id are its parent and name)."""
     run_dir = Path(run_dir)
     values = dict(
-        exp_id=run_dir.name, runs_dir=str(run_dir.parent), architecture="baseline", resolution=64,
-        latent_dim=16, width=0.125, batch_size=BATCH, epochs=2, checkpoint_every=1, sample_every=1,
-        keep_last=10, keep_epochs=[], seed=0, precision="float32",
-    )  # fmt: skip
+        exp_id=run_dir.name,
+        runs_dir=str(run_dir.parent),
+        architecture="baseline",
+        resolution=64,
+        latent_dim=16,
+        width=0.125,
+        batch_size=BATCH,
+        epochs=2,
+        checkpoint_every=1,
+        sample_every=1,
+        keep_last=10,
+        keep_epochs=[],
+        seed=0,
+        precision="float32",
+    )
     return TrainConfig(**{**values, **overrides})
 
 
@@ -125,8 +136,11 @@ def resume_in_new_process(settings: TrainConfig, images_path) -> list[int]:
     """Run train() in a fresh Python process (nothing shared with this one but the run folder)."""
     done = subprocess.run(
         [sys.executable, "-c", RESUME_SCRIPT, json.dumps(dataclasses.asdict(settings)), str(images_path)],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -241,8 +255,11 @@ def test_auto_on_a_native_bfloat16_cpu_calibrates_and_changes_nothing_but_the_po
     faster = measured["mixed_bfloat16"] < precisions.CALIBRATION_MARGIN * measured["float32"]
     assert chosen == ("mixed_bfloat16" if faster else "float32")
     explicit = build_trainer(training_images(), small_settings(tmp_path, precision=chosen))
-    for a, b in zip(auto.generator.weights + auto.discriminator.weights,
-                    explicit.generator.weights + explicit.discriminator.weights, strict=True):  # fmt: skip
+    for a, b in zip(
+        auto.generator.weights + auto.discriminator.weights,
+        explicit.generator.weights + explicit.discriminator.weights,
+        strict=True,
+    ):
         assert np.array_equal(a.numpy(), b.numpy()), a.path
     assert auto.train_step(np.arange(BATCH)) == explicit.train_step(np.arange(BATCH))
 

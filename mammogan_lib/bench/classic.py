@@ -50,16 +50,29 @@ def build_classic_loop(images: np.ndarray, settings: Any) -> ClassicLoop:
 
     keras = import_keras()
     keras.utils.set_random_seed(settings.seed)
-    generator, discriminator = build_models(settings.architecture, settings.resolution, settings.latent_dim,
-                                            settings.width, settings.d_dropout, separate_upsampling=True)
-    discriminator.compile(optimizer=keras.optimizers.Adam(settings.lr_d, beta_1=settings.beta1),
-                          loss="binary_crossentropy")  # fmt: skip
+    generator, discriminator = build_models(
+        settings.architecture,
+        settings.resolution,
+        settings.latent_dim,
+        settings.width,
+        settings.d_dropout,
+        separate_upsampling=True,
+    )
+    discriminator.compile(
+        optimizer=keras.optimizers.Adam(settings.lr_d, beta_1=settings.beta1), loss="binary_crossentropy"
+    )
     discriminator.trainable = False
     z = keras.Input((settings.latent_dim,), name="z")
     combined = keras.Model(z, discriminator(generator(z)), name="combined")
-    combined.compile(optimizer=keras.optimizers.Adam(settings.lr_g, beta_1=settings.beta1),
-                     loss="binary_crossentropy")  # fmt: skip
-    return ClassicLoop(generator, discriminator, combined, images[..., None], settings.batch_size,
-                       settings.latent_dim, np.random.default_rng(settings.seed))  # fmt: skip
-
-
+    combined.compile(
+        optimizer=keras.optimizers.Adam(settings.lr_g, beta_1=settings.beta1), loss="binary_crossentropy"
+    )
+    return ClassicLoop(
+        generator,
+        discriminator,
+        combined,
+        images[..., None],
+        settings.batch_size,
+        settings.latent_dim,
+        np.random.default_rng(settings.seed),
+    )

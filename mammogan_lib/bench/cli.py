@@ -35,8 +35,12 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace
     parser.add_argument("--repeats", type=int, default=defaults.repeats, help="timed steps (median)")
     parser.add_argument("--matmul-size", type=int, default=defaults.matmul_size)
     parser.add_argument("--skip-preprocess", action="store_true")
-    parser.add_argument("--preprocess-images", type=int, default=defaults.preprocess_images,
-                        help="phantom full mammograms (generated under --data-dir if missing)")
+    parser.add_argument(
+        "--preprocess-images",
+        type=int,
+        default=defaults.preprocess_images,
+        help="phantom full mammograms (generated under --data-dir if missing)",
+    )
     parser.add_argument("--preprocess-workers", type=int, default=defaults.preprocess_workers)
     parser.add_argument("--data-dir", default=defaults.data_dir)
     parser.add_argument("--skip-features", action="store_true")
@@ -44,24 +48,37 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace
     parser.add_argument("--feature-repeats", type=int, default=defaults.feature_repeats)
     parser.add_argument("--jit-compile", action="store_true", help="(b) and (c) with XLA (an experiment)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON report")
-    parser.add_argument("--profile", nargs="+", choices=TRAIN_MEASUREMENTS, metavar="KIND",
-                        help="instead of the benchmark: where the step's time goes (tf.profiler) for each "
-                             f"KIND of {', '.join(TRAIN_MEASUREMENTS)}; writes profile.json next to "
-                             "--output")  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        nargs="+",
+        choices=TRAIN_MEASUREMENTS,
+        metavar="KIND",
+        help="instead of the benchmark: where the step's time goes (tf.profiler) for each "
+        f"KIND of {', '.join(TRAIN_MEASUREMENTS)}; writes profile.json next to "
+        "--output",
+    )
     parser.add_argument("--profile-steps", type=int, default=3)
     parser.add_argument("--measure", choices=sorted(MEASURES), help=argparse.SUPPRESS)  # a child process
     parser.add_argument("--config", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     options = BenchOptions(
-        architecture=args.architecture, resolution=args.resolution, batch_size=args.batch_size,
-        width=args.width, warmup=args.warmup, repeats=args.repeats, matmul_size=args.matmul_size,
+        architecture=args.architecture,
+        resolution=args.resolution,
+        batch_size=args.batch_size,
+        width=args.width,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        matmul_size=args.matmul_size,
         preprocess=not args.skip_preprocess,
-        preprocess_images=args.preprocess_images, preprocess_workers=args.preprocess_workers,
-        data_dir=args.data_dir, features=not args.skip_features, feature_batch_size=args.feature_batch_size,
-        feature_repeats=args.feature_repeats, jit_compile=args.jit_compile,
-    )  # fmt: skip
+        preprocess_images=args.preprocess_images,
+        preprocess_workers=args.preprocess_workers,
+        data_dir=args.data_dir,
+        features=not args.skip_features,
+        feature_batch_size=args.feature_batch_size,
+        feature_repeats=args.feature_repeats,
+        jit_compile=args.jit_compile,
+    )
     return args, options
-
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -127,21 +127,28 @@ def models_forward_flops(generator: Any, discriminator: Any) -> dict[str, int]:
     return {"generator": forward_flops(generator), "discriminator": forward_flops(discriminator)}
 
 
-def measure_flops(architecture: str = "baseline", resolution: int = 128, width: float = 1.0,
-                  batch_size: int = 32) -> dict[str, Any]:  # fmt: skip
+def measure_flops(
+    architecture: str = "baseline", resolution: int = 128, width: float = 1.0, batch_size: int = 32
+) -> dict[str, Any]:
     """Per-layer forward FLOPs of G and D (our float32 models) and the steps' FLOPs: ours, ours on the
     thesis's two-layer upsampling blocks, and the classic loop's (which uses those)."""
     from mammogan_lib.models import build_generator, build_models
 
     generator, discriminator = build_models(architecture, resolution, width=width)
     per_image = models_forward_flops(generator, discriminator)
-    thesis_layers = {**per_image, "generator": forward_flops(build_generator(
-        architecture, resolution, width=width, separate_upsampling=True))}  # fmt: skip
-    return {"forward_flops_per_image": per_image, "forward_flops_per_image_thesis_layers": thesis_layers,
-            "our_step_flops": step_flops(OUR_STEP_PASSES, per_image, batch_size),
-            "our_step_flops_thesis_layers": step_flops(OUR_STEP_PASSES, thesis_layers, batch_size),
-            "reference_step_flops": step_flops(CLASSIC_LOOP_PASSES, thesis_layers, batch_size),
-            "layers": [record.__dict__ for model in (generator, discriminator)
-                       for record in count_forward_flops(model)]}  # fmt: skip
-
-
+    thesis_layers = {
+        **per_image,
+        "generator": forward_flops(
+            build_generator(architecture, resolution, width=width, separate_upsampling=True)
+        ),
+    }
+    return {
+        "forward_flops_per_image": per_image,
+        "forward_flops_per_image_thesis_layers": thesis_layers,
+        "our_step_flops": step_flops(OUR_STEP_PASSES, per_image, batch_size),
+        "our_step_flops_thesis_layers": step_flops(OUR_STEP_PASSES, thesis_layers, batch_size),
+        "reference_step_flops": step_flops(CLASSIC_LOOP_PASSES, thesis_layers, batch_size),
+        "layers": [
+            record.__dict__ for model in (generator, discriminator) for record in count_forward_flops(model)
+        ],
+    }

@@ -18,8 +18,15 @@ from mammogan_lib.timing import summarise, time_calls
 # --- timing ----------------------------------------------------------------------------------------------
 
 
-def bench_settings(architecture: str, resolution: int, batch_size: int, precision: str, width: float,
-                   seed: int, jit_compile: bool = False) -> Any:  # fmt: skip
+def bench_settings(
+    architecture: str,
+    resolution: int,
+    batch_size: int,
+    precision: str,
+    width: float,
+    seed: int,
+    jit_compile: bool = False,
+) -> Any:
     """The :class:`~mammogan_lib.config.TrainConfig` of a timing: ``params/base.yaml``'s values (the
     thesis's optimiser settings) for everything but the size, the precision and the seed. Its run folder
     is a fresh temporary one: a timing never trains into a run, and ``auto`` finds no checkpoint there."""
@@ -27,9 +34,17 @@ def bench_settings(architecture: str, resolution: int, batch_size: int, precisio
 
     from mammogan_lib.config import TrainConfig
 
-    return TrainConfig(exp_id="bench", runs_dir=tempfile.mkdtemp(prefix="mammogan-bench-"),
-                       architecture=architecture, resolution=resolution, batch_size=batch_size,
-                       precision=precision, width=width, seed=seed, jit_compile=jit_compile)  # fmt: skip
+    return TrainConfig(
+        exp_id="bench",
+        runs_dir=tempfile.mkdtemp(prefix="mammogan-bench-"),
+        architecture=architecture,
+        resolution=resolution,
+        batch_size=batch_size,
+        precision=precision,
+        width=width,
+        seed=seed,
+        jit_compile=jit_compile,
+    )
 
 
 def random_images(count: int, resolution: int, seed: int) -> np.ndarray:
@@ -59,17 +74,27 @@ def time_train_step(
     from mammogan_lib.training import build_trainer
 
     settings = bench_settings(architecture, resolution, batch_size, precision, width, seed, jit_compile)
-    trainer = build_trainer(random_images(2 * batch_size, resolution, seed), settings,
-                            separate_upsampling=separate_upsampling)  # fmt: skip
+    trainer = build_trainer(
+        random_images(2 * batch_size, resolution, seed), settings, separate_upsampling=separate_upsampling
+    )
     batch = np.arange(batch_size)
     timing = time_calls(lambda: trainer.train_step(batch), warmup, repeats)  # returns numpy: finished
     per_image = models_forward_flops(trainer.generator, trainer.discriminator)
-    return {"architecture": architecture, "resolution": resolution, "batch_size": batch_size, "width": width,
-            "precision": precision, "dtype_policy": trainer.dtype_policy, "jit_compile": jit_compile,
-            "separate_upsampling": separate_upsampling, "warmup": warmup,
-            "repeats": repeats, **summarise(timing, batch_size), "forward_flops_per_image": per_image,
-            "flops_per_step": step_flops(OUR_STEP_PASSES, per_image, batch_size)}  # fmt: skip
-
+    return {
+        "architecture": architecture,
+        "resolution": resolution,
+        "batch_size": batch_size,
+        "width": width,
+        "precision": precision,
+        "dtype_policy": trainer.dtype_policy,
+        "jit_compile": jit_compile,
+        "separate_upsampling": separate_upsampling,
+        "warmup": warmup,
+        "repeats": repeats,
+        **summarise(timing, batch_size),
+        "forward_flops_per_image": per_image,
+        "flops_per_step": step_flops(OUR_STEP_PASSES, per_image, batch_size),
+    }
 
 
 def time_classic_loop(
@@ -91,10 +116,19 @@ def time_classic_loop(
     loop = build_classic_loop(random_images(2 * batch_size, resolution, seed), settings)
     timing = time_calls(loop.step, warmup, repeats)  # train_on_batch returns floats: finished
     per_image = models_forward_flops(loop.generator, loop.discriminator)
-    return {"architecture": architecture, "resolution": resolution, "batch_size": batch_size, "width": width,
-            "precision": "float32", "dtype_policy": "float32", "warmup": warmup, "repeats": repeats,
-            **summarise(timing, batch_size), "forward_flops_per_image": per_image,
-            "flops_per_step": step_flops(CLASSIC_LOOP_PASSES, per_image, batch_size)}  # fmt: skip
+    return {
+        "architecture": architecture,
+        "resolution": resolution,
+        "batch_size": batch_size,
+        "width": width,
+        "precision": "float32",
+        "dtype_policy": "float32",
+        "warmup": warmup,
+        "repeats": repeats,
+        **summarise(timing, batch_size),
+        "forward_flops_per_image": per_image,
+        "flops_per_step": step_flops(CLASSIC_LOOP_PASSES, per_image, batch_size),
+    }
 
 
 # --- matmul peak -----------------------------------------------------------------------------------------
@@ -113,12 +147,18 @@ def measure_matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, Any]:
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
     ta, tb = tf.constant(a), tf.constant(b)
     # eager CPU ops run synchronously; reading one element makes sure of it
-    gflops = {"numpy_float32": _best_matmul_gflops(lambda: a @ b, size, repeats),
-              "tensorflow_float32": _best_matmul_gflops(lambda: tf.matmul(ta, tb)[0, 0].numpy(), size,
-                                                        repeats)}  # fmt: skip
+    gflops = {
+        "numpy_float32": _best_matmul_gflops(lambda: a @ b, size, repeats),
+        "tensorflow_float32": _best_matmul_gflops(lambda: tf.matmul(ta, tb)[0, 0].numpy(), size, repeats),
+    }
     source = max(gflops, key=gflops.get)
-    return {"size": size, "repeats": repeats, "gflops": gflops, "float32_peak_gflops": gflops[source],
-            "float32_peak_source": source}
+    return {
+        "size": size,
+        "repeats": repeats,
+        "gflops": gflops,
+        "float32_peak_gflops": gflops[source],
+        "float32_peak_source": source,
+    }
 
 
 def measure_matmul_reduced(size: int = 2048, repeats: int = 5, dtype: str = "bfloat16") -> dict[str, Any]:
@@ -140,8 +180,13 @@ def _tensorflow() -> Any:
     return tf
 
 
-def choose_auto_precision(architecture: str = "baseline", resolution: int = 128, batch_size: int = 32,
-                          width: float = 1.0, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def choose_auto_precision(
+    architecture: str = "baseline",
+    resolution: int = 128,
+    batch_size: int = 32,
+    width: float = 1.0,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The policy ``precision: auto`` picks for these settings on this machine (and its calibration)."""
     from mammogan_lib.training import build_trainer
 
@@ -159,8 +204,14 @@ def phantom_spec(images: int, height: int = 1024) -> Any:
     mammograms: at the default 1,570 it is the folder the pipeline already wrote, so it is reused."""
     from mammogan_lib.phantom import PhantomSpec
 
-    return PhantomSpec(n_images=images, height=height, seed=0, cut_contour_fraction=0.3, n_healthy=500,
-                       n_healthy_other_source=500)  # fmt: skip
+    return PhantomSpec(
+        n_images=images,
+        height=height,
+        seed=0,
+        cut_contour_fraction=0.3,
+        n_healthy=500,
+        n_healthy_other_source=500,
+    )
 
 
 def preprocess_with_peak_memory(task: tuple[str, str, int, str]) -> tuple[bool, int]:
@@ -175,8 +226,13 @@ def preprocess_with_peak_memory(task: tuple[str, str, int, str]) -> tuple[bool, 
     return result.array is not None, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure_preprocess(images: int = 1570, workers: int = 2, resolution: int = 128,
-                       data_dir: str = "data", resize_mode: str = "pad") -> dict[str, Any]:  # fmt: skip
+def measure_preprocess(
+    images: int = 1570,
+    workers: int = 2,
+    resolution: int = 128,
+    data_dir: str = "data",
+    resize_mode: str = "pad",
+) -> dict[str, Any]:
     """Images/s of 02_preprocess's per-image work over the phantom's full mammograms (~1024 px high).
 
     The phantom is generated first when ``<data_dir>/phantom/`` does not hold it (its time is reported
@@ -197,12 +253,19 @@ def measure_preprocess(images: int = 1570, workers: int = 2, resolution: int = 1
     started = time.perf_counter()
     results = list(parallel_map(preprocess_with_peak_memory, tasks, workers))
     seconds = time.perf_counter() - started
-    return {"phantom": str(root), "phantom_reused": reused,
-            "phantom_s": None if reused else round(phantom_s, 1), "images": len(tasks),
-            "succeeded": sum(ok for ok, _ in results), "workers": workers,
-            "resolution": resolution, "resize_mode": resize_mode, "seconds": round(seconds, 2),
-            "images_per_s": round(len(tasks) / seconds, 2),
-            "worker_peak_rss_mib": round(max(rss for _, rss in results) / 1024, 1)}  # fmt: skip
+    return {
+        "phantom": str(root),
+        "phantom_reused": reused,
+        "phantom_s": None if reused else round(phantom_s, 1),
+        "images": len(tasks),
+        "succeeded": sum(ok for ok, _ in results),
+        "workers": workers,
+        "resolution": resolution,
+        "resize_mode": resize_mode,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(tasks) / seconds, 2),
+        "worker_peak_rss_mib": round(max(rss for _, rss in results) / 1024, 1),
+    }
 
 
 # --- feature-network throughput ---------------------------------------------------------------------------
@@ -221,8 +284,9 @@ def load_feature_network(name: str) -> Any:
     return loader(allow_random=True)
 
 
-def measure_features(network: str, batch_size: int = 32, resolution: int = 128, warmup: int = 1,
-                     repeats: int = 5) -> dict[str, Any]:  # fmt: skip
+def measure_features(
+    network: str, batch_size: int = 32, resolution: int = 128, warmup: int = 1, repeats: int = 5
+) -> dict[str, Any]:
     """Images/s of :func:`mammogan_lib.features.extract_features` on batches of ``(batch, R, R)`` arrays in
     [-1, 1], as 05_metrics and 06_svm call it: the resize to 224 px (ResNet50) or 299 px (Inception), the
     three channels and the network's forward pass, in inference mode on the CPU.
@@ -234,8 +298,14 @@ def measure_features(network: str, batch_size: int = 32, resolution: int = 128, 
     loaded = load_feature_network(network)
     images = random_images(batch_size, resolution, seed=0)
     timing = time_calls(lambda: extract_features(images, loaded, batch_size=batch_size), warmup, repeats)
-    return {"network": network, "pretrained": loaded.pretrained, "weights": loaded.description,
-            "input_resolution": resolution, "batch_size": batch_size, "threads": torch.get_num_threads(),
-            "warmup": warmup, "repeats": repeats, **summarise(timing, batch_size)}  # fmt: skip
-
-
+    return {
+        "network": network,
+        "pretrained": loaded.pretrained,
+        "weights": loaded.description,
+        "input_resolution": resolution,
+        "batch_size": batch_size,
+        "threads": torch.get_num_threads(),
+        "warmup": warmup,
+        "repeats": repeats,
+        **summarise(timing, batch_size),
+    }

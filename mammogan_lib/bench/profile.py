@@ -51,9 +51,17 @@ def _op_stats_rows(logdir: Path) -> list[dict[str, Any]]:
     return [{k: cell.get("v") for k, cell in zip(columns, row["c"], strict=True)} for row in table["rows"]]
 
 
-def profile_step(kind: str = "float32", architecture: str = "baseline", resolution: int = 128,
-                 batch_size: int = 32, width: float = 1.0, warmup: int = 2, steps: int = 3, top: int = 25,
-                 logdir: str = "runs/bench/profile") -> dict[str, Any]:  # fmt: skip
+def profile_step(
+    kind: str = "float32",
+    architecture: str = "baseline",
+    resolution: int = 128,
+    batch_size: int = 32,
+    width: float = 1.0,
+    warmup: int = 2,
+    steps: int = 3,
+    top: int = 25,
+    logdir: str = "runs/bench/profile",
+) -> dict[str, Any]:
     """Where one step's time goes: a ``tf.profiler`` trace of ``steps`` steps after ``warmup``.
 
     ``kind``: a name of :data:`TRAIN_MEASUREMENTS` (``reference``: the classic loop) or a precision of our
@@ -87,11 +95,22 @@ def profile_step(kind: str = "float32", architecture: str = "baseline", resoluti
         category = op_category(row["type"], row["operation"])
         categories[category] = categories.get(category, 0.0) + row["total_self_time"] / 1000 / steps
     by_category = dict(sorted(categories.items(), key=lambda item: -item[1]))
-    return {"kind": kind, "resolution": resolution, "batch_size": batch_size, "width": width, "steps": steps,
-            "wall_ms_per_step": round(1000 * sum(timing.wall) / steps, 1),
-            "op_ms_per_step": round(sum(categories.values()), 1),
-            "ms_per_step_by_category": {name: round(ms, 1) for name, ms in by_category.items()},
-            "top_ops": [{"type": r["type"], "name": r["operation"],
-                         "category": op_category(r["type"], r["operation"]),
-                         "ms_per_step": round(r["total_self_time"] / 1000 / steps, 1)}
-                        for r in busy[:top]]}  # fmt: skip
+    return {
+        "kind": kind,
+        "resolution": resolution,
+        "batch_size": batch_size,
+        "width": width,
+        "steps": steps,
+        "wall_ms_per_step": round(1000 * sum(timing.wall) / steps, 1),
+        "op_ms_per_step": round(sum(categories.values()), 1),
+        "ms_per_step_by_category": {name: round(ms, 1) for name, ms in by_category.items()},
+        "top_ops": [
+            {
+                "type": r["type"],
+                "name": r["operation"],
+                "category": op_category(r["type"], r["operation"]),
+                "ms_per_step": round(r["total_self_time"] / 1000 / steps, 1),
+            }
+            for r in busy[:top]
+        ],
+    }

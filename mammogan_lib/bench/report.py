@@ -75,27 +75,39 @@ def train_configs(options: BenchOptions, mixed_native: bool = True) -> dict[str,
     An emulated mixed precision is timed with :data:`EMULATED_REPEATS` steps after
     :data:`EMULATED_WARMUP` (fewer than ``options.repeats``): its steps are many times slower.
     """
-    common = {"architecture": options.architecture, "resolution": options.resolution,
-              "batch_size": options.batch_size, "width": options.width, "warmup": options.warmup,
-              "repeats": options.repeats}  # fmt: skip
+    common = {
+        "architecture": options.architecture,
+        "resolution": options.resolution,
+        "batch_size": options.batch_size,
+        "width": options.width,
+        "warmup": options.warmup,
+        "repeats": options.repeats,
+    }
     ours = {**common, "jit_compile": options.jit_compile, "precision": "float32"}
     mixed = {**ours, "precision": "mixed"}
     if not mixed_native:
-        mixed.update(warmup=min(options.warmup, EMULATED_WARMUP),
-                     repeats=min(options.repeats, EMULATED_REPEATS))  # fmt: skip
-    return {"reference": ("reference", common),
-            "float32_thesis_layers": ("train_step", {**ours, "separate_upsampling": True}),
-            "float32": ("train_step", ours),
-            "mixed": ("train_step", mixed)}  # fmt: skip
+        mixed.update(
+            warmup=min(options.warmup, EMULATED_WARMUP), repeats=min(options.repeats, EMULATED_REPEATS)
+        )
+    return {
+        "reference": ("reference", common),
+        "float32_thesis_layers": ("train_step", {**ours, "separate_upsampling": True}),
+        "float32": ("train_step", ours),
+        "mixed": ("train_step", mixed),
+    }
 
 
 def add_derived_figures(row: dict[str, Any], reference_ms: float, matmul: dict[str, Any]) -> dict[str, Any]:
     """Speed-up over (a), achieved GFLOP/s and its share of the float32 (and reduced-precision) matmul."""
     seconds = row["ms_per_step"] / 1000
     gflops = row["flops_per_step"] / seconds / 1e9
-    row = {**row, "speedup_vs_reference": round(reference_ms / row["ms_per_step"], 3),
-           "gflop_per_step": round(row["flops_per_step"] / 1e9, 2), "gflop_per_s": round(gflops, 1),
-           "fraction_of_float32_matmul_peak": round(gflops / matmul["float32_peak_gflops"], 3)}  # fmt: skip
+    row = {
+        **row,
+        "speedup_vs_reference": round(reference_ms / row["ms_per_step"], 3),
+        "gflop_per_step": round(row["flops_per_step"] / 1e9, 2),
+        "gflop_per_s": round(gflops, 1),
+        "fraction_of_float32_matmul_peak": round(gflops / matmul["float32_peak_gflops"], 3),
+    }
     reduced = matmul.get("reduced", {}).get(row["dtype_policy"].removeprefix("mixed_"), {})
     if row["dtype_policy"].startswith("mixed") and reduced.get("gflops"):
         row["fraction_of_reduced_matmul_peak"] = round(gflops / reduced["gflops"], 3)
@@ -105,15 +117,21 @@ def add_derived_figures(row: dict[str, Any], reference_ms: float, matmul: dict[s
 def check_auto(rows: Mapping[str, Mapping[str, Any]], choice: Mapping[str, Any]) -> dict[str, Any]:
     """Whether ``auto``'s pick was right here: its policy's measured step at most :data:`AUTO_TOLERANCE`
     times float32's (float32 itself always is)."""
-    measured = {row["dtype_policy"]: row["ms_per_step"] for name, row in rows.items()
-                if name in ("float32", "mixed")}  # fmt: skip
+    measured = {
+        row["dtype_policy"]: row["ms_per_step"] for name, row in rows.items() if name in ("float32", "mixed")
+    }
     picked_ms = measured.get(choice["policy"])
     ratio = None if picked_ms is None else round(picked_ms / measured["float32"], 3)
-    return {"policy": choice["policy"], "reason": choice["reason"], "ms_per_step": picked_ms,
-            "vs_float32": ratio, "tolerance": AUTO_TOLERANCE,
-            "right": ratio is not None and ratio <= AUTO_TOLERANCE,
-            "calibration_ms_per_step": choice.get("calibration_ms_per_step"),
-            "choice_s": choice.get("choice_s")}  # fmt: skip
+    return {
+        "policy": choice["policy"],
+        "reason": choice["reason"],
+        "ms_per_step": picked_ms,
+        "vs_float32": ratio,
+        "tolerance": AUTO_TOLERANCE,
+        "right": ratio is not None and ratio <= AUTO_TOLERANCE,
+        "calibration_ms_per_step": choice.get("calibration_ms_per_step"),
+        "choice_s": choice.get("choice_s"),
+    }
 
 
 def exp3_hours(ms_per_step: float, batch_size: int = 32) -> dict[str, float]:
@@ -124,27 +142,42 @@ def exp3_hours(ms_per_step: float, batch_size: int = 32) -> dict[str, float]:
     """
     full_pass_steps = EXP3_EPOCHS * (EXP3_IMAGES // batch_size)
     hours = ms_per_step / 3.6e6
-    return {"full_pass_steps": full_pass_steps, "full_pass_epochs_h": round(full_pass_steps * hours, 1),
-            "one_batch_steps": EXP3_EPOCHS, "one_batch_epochs_h": round(EXP3_EPOCHS * hours, 1)}
+    return {
+        "full_pass_steps": full_pass_steps,
+        "full_pass_epochs_h": round(full_pass_steps * hours, 1),
+        "one_batch_steps": EXP3_EPOCHS,
+        "one_batch_epochs_h": round(EXP3_EPOCHS * hours, 1),
+    }
 
 
 def t4_estimate(flops_per_step: int, batch_size: int = 32) -> dict[str, Any]:
     """ESTIMATE (no GPU measured): our step on a Kaggle T4 from its FLOPs, the datasheet peak and an
     assumed utilisation range; ms/step and exp3 hours for both readings of "epoch"."""
-    estimate: dict[str, Any] = {"kind": "estimate from FLOPs, datasheet peak and assumed utilisation; "
-                                        "not a measurement"}  # fmt: skip
+    estimate: dict[str, Any] = {
+        "kind": "estimate from FLOPs, datasheet peak and assumed utilisation; not a measurement"
+    }
     for precision, peak in T4_PEAK_TFLOPS.items():
         for bound, utilisation in zip(("slow", "fast"), T4_ASSUMED_UTILISATION[precision], strict=True):
             ms = flops_per_step / (peak * 1e12 * utilisation) * 1000
-            estimate[f"{precision}_{bound}"] = {"peak_tflops": peak, "assumed_utilisation": utilisation,
-                                                "ms_per_step": round(ms, 2), **exp3_hours(ms, batch_size)}
+            estimate[f"{precision}_{bound}"] = {
+                "peak_tflops": peak,
+                "assumed_utilisation": utilisation,
+                "ms_per_step": round(ms, 2),
+                **exp3_hours(ms, batch_size),
+            }
     return estimate
 
 
 def check_targets(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {name: {"target_speedup": target, "speedup": rows[name]["speedup_vs_reference"],
-                   "met": rows[name]["speedup_vs_reference"] >= target}
-            for name, target in TARGET_SPEEDUPS.items() if name in rows}  # fmt: skip
+    return {
+        name: {
+            "target_speedup": target,
+            "speedup": rows[name]["speedup_vs_reference"],
+            "met": rows[name]["speedup_vs_reference"] >= target,
+        }
+        for name, target in TARGET_SPEEDUPS.items()
+        if name in rows
+    }
 
 
 def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
@@ -154,51 +187,83 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
     """
     from mammogan_lib.provenance import git_state, hardware, package_versions
 
-    report: dict[str, Any] = {"created": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "load_average_start": list(os.getloadavg()),
-                              "options": options.__dict__.copy(), "machine": hardware(),
-                              "packages": package_versions(), "git": git_state()}  # fmt: skip
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_start": list(os.getloadavg()),
+        "options": options.__dict__.copy(),
+        "machine": hardware(),
+        "packages": package_versions(),
+        "git": git_state(),
+    }
     progress(f"matmul peak ({options.matmul_size}^2)")
     matmul = run_measurement("matmul", {"size": options.matmul_size})
     mixed_native = mixed_is_native(report["machine"])
     reduced = "float16" if report["machine"].get("gpus") else "bfloat16"
     progress(f"matmul {reduced} ({options.matmul_size}^2{'' if mixed_native else ', emulated'})")
-    matmul["reduced"] = {reduced: run_measurement("matmul_reduced", {"size": options.matmul_size,
-                                                                     "dtype": reduced}, required=False)}
+    matmul["reduced"] = {
+        reduced: run_measurement(
+            "matmul_reduced", {"size": options.matmul_size, "dtype": reduced}, required=False
+        )
+    }
     progress("FLOP count")
-    shape = {"architecture": options.architecture, "resolution": options.resolution, "width": options.width,
-             "batch_size": options.batch_size}  # fmt: skip
+    shape = {
+        "architecture": options.architecture,
+        "resolution": options.resolution,
+        "width": options.width,
+        "batch_size": options.batch_size,
+    }
     flops = run_measurement("flops", shape)
     rows = {}
     for name, (measure, config) in train_configs(options, mixed_native).items():
         progress(f"training step: {TRAIN_LABELS[name]}")
         load_before = os.getloadavg()[0]
         label = TRAIN_LABELS[name] + (", XLA" if config.get("jit_compile") else "")
-        rows[name] = {"label": label, **run_measurement(measure, config),
-                      "load_average_1min_before": round(load_before, 2),
-                      "load_average_1min_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+        rows[name] = {
+            "label": label,
+            **run_measurement(measure, config),
+            "load_average_1min_before": round(load_before, 2),
+            "load_average_1min_after": round(os.getloadavg()[0], 2),
+        }
     reference_ms = rows["reference"]["ms_per_step"]
     rows = {name: add_derived_figures(row, reference_ms, matmul) for name, row in rows.items()}
     progress("the policy precision: auto picks")
     auto = check_auto(rows, run_measurement("auto_precision", shape))
-    report.update(matmul_peak=matmul, flops=flops, train=rows, targets=check_targets(rows), auto=auto,
-                  step_passes={"ours": [p.__dict__ for p in OUR_STEP_PASSES],
-                               "reference": [p.__dict__ for p in CLASSIC_LOOP_PASSES]},
-                  exp3_hours={name: exp3_hours(row["ms_per_step"], options.batch_size)
-                              for name, row in rows.items()},
-                  t4_estimate=t4_estimate(rows["float32"]["flops_per_step"], options.batch_size))  # fmt: skip
+    report.update(
+        matmul_peak=matmul,
+        flops=flops,
+        train=rows,
+        targets=check_targets(rows),
+        auto=auto,
+        step_passes={
+            "ours": [p.__dict__ for p in OUR_STEP_PASSES],
+            "reference": [p.__dict__ for p in CLASSIC_LOOP_PASSES],
+        },
+        exp3_hours={name: exp3_hours(row["ms_per_step"], options.batch_size) for name, row in rows.items()},
+        t4_estimate=t4_estimate(rows["float32"]["flops_per_step"], options.batch_size),
+    )
     if options.preprocess:
         progress(f"02_preprocess throughput ({options.preprocess_images} phantom images)")
-        report["preprocess"] = run_measurement("preprocess", {"images": options.preprocess_images,
-                                                              "workers": options.preprocess_workers,
-                                                              "data_dir": options.data_dir})  # fmt: skip
+        report["preprocess"] = run_measurement(
+            "preprocess",
+            {
+                "images": options.preprocess_images,
+                "workers": options.preprocess_workers,
+                "data_dir": options.data_dir,
+            },
+        )
     if options.features:
         report["features"] = {}
         for network in FEATURE_NETWORKS:
             progress(f"feature throughput: {network}")
-            report["features"][network] = run_measurement("features", {
-                "network": network, "batch_size": options.feature_batch_size,
-                "resolution": options.resolution, "repeats": options.feature_repeats})  # fmt: skip
+            report["features"][network] = run_measurement(
+                "features",
+                {
+                    "network": network,
+                    "batch_size": options.feature_batch_size,
+                    "resolution": options.resolution,
+                    "repeats": options.feature_repeats,
+                },
+            )
     report["load_average_end"] = list(os.getloadavg())
     return report
 
@@ -209,86 +274,113 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable table of a report from :func:`run_benchmark`."""
     options, matmul, machine = report["options"], report["matmul_peak"], report["machine"]
-    reduced = [f"tensorflow_{dtype} " + (f"{row['gflops']} GFLOP/s" if "gflops" in row else "failed")
-               for dtype, row in matmul.get("reduced", {}).items()]  # fmt: skip
+    reduced = [
+        f"tensorflow_{dtype} " + (f"{row['gflops']} GFLOP/s" if "gflops" in row else "failed")
+        for dtype, row in matmul.get("reduced", {}).items()
+    ]
     yes_no = {key: "yes" if machine.get(key) else "no" for key in ("avx512", "native_bfloat16")}
-    lines = [f"machine: {machine['cpu']}, {machine['cpu_count']} cores; CPU flags "
-             f"{' '.join(machine.get('cpu_flags', [])) or '?'} (AVX-512: {yes_no['avx512']}, "
-             f"native bfloat16: {yes_no['native_bfloat16']}); GPUs: "
-             f"{', '.join(machine.get('gpus', [])) or 'none'}; load average at start "
-             f"{report['load_average_start'][0]:.2f}, at end {report['load_average_end'][0]:.2f}",
-             f"matmul {matmul['size']}^2 best of {matmul['repeats']}: " + ", ".join(
-                 [f"{k} {v} GFLOP/s" for k, v in matmul["gflops"].items()] + reduced)
-             + f"; float32 peak = {matmul['float32_peak_source']}",
-             f"training: {options['architecture']} at {options['resolution']}x{options['resolution']}, "
-             f"batch {options['batch_size']}, width {options['width']}; median of {options['repeats']} steps "
-             f"after {options['warmup']} warm-up steps (an emulated policy: {EMULATED_REPEATS} after "
-             f"{EMULATED_WARMUP})", ""]  # fmt: skip
-    header = (f"{'measurement':<42}{'policy':>15}{'ms/step':>10}{'img/s':>8}{'vs (a)':>8}{'GFLOP/step':>12}"
-              f"{'GFLOP/s':>9}{'% fp32 peak':>12}{'peak MiB':>10}{'CPU share':>10}"
-              f"{'load 1m':>10}")  # fmt: skip
+    lines = [
+        f"machine: {machine['cpu']}, {machine['cpu_count']} cores; CPU flags "
+        f"{' '.join(machine.get('cpu_flags', [])) or '?'} (AVX-512: {yes_no['avx512']}, "
+        f"native bfloat16: {yes_no['native_bfloat16']}); GPUs: "
+        f"{', '.join(machine.get('gpus', [])) or 'none'}; load average at start "
+        f"{report['load_average_start'][0]:.2f}, at end {report['load_average_end'][0]:.2f}",
+        f"matmul {matmul['size']}^2 best of {matmul['repeats']}: "
+        + ", ".join([f"{k} {v} GFLOP/s" for k, v in matmul["gflops"].items()] + reduced)
+        + f"; float32 peak = {matmul['float32_peak_source']}",
+        f"training: {options['architecture']} at {options['resolution']}x{options['resolution']}, "
+        f"batch {options['batch_size']}, width {options['width']}; median of {options['repeats']} steps "
+        f"after {options['warmup']} warm-up steps (an emulated policy: {EMULATED_REPEATS} after "
+        f"{EMULATED_WARMUP})",
+        "",
+    ]
+    header = (
+        f"{'measurement':<42}{'policy':>15}{'ms/step':>10}{'img/s':>8}{'vs (a)':>8}{'GFLOP/step':>12}"
+        f"{'GFLOP/s':>9}{'% fp32 peak':>12}{'peak MiB':>10}{'CPU share':>10}"
+        f"{'load 1m':>10}"
+    )
     lines += [header, "-" * len(header)]
     for row in report["train"].values():
-        lines.append(f"{row['label']:<42}{row['dtype_policy']:>15}{row['ms_per_step']:>10.1f}"
-                     f"{row['images_per_s']:>8.1f}{row['speedup_vs_reference']:>7.2f}x{row['gflop_per_step']:>12.1f}"
-                     f"{row['gflop_per_s']:>9.1f}{100 * row['fraction_of_float32_matmul_peak']:>11.1f}%"
-                     f"{row['peak_rss_mib']:>10.0f}{row['cpu_share_median']:>10.2f}"
-                     f"{row['load_average_1min_before']:>5.1f}->"
-                     f"{row['load_average_1min_after']:.1f}")  # fmt: skip
+        lines.append(
+            f"{row['label']:<42}{row['dtype_policy']:>15}{row['ms_per_step']:>10.1f}"
+            f"{row['images_per_s']:>8.1f}{row['speedup_vs_reference']:>7.2f}x{row['gflop_per_step']:>12.1f}"
+            f"{row['gflop_per_s']:>9.1f}{100 * row['fraction_of_float32_matmul_peak']:>11.1f}%"
+            f"{row['peak_rss_mib']:>10.0f}{row['cpu_share_median']:>10.2f}"
+            f"{row['load_average_1min_before']:>5.1f}->"
+            f"{row['load_average_1min_after']:.1f}"
+        )
     lines.append("")
     for name, target in report["targets"].items():
-        lines.append(f"target {report['train'][name]['label']}: >= {target['target_speedup']}x (a): "
-                     f"{target['speedup']:.2f}x -> {'met' if target['met'] else 'MISSED'}")  # fmt: skip
+        lines.append(
+            f"target {report['train'][name]['label']}: >= {target['target_speedup']}x (a): "
+            f"{target['speedup']:.2f}x -> {'met' if target['met'] else 'MISSED'}"
+        )
     auto = report["auto"]
     verdict = "right" if auto["right"] else f"WRONG PICK (more than {auto['tolerance']:.2f}x float32's step)"
     ratio = f"{auto['vs_float32']:.2f}x float32's step" if auto["vs_float32"] is not None else "not timed"
     lines.append(f"precision auto picks {auto['policy']}: {auto['reason']} -> {ratio}: {verdict}")
     for name, hours in report["exp3_hours"].items():
-        lines.append(f"exp3 with {report['train'][name]['label']}: {hours['full_pass_epochs_h']} h "
-                     f"({hours['full_pass_steps']:,} steps), {hours['one_batch_epochs_h']} h "
-                     f"({hours['one_batch_steps']:,} steps)")  # fmt: skip
+        lines.append(
+            f"exp3 with {report['train'][name]['label']}: {hours['full_pass_epochs_h']} h "
+            f"({hours['full_pass_steps']:,} steps), {hours['one_batch_epochs_h']} h "
+            f"({hours['one_batch_steps']:,} steps)"
+        )
     for key, value in report["t4_estimate"].items():
         if isinstance(value, dict):
-            lines.append(f"T4 ESTIMATE {key}: {value['ms_per_step']} ms/step at "
-                         f"{value['assumed_utilisation']:.0%} of {value['peak_tflops']} TFLOP/s -> "
-                         f"exp3 {value['full_pass_epochs_h']} h / "
-                         f"{value['one_batch_epochs_h']} h")  # fmt: skip
+            lines.append(
+                f"T4 ESTIMATE {key}: {value['ms_per_step']} ms/step at "
+                f"{value['assumed_utilisation']:.0%} of {value['peak_tflops']} TFLOP/s -> "
+                f"exp3 {value['full_pass_epochs_h']} h / "
+                f"{value['one_batch_epochs_h']} h"
+            )
     if "preprocess" in report:
         pre = report["preprocess"]
-        lines.append(f"02_preprocess: {pre['images']} phantom images ({pre['succeeded']} ok), "
-                     f"{pre['workers']} workers: {pre['seconds']} s, {pre['images_per_s']} images/s; "
-                     f"peak MiB main "
-                     f"{pre['peak_rss_mib']:.0f}, worker {pre['worker_peak_rss_mib']:.0f}")  # fmt: skip
+        lines.append(
+            f"02_preprocess: {pre['images']} phantom images ({pre['succeeded']} ok), "
+            f"{pre['workers']} workers: {pre['seconds']} s, {pre['images_per_s']} images/s; "
+            f"peak MiB main "
+            f"{pre['peak_rss_mib']:.0f}, worker {pre['worker_peak_rss_mib']:.0f}"
+        )
     for network, row in report.get("features", {}).items():
         weights = "pretrained" if row["pretrained"] else "RANDOM weights"
-        lines.append(f"features {network} ({weights}; from {row['input_resolution']} px arrays, "
-                     f"batch {row['batch_size']}): "
-                     f"{row['ms_per_step']} ms/batch, {row['images_per_s']} images/s, "
-                     f"peak {row['peak_rss_mib']:.0f} MiB")  # fmt: skip
+        lines.append(
+            f"features {network} ({weights}; from {row['input_resolution']} px arrays, "
+            f"batch {row['batch_size']}): "
+            f"{row['ms_per_step']} ms/batch, {row['images_per_s']} images/s, "
+            f"peak {row['peak_rss_mib']:.0f} MiB"
+        )
     return "\n".join(lines)
 
 
 def run_profiles(kinds: Sequence[str], options: BenchOptions, steps: int) -> dict[str, Any]:
     """:func:`profile_step` for each kind, each in its own subprocess (``runs/bench/profile/<kind>``)."""
-    config = {"architecture": options.architecture, "resolution": options.resolution,
-              "batch_size": options.batch_size, "width": options.width, "steps": steps}  # fmt: skip
-    return {"created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "load_average_start": list(os.getloadavg()),
-            "profiles": {kind: run_measurement("profile", {**config, "kind": kind}) for kind in kinds},
-            "load_average_end": list(os.getloadavg())}  # fmt: skip
+    config = {
+        "architecture": options.architecture,
+        "resolution": options.resolution,
+        "batch_size": options.batch_size,
+        "width": options.width,
+        "steps": steps,
+    }
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_start": list(os.getloadavg()),
+        "profiles": {kind: run_measurement("profile", {**config, "kind": kind}) for kind in kinds},
+        "load_average_end": list(os.getloadavg()),
+    }
 
 
 def format_profiles(report: dict[str, Any], top: int = 12) -> str:
     """Per kind: ms per step by category, then the ``top`` ops."""
     lines = []
     for kind, profile in report["profiles"].items():
-        lines.append(f"{TRAIN_LABELS[kind]}: wall {profile['wall_ms_per_step']} ms/step, ops "
-                     f"{profile['op_ms_per_step']} ms/step (summed over threads)")  # fmt: skip
+        lines.append(
+            f"{TRAIN_LABELS[kind]}: wall {profile['wall_ms_per_step']} ms/step, ops "
+            f"{profile['op_ms_per_step']} ms/step (summed over threads)"
+        )
         categories = profile["ms_per_step_by_category"].items()
         lines += [f"  {ms:>8.1f} ms  {category}" for category, ms in categories]
-        lines += [f"  {op['ms_per_step']:>8.1f} ms  {op['type']}  {op['name']}"
-                  for op in profile["top_ops"][:top]]  # fmt: skip
+        lines += [
+            f"  {op['ms_per_step']:>8.1f} ms  {op['type']}  {op['name']}" for op in profile["top_ops"][:top]
+        ]
         lines.append("")
     return "\n".join(lines)
-
-

@@ -47,16 +47,24 @@ def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_measurement(measure: str, config: dict[str, Any], timeout_s: float = SUBPROCESS_TIMEOUT_S,
-                    required: bool = True) -> dict:  # fmt: skip
+def run_measurement(
+    measure: str, config: dict[str, Any], timeout_s: float = SUBPROCESS_TIMEOUT_S, required: bool = True
+) -> dict:
     """Run ``MEASURES[measure](**config)`` in a fresh Python process; return its result and peak memory.
 
     ``RuntimeError`` with the end of the child's stderr when it fails; with ``required=False`` the
     failure is returned instead, as ``{"error": ...}`` (an emulated dtype some builds cannot run).
     """
     environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, "-m", "mammogan_lib.bench", "--measure", measure,
-               "--config", json.dumps(config)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "mammogan_lib.bench",
+        "--measure",
+        measure,
+        "--config",
+        json.dumps(config),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=environment)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
@@ -70,5 +78,3 @@ def run_measurement(measure: str, config: dict[str, Any], timeout_s: float = SUB
 def measure_in_this_process(measure: str, config: dict[str, Any]) -> dict[str, Any]:
     """The child's side of :func:`run_measurement`: the result plus this process's peak RSS."""
     return {**MEASURES[measure](**config), "peak_rss_mib": peak_rss_mib()}
-
-

@@ -22,11 +22,29 @@ from mammogan_lib.datasets.values import FINDING_TYPES, NO_FINDING, finding_type
 LAYOUTS: tuple[str, ...] = ("kaggle_jpeg", "tcia_dicom", "image_folder")
 
 CATALOGUE_COLUMNS: tuple[str, ...] = (
-    "image_id", "image_path", "patient_id", "laterality", "view", "split",
-    "pathology", "abnormality", "n_findings", "n_malignant", "malignant_abnormalities",
-    "finding_ids", "finding_types", "finding_pathologies", "assessments", "subtleties", "breast_density",
-    "mass_shapes", "mass_margins", "calc_types", "calc_distributions", "source_csvs",
-)  # fmt: skip
+    "image_id",
+    "image_path",
+    "patient_id",
+    "laterality",
+    "view",
+    "split",
+    "pathology",
+    "abnormality",
+    "n_findings",
+    "n_malignant",
+    "malignant_abnormalities",
+    "finding_ids",
+    "finding_types",
+    "finding_pathologies",
+    "assessments",
+    "subtleties",
+    "breast_density",
+    "mass_shapes",
+    "mass_margins",
+    "calc_types",
+    "calc_distributions",
+    "source_csvs",
+)
 PROBLEM_COLUMNS: tuple[str, ...] = ("source", "row", "image_id", "path", "reason")
 # Image-level values every finding repeats; findings that disagree are reported as problems.
 _IMAGE_FIELDS: tuple[str, ...] = ("patient_id", "laterality", "view", "split")
@@ -157,9 +175,14 @@ def disagreements(group: list[Finding]) -> list[Problem]:
         if len(values) > 1:
             where = "; ".join(f"{f.source} row {f.row}: {getattr(f, name)!r}" for f in group)
             problems.append(
-                Problem(group[0].source, "", group[0].image_id, group[0].listed_path,
-                        f"findings of this image disagree on {name} ({where}); kept {values[0]!r}")
-            )  # fmt: skip
+                Problem(
+                    group[0].source,
+                    "",
+                    group[0].image_id,
+                    group[0].listed_path,
+                    f"findings of this image disagree on {name} ({where}); kept {values[0]!r}",
+                )
+            )
     return problems
 
 

@@ -38,9 +38,17 @@ class CaseCsv:
 
 CASE_CSVS: tuple[CaseCsv, ...] = tuple(CaseCsv(k, s) for k in ("mass", "calc") for s in ("train", "test"))
 COMMON_COLUMNS: tuple[str, ...] = (
-    "patient id", "left or right breast", "image view", "abnormality id", "abnormality type", "pathology",
-    "assessment", "subtlety", "image file path", "breast density",
-)  # fmt: skip
+    "patient id",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "abnormality type",
+    "pathology",
+    "assessment",
+    "subtlety",
+    "image file path",
+    "breast density",
+)
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "mass": ("mass shape", "mass margins"),
     "calc": ("calc type", "calc distribution"),
@@ -130,8 +138,10 @@ def attach_images(
             attached.append(dataclasses.replace(finding, image_path=resolution.path))
             continue
         attached.append(finding)
-        reason = resolution.reason if resolution is not None else (
-            f"image file path {finding.listed_path!r} does not end in <SeriesInstanceUID>/<file>.dcm"
-        )  # fmt: skip
+        reason = (
+            resolution.reason
+            if resolution is not None
+            else (f"image file path {finding.listed_path!r} does not end in <SeriesInstanceUID>/<file>.dcm")
+        )
         problems.append(Problem(finding.source, finding.row, finding.image_id, finding.listed_path, reason))
     return attached, problems

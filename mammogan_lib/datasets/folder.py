@@ -78,10 +78,16 @@ def row_findings(table: Table, index: int) -> list[Finding]:
     view = normalise_view(row["view"], table.where(index, "view"))
     common = {"image_id": image_id_of(listed), "source": table.source, "row": spreadsheet_row(index)}
     return [
-        Finding(**common, listed_path=listed, pathology=pathology, finding_type=finding_type,
-                laterality=laterality, view=view)
+        Finding(
+            **common,
+            listed_path=listed,
+            pathology=pathology,
+            finding_type=finding_type,
+            laterality=laterality,
+            view=view,
+        )
         for finding_type in finding_types(table, index, pathology)
-    ]  # fmt: skip
+    ]
 
 
 def number_findings(findings: list[Finding]) -> list[Finding]:

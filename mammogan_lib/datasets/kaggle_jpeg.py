@@ -136,8 +136,11 @@ def case_csv_paths(root: Path) -> list[Path]:
 def load_kaggle_jpeg(root: Path) -> LoadedDataset:
     """Load the Kaggle JPEG layout rooted at ``root`` (the folder holding ``csv/`` and ``jpeg/``)."""
     named = read_dicom_info(root)
-    findings = [f for case, path in zip(CASE_CSVS, case_csv_paths(root), strict=True)
-                for f in read_case_csv(path, root, case)]  # fmt: skip
+    findings = [
+        f
+        for case, path in zip(CASE_CSVS, case_csv_paths(root), strict=True)
+        for f in read_case_csv(path, root, case)
+    ]
     resolutions = resolve_all(root, series_requests(findings), named)
     findings, problems = attach_images(findings, resolutions)
     return loaded(findings, problems, LAYOUT, root)

@@ -37,16 +37,18 @@ def generator_filters(resolution: int) -> tuple[int, ...]:
     return (128,) * (block_count(resolution) - 1) + (64,)
 
 
-def upsampling_block(x: keras.KerasTensor, filters: int, index: int,
-                     separate_upsampling: bool = False) -> keras.KerasTensor:  # fmt: skip
+def upsampling_block(
+    x: keras.KerasTensor, filters: int, index: int, separate_upsampling: bool = False
+) -> keras.KerasTensor:
     """``UpSampling2D -> Conv2D 3x3 'same' -> BatchNormalization -> ReLU``: doubles H and W."""
     x = upsample_conv(x, filters, f"g_conv{index}", f"g_up{index}", separate_upsampling)  # (2H, 2W, filters)
     x = layers.BatchNormalization(name=f"g_bn{index}")(x)
     return layers.ReLU(name=f"g_relu{index}")(x)
 
 
-def build_baseline_generator(resolution: int, latent_dim: int = 128, width: float = 1.0,
-                             separate_upsampling: bool = False) -> keras.Model:  # fmt: skip
+def build_baseline_generator(
+    resolution: int, latent_dim: int = 128, width: float = 1.0, separate_upsampling: bool = False
+) -> keras.Model:
     """The exp3 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1].
 
     ``separate_upsampling``: build each ``UpSampling2D -> Conv2D`` pair as two layers, as the thesis wrote

@@ -52,8 +52,9 @@ def check_dropout(rate: float) -> float:
     return rate
 
 
-def upsample_conv(x: keras.KerasTensor, filters: int, conv_name: str, upsampling_name: str,
-                  separate: bool = False) -> keras.KerasTensor:  # fmt: skip
+def upsample_conv(
+    x: keras.KerasTensor, filters: int, conv_name: str, upsampling_name: str, separate: bool = False
+) -> keras.KerasTensor:
     """x2 nearest upsampling, then ``Conv2D 3x3 'same'`` with ``filters``: ``(H, W, C) -> (2H, 2W, filters)``.
 
     One :class:`~mammogan_lib.models.layers.UpsampleConv2D` layer named ``conv_name`` (the same function in

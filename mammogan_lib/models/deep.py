@@ -50,8 +50,9 @@ def activation_and_norm(x: keras.KerasTensor, name: str) -> keras.KerasTensor:
     return layers.BatchNormalization(name=f"g_bn{name}")(x)
 
 
-def upsampling_stage(x: keras.KerasTensor, filters: int, index: int,
-                     separate_upsampling: bool = False) -> keras.KerasTensor:  # fmt: skip
+def upsampling_stage(
+    x: keras.KerasTensor, filters: int, index: int, separate_upsampling: bool = False
+) -> keras.KerasTensor:
     """``UpSampling2D`` then ``CONVS_PER_STAGE`` conv blocks: doubles H and W (the upsampling and the first
     block's convolution are one :func:`~mammogan_lib.models.common.upsample_conv`)."""
     first = f"{index}_1"
@@ -62,8 +63,9 @@ def upsampling_stage(x: keras.KerasTensor, filters: int, index: int,
     return x
 
 
-def build_deep_generator(resolution: int, latent_dim: int = 128, width: float = 1.0,
-                         separate_upsampling: bool = False) -> keras.Model:  # fmt: skip
+def build_deep_generator(
+    resolution: int, latent_dim: int = 128, width: float = 1.0, separate_upsampling: bool = False
+) -> keras.Model:
     """The exp1 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]
     (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
     channels = scaled(INPUT_CHANNELS, width)

@@ -45,9 +45,12 @@ def get_architecture(architecture: str) -> Architecture:
 
 
 def build_generator(
-    architecture: str, resolution: int, latent_dim: int = 128, width: float = 1.0,
+    architecture: str,
+    resolution: int,
+    latent_dim: int = 128,
+    width: float = 1.0,
     separate_upsampling: bool = False,
-) -> keras.Model:  # fmt: skip
+) -> keras.Model:
     """Generator of ``architecture``: ``(N, latent_dim)`` -> ``(N, resolution, resolution, 1)`` in [-1, 1].
 
     ``separate_upsampling=True`` builds every ``UpSampling2D -> Conv2D`` as the thesis's two layers instead

@@ -46,8 +46,9 @@ def build_mapping_network(latent_dim: int) -> keras.Model:
     return keras.Model(z, w, name="g_mapping")
 
 
-def style_block(x: keras.KerasTensor, w: keras.KerasTensor, filters: int, index: int,
-                separate_upsampling: bool = False) -> keras.KerasTensor:  # fmt: skip
+def style_block(
+    x: keras.KerasTensor, w: keras.KerasTensor, filters: int, index: int, separate_upsampling: bool = False
+) -> keras.KerasTensor:
     """``UpSampling2D -> Conv2D 3x3 -> NoiseInjection -> LeakyReLU -> AdaIN(w)``: doubles H and W."""
     x = upsample_conv(x, filters, f"g_conv{index}", f"g_up{index}", separate_upsampling)  # (2H, 2W, filters)
     x = NoiseInjection(name=f"g_noise{index}")(x)
@@ -55,8 +56,9 @@ def style_block(x: keras.KerasTensor, w: keras.KerasTensor, filters: int, index:
     return AdaIN(name=f"g_adain{index}")([x, w])
 
 
-def build_stylegan_generator(resolution: int, latent_dim: int = 128, width: float = 1.0,
-                             separate_upsampling: bool = False) -> keras.Model:  # fmt: skip
+def build_stylegan_generator(
+    resolution: int, latent_dim: int = 128, width: float = 1.0, separate_upsampling: bool = False
+) -> keras.Model:
     """The exp2 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]
     (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
     z = keras.Input((latent_dim,), name="z")

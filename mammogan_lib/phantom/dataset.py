@@ -204,13 +204,23 @@ def _plan_findings(
         counters[kind] += 1
         pathology = _pathology(rng, kind, malignant, j == 0)
         spec = _finding_spec(rng, kind, pathology)
-        plans.append(_FindingPlan(
-            spec=spec, abnormality_id=counters[kind], assessment=_assessment(rng, pathology),
-            study_uid=uids.new(), crop_uid=uids.new(), mask_uid=uids.new(), crop_sop=uids.new(),
-            mask_sop=uids.new(), crop_jpeg=_jpeg_name(rng), mask_jpeg=_jpeg_name(rng),
-            crop_first=bool(rng.random() < 0.5), newline_crop=bool(rng.random() < 0.85),
-            newline_mask=bool(rng.random() < 0.85),
-        ))  # fmt: skip
+        plans.append(
+            _FindingPlan(
+                spec=spec,
+                abnormality_id=counters[kind],
+                assessment=_assessment(rng, pathology),
+                study_uid=uids.new(),
+                crop_uid=uids.new(),
+                mask_uid=uids.new(),
+                crop_sop=uids.new(),
+                mask_sop=uids.new(),
+                crop_jpeg=_jpeg_name(rng),
+                mask_jpeg=_jpeg_name(rng),
+                crop_first=bool(rng.random() < 0.5),
+                newline_crop=bool(rng.random() < 0.85),
+                newline_mask=bool(rng.random() < 0.85),
+            )
+        )
     return tuple(plans)
 
 
@@ -239,14 +249,26 @@ def _plan_images(spec: PhantomSpec) -> list[_ImagePlan]:
     plans = []
     for i, (patient, laterality, view, density) in enumerate(views):
         date, clock = _date_time(rng)
-        plans.append(_ImagePlan(
-            index=i, patient=patient, split="test" if patient in test else "train", laterality=laterality,
-            view=view, density=density, cut_contour=bool(cut[i]), study_uid=uids.new(), series_uid=uids.new(),
-            sop_uid=uids.new(), jpeg_name=_jpeg_name(rng),
-            findings=_plan_findings(rng, uids, kinds[i], bool(malignant[i])),
-            empty_description=bool(no_description[i]), newline_full=bool(rng.random() < 0.15),
-            study_date=date, study_time=clock,
-        ))  # fmt: skip
+        plans.append(
+            _ImagePlan(
+                index=i,
+                patient=patient,
+                split="test" if patient in test else "train",
+                laterality=laterality,
+                view=view,
+                density=density,
+                cut_contour=bool(cut[i]),
+                study_uid=uids.new(),
+                series_uid=uids.new(),
+                sop_uid=uids.new(),
+                jpeg_name=_jpeg_name(rng),
+                findings=_plan_findings(rng, uids, kinds[i], bool(malignant[i])),
+                empty_description=bool(no_description[i]),
+                newline_full=bool(rng.random() < 0.15),
+                study_date=date,
+                study_time=clock,
+            )
+        )
     return plans
 
 
@@ -313,18 +335,29 @@ def _truth_row(plan: _ImagePlan, finding: _FindingPlan, mask: np.ndarray, image:
     ys, xs = np.nonzero(mask)
     centre_x, centre_y = (float(xs.mean()), float(ys.mean())) if len(xs) else (-1.0, -1.0)
     return {
-        "SeriesInstanceUID": plan.series_uid, "image_path": f"jpeg/{plan.series_uid}/{plan.jpeg_name}",
-        "abnormality_type": finding.spec.abnormality, "pathology": finding.spec.pathology,
-        "subtype": finding.spec.subtype, "extent": finding.spec.extent,
+        "SeriesInstanceUID": plan.series_uid,
+        "image_path": f"jpeg/{plan.series_uid}/{plan.jpeg_name}",
+        "abnormality_type": finding.spec.abnormality,
+        "pathology": finding.spec.pathology,
+        "subtype": finding.spec.subtype,
+        "extent": finding.spec.extent,
         "abnormality_id": finding.abnormality_id,
-        "center_x": round(centre_x, 1), "center_y": round(centre_y, 1),
-        "radius": round(float(np.sqrt(len(xs) / np.pi)), 1), "roi_series_uid": finding.mask_uid,
-        "crop_series_uid": finding.crop_uid, "cut_contour": int(plan.cut_contour), "view": plan.view,
-        "laterality": plan.laterality, "breast_density": plan.density, "width": image.shape[1],
-        "height": image.shape[0], "pectoral_width": round(geom.pectoral[0], 1),
-        "pectoral_height": round(geom.pectoral[1], 1), "pectoral_bow": round(geom.pectoral[2], 4),
+        "center_x": round(centre_x, 1),
+        "center_y": round(centre_y, 1),
+        "radius": round(float(np.sqrt(len(xs) / np.pi)), 1),
+        "roi_series_uid": finding.mask_uid,
+        "crop_series_uid": finding.crop_uid,
+        "cut_contour": int(plan.cut_contour),
+        "view": plan.view,
+        "laterality": plan.laterality,
+        "breast_density": plan.density,
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "pectoral_width": round(geom.pectoral[0], 1),
+        "pectoral_height": round(geom.pectoral[1], 1),
+        "pectoral_bow": round(geom.pectoral[2], 4),
         "style": "film",
-    }  # fmt: skip
+    }
 
 
 def _render_full(task: tuple[str, int, int, _ImagePlan]) -> _Written:
@@ -333,8 +366,16 @@ def _render_full(task: tuple[str, int, int, _ImagePlan]) -> _Written:
     key = [seed, 10, plan.index]
     geom = _geometry_for(np.random.default_rng(key), height, plan.view, plan.cut_contour)
     specs = [f.spec for f in plan.findings]
-    image, masks = render_mammogram(np.random.default_rng(key), height, plan.view, plan.laterality, specs,
-                                    plan.cut_contour, "film", density=plan.density)  # fmt: skip
+    image, masks = render_mammogram(
+        np.random.default_rng(key),
+        height,
+        plan.view,
+        plan.laterality,
+        specs,
+        plan.cut_contour,
+        "film",
+        density=plan.density,
+    )
     files = [_file_record(f"jpeg/{plan.series_uid}/{plan.jpeg_name}", image)]
     _encode_jpeg(Path(root) / files[0][0], image)
     truth = []
@@ -405,21 +446,28 @@ def _case_row(plan: _ImagePlan, finding: _FindingPlan) -> dict[str, object]:
     sub = f"{folder}_{finding.abnormality_id}"
     mass = finding.spec.abnormality == "mass"
     return {
-        "patient_id": plan.patient, "breast_density": plan.density, "breast density": plan.density,
-        "left or right breast": plan.laterality, "image view": plan.view,
-        "abnormality id": finding.abnormality_id, "abnormality type": finding.spec.abnormality,
+        "patient_id": plan.patient,
+        "breast_density": plan.density,
+        "breast density": plan.density,
+        "left or right breast": plan.laterality,
+        "image view": plan.view,
+        "abnormality id": finding.abnormality_id,
+        "abnormality type": finding.spec.abnormality,
         "mass shape": finding.spec.subtype if mass else "",
         "mass margins": finding.spec.extent if mass else "",
         "calc type": "" if mass else finding.spec.subtype,
         "calc distribution": "" if mass else finding.spec.extent,
-        "assessment": finding.assessment, "pathology": finding.spec.pathology,
+        "assessment": finding.assessment,
+        "pathology": finding.spec.pathology,
         "subtlety": finding.spec.subtlety,
         "image file path": _dcm_path(folder, plan.study_uid, plan.series_uid, 0, plan.newline_full),
-        "cropped image file path": _dcm_path(sub, finding.study_uid, finding.crop_uid, crop_number,
-        finding.newline_crop),
-        "ROI mask file path": _dcm_path(sub, finding.study_uid, finding.mask_uid, mask_number,
-        finding.newline_mask),
-    }  # fmt: skip
+        "cropped image file path": _dcm_path(
+            sub, finding.study_uid, finding.crop_uid, crop_number, finding.newline_crop
+        ),
+        "ROI mask file path": _dcm_path(
+            sub, finding.study_uid, finding.mask_uid, mask_number, finding.newline_mask
+        ),
+    }
 
 
 def _write_case_csvs(csv_dir: Path, plans: Sequence[_ImagePlan]) -> dict[str, int]:
@@ -447,40 +495,88 @@ def _dicom_row(plan: _ImagePlan, record: tuple[str, int, int, int, int], what: s
     bits = 8 if what == "mask" else 16
     factor = 1 if bits == 8 else 257
     return {
-        "file_path": f"CBIS-DDSM/dicom/{fields['sop']}.dcm", "image_path": f"CBIS-DDSM/{relative}",
-        "AccessionNumber": "", "BitsAllocated": bits, "BitsStored": bits, "BodyPartExamined": "BREAST",
-        "Columns": cols, "ContentDate": plan.study_date, "ContentTime": plan.study_time,
+        "file_path": f"CBIS-DDSM/dicom/{fields['sop']}.dcm",
+        "image_path": f"CBIS-DDSM/{relative}",
+        "AccessionNumber": "",
+        "BitsAllocated": bits,
+        "BitsStored": bits,
+        "BodyPartExamined": "BREAST",
+        "Columns": cols,
+        "ContentDate": plan.study_date,
+        "ContentTime": plan.study_time,
         "ConversionType": "WSD",
-        "HighBit": bits - 1, "InstanceNumber": fields.get("instance", 1),
+        "HighBit": bits - 1,
+        "InstanceNumber": fields.get("instance", 1),
         "LargestImagePixelValue": high * factor,
-        "Laterality": plan.laterality[0], "Modality": "MG", "PatientBirthDate": "",
+        "Laterality": plan.laterality[0],
+        "Modality": "MG",
+        "PatientBirthDate": "",
         "PatientID": fields["case"],
-        "PatientName": fields["case"], "PatientOrientation": plan.view, "PatientSex": "F",
-        "PhotometricInterpretation": "MONOCHROME2", "PixelRepresentation": 0, "ReferringPhysicianName": "",
-        "Rows": rows, "SOPClassUID": SOP_CLASS_UID, "SOPInstanceUID": fields["sop"], "SamplesPerPixel": 1,
-        "SeriesDescription": fields["description"], "SeriesInstanceUID": fields["series"],
-        "SmallestImagePixelValue": low * factor, "StudyDate": plan.study_date, "StudyID": "DDSM",
-        "StudyInstanceUID": fields["study"], "StudyTime": plan.study_time.split(".")[0],
-    }  # fmt: skip
+        "PatientName": fields["case"],
+        "PatientOrientation": plan.view,
+        "PatientSex": "F",
+        "PhotometricInterpretation": "MONOCHROME2",
+        "PixelRepresentation": 0,
+        "ReferringPhysicianName": "",
+        "Rows": rows,
+        "SOPClassUID": SOP_CLASS_UID,
+        "SOPInstanceUID": fields["sop"],
+        "SamplesPerPixel": 1,
+        "SeriesDescription": fields["description"],
+        "SeriesInstanceUID": fields["series"],
+        "SmallestImagePixelValue": low * factor,
+        "StudyDate": plan.study_date,
+        "StudyID": "DDSM",
+        "StudyInstanceUID": fields["study"],
+        "StudyTime": plan.study_time.split(".")[0],
+    }
 
 
 def _dicom_rows(plan: _ImagePlan, written: _Written) -> list[dict[str, object]]:
     """The dicom_info rows of one full image and its crops and ROI masks."""
     folder = _case_folder(plan, plan.findings[0].spec.abnormality)
     description = "" if plan.empty_description else FULL_DESCRIPTION
-    rows = [_dicom_row(plan, written.files[0], "full", sop=plan.sop_uid, case=folder, description=description,
-                       series=plan.series_uid, study=plan.study_uid)]  # fmt: skip
+    rows = [
+        _dicom_row(
+            plan,
+            written.files[0],
+            "full",
+            sop=plan.sop_uid,
+            case=folder,
+            description=description,
+            series=plan.series_uid,
+            study=plan.study_uid,
+        )
+    ]
     for k, finding in enumerate(plan.findings):
         case = f"{_case_folder(plan, finding.spec.abnormality)}_{finding.abnormality_id}"
         crop_record, mask_record = written.files[1 + 2 * k], written.files[2 + 2 * k]
-        rows.append(_dicom_row(plan, crop_record, "crop", sop=finding.crop_sop, case=case,
-                    series=finding.crop_uid,
-                               description=CROP_DESCRIPTION, study=finding.study_uid,
-                               instance=1 if finding.crop_first else 2))  # fmt: skip
-        rows.append(_dicom_row(plan, mask_record, "mask", sop=finding.mask_sop, case=case,
-                    series=finding.mask_uid,
-                               description=MASK_DESCRIPTION, study=finding.study_uid,
-                               instance=2 if finding.crop_first else 1))  # fmt: skip
+        rows.append(
+            _dicom_row(
+                plan,
+                crop_record,
+                "crop",
+                sop=finding.crop_sop,
+                case=case,
+                series=finding.crop_uid,
+                description=CROP_DESCRIPTION,
+                study=finding.study_uid,
+                instance=1 if finding.crop_first else 2,
+            )
+        )
+        rows.append(
+            _dicom_row(
+                plan,
+                mask_record,
+                "mask",
+                sop=finding.mask_sop,
+                case=case,
+                series=finding.mask_uid,
+                description=MASK_DESCRIPTION,
+                study=finding.study_uid,
+                instance=2 if finding.crop_first else 1,
+            )
+        )
     return rows
 
 
@@ -506,32 +602,46 @@ def _write_dicom_info(
         }
         for r in rows
     ]
-    _write_csv(csv_dir / "meta.csv", META_COLUMNS, meta)  # fmt: skip
+    _write_csv(csv_dir / "meta.csv", META_COLUMNS, meta)
     return len(rows)
 
 
 def _write_healthy_labels(root: Path, plans: Sequence[_HealthyPlan], source: str) -> None:
-    rows = [{"file": p.file, "pathology": "NORMAL", "abnormality": "none", "laterality": p.laterality,
-             "view": p.view} for p in plans]  # fmt: skip
+    rows = [
+        {
+            "file": p.file,
+            "pathology": "NORMAL",
+            "abnormality": "none",
+            "laterality": p.laterality,
+            "view": p.view,
+        }
+        for p in plans
+    ]
     _write_csv(root / source / "labels.csv", HEALTHY_COLUMNS, rows)
 
 
 def _readme(spec: PhantomSpec) -> str:
-    return "\n".join([
-        f"{README_MARKER} (synthetic data, no patient data)",
-        "",
-        "Written by mammogan_lib.phantom.write_phantom in the layout of the Kaggle copy of CBIS-DDSM",
-        "(csv/ with dicom_info.csv, meta.csv and the four case-description CSVs; jpeg/<SeriesInstanceUID>/).",
-        "healthy/ and healthy_other_source/ are image folders with labels.csv (healthy_other_source is",
-        "rendered in a different, digital-like acquisition style, 16-bit PNG). phantom_truth.csv holds the",
-        "ground truth per finding (lesion centre and radius in pixels of the full image); it is not part of",
-        "the Kaggle layout.",
-        "Numbers obtained on this phantom say that code works, not how well a model does on real mammograms.",
-        "",
-        f"seed: {spec.seed}",
-        f"spec: {json.dumps(spec.as_dict(), sort_keys=True)}",
-        "",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"{README_MARKER} (synthetic data, no patient data)",
+            "",
+            "Written by mammogan_lib.phantom.write_phantom in the layout of the Kaggle copy of CBIS-DDSM",
+            "(csv/ with dicom_info.csv, meta.csv and the four"
+            " case-description CSVs; jpeg/<SeriesInstanceUID>/).",
+            "healthy/ and healthy_other_source/ are image folders with labels.csv (healthy_other_source is",
+            "rendered in a different, digital-like acquisition style,"
+            " 16-bit PNG). phantom_truth.csv holds the",
+            "ground truth per finding (lesion centre and radius in"
+            " pixels of the full image); it is not part of",
+            "the Kaggle layout.",
+            "Numbers obtained on this phantom say that code works, not"
+            " how well a model does on real mammograms.",
+            "",
+            f"seed: {spec.seed}",
+            f"spec: {json.dumps(spec.as_dict(), sort_keys=True)}",
+            "",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -553,8 +663,10 @@ def _prepare_root(root: Path) -> None:
     if root.exists() and any(root.iterdir()):
         readme = root / "README.txt"
         if not (readme.is_file() and readme.read_text(encoding="utf-8").startswith(README_MARKER)):
-            raise FileExistsError(f"{root} is not empty and holds no phantom (no README.txt starting with "
-                                  f"{README_MARKER!r}); refusing to write a phantom into it")  # fmt: skip
+            raise FileExistsError(
+                f"{root} is not empty and holds no phantom (no README.txt starting with "
+                f"{README_MARKER!r}); refusing to write a phantom into it"
+            )
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
 
@@ -584,24 +696,39 @@ def write_phantom(root: Path, spec: PhantomSpec, workers: int = 0) -> PhantomSum
     return _summary(root, spec, plans, n_dicom, len(healthy), len(other), time.perf_counter() - started)
 
 
-def _summary(root: Path, spec: PhantomSpec, plans: Sequence[_ImagePlan], n_dicom: int, n_healthy: int,
-             n_other: int, seconds: float) -> PhantomSummary:  # fmt: skip
+def _summary(
+    root: Path,
+    spec: PhantomSpec,
+    plans: Sequence[_ImagePlan],
+    n_dicom: int,
+    n_healthy: int,
+    n_other: int,
+    seconds: float,
+) -> PhantomSummary:
     findings = [f for p in plans for f in p.findings]
     kinds = [{f.spec.abnormality for f in p.findings} for p in plans]
     patients = {p.patient: p.split for p in plans}
     return PhantomSummary(
-        root=root, spec=spec, n_full_images=len(plans), n_patients=len(patients),
+        root=root,
+        spec=spec,
+        n_full_images=len(plans),
+        n_patients=len(patients),
         n_train_patients=sum(s == "train" for s in patients.values()),
-        n_test_patients=sum(s == "test" for s in patients.values()), n_findings=len(findings),
+        n_test_patients=sum(s == "test" for s in patients.values()),
+        n_findings=len(findings),
         n_mass_findings=sum(f.spec.abnormality == "mass" for f in findings),
         n_calc_findings=sum(f.spec.abnormality == "calcification" for f in findings),
         n_malignant_images=sum(any(f.spec.malignant for f in p.findings) for p in plans),
         n_multi_finding_images=sum(len(p.findings) > 1 for p in plans),
         n_mass_and_calc_images=sum(len(k) > 1 for k in kinds),
         n_cut_contour=sum(p.cut_contour for p in plans),
-        n_crops=len(findings), n_masks=len(findings), n_healthy=n_healthy, n_healthy_other_source=n_other,
-        n_files=n_dicom + n_healthy + n_other + 9, seconds=round(seconds, 3),
-    )  # fmt: skip
+        n_crops=len(findings),
+        n_masks=len(findings),
+        n_healthy=n_healthy,
+        n_healthy_other_source=n_other,
+        n_files=n_dicom + n_healthy + n_other + 9,
+        seconds=round(seconds, 3),
+    )
 
 
 def phantom_matches(root: Path, spec: PhantomSpec) -> bool:

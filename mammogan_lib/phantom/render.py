@@ -73,9 +73,16 @@ def _cc_shape(rng: np.random.Generator, h: int, w: int, cut: str) -> dict[str, f
     """Contour parameters of a CC view (half-heights along the chest wall, depth, bulge, nipple drop)."""
     yc = h * rng.uniform(0.46, 0.54)
     room_up, room_down = yc - 0.035 * h, 0.965 * h - yc
-    p = {"yc": yc, "b_up": room_up * rng.uniform(0.72, 1.0), "b_down": room_down * rng.uniform(0.72, 1.0),
-         "a": w * rng.uniform(0.42, 0.72), "p_up": rng.uniform(0.8, 1.3), "p_down": rng.uniform(0.8, 1.3),
-         "m_up": rng.uniform(0.0, 0.15), "drop": h * rng.uniform(-0.04, 0.04)}  # fmt: skip
+    p = {
+        "yc": yc,
+        "b_up": room_up * rng.uniform(0.72, 1.0),
+        "b_down": room_down * rng.uniform(0.72, 1.0),
+        "a": w * rng.uniform(0.42, 0.72),
+        "p_up": rng.uniform(0.8, 1.3),
+        "p_down": rng.uniform(0.8, 1.3),
+        "m_up": rng.uniform(0.0, 0.15),
+        "drop": h * rng.uniform(-0.04, 0.04),
+    }
     if cut in ("top", "vertical"):
         p["b_up"] = yc + h * rng.uniform(0.08, 0.3)
     if cut in ("bottom", "vertical"):
@@ -107,7 +114,7 @@ def _mlo_shape(rng: np.random.Generator, h: int, w: int, cut: str) -> dict[str, 
     }
     if cut == "far":
         p["a"] = w * rng.uniform(1.08, 1.3)
-    return p  # fmt: skip
+    return p
 
 
 def _contour_points(rng: np.random.Generator, p: dict[str, float], n: int = 240) -> np.ndarray:
@@ -151,8 +158,9 @@ def _breast_geometry(rng: np.random.Generator, h: int, w: int, view: str, cut: s
     pectoral = (0.0, 0.0, 1.0)
     if view == "MLO":
         top = max(float(contour[:, 1].min()), 0.0)
-        pectoral = _fit_pectoral(contour, w * rng.uniform(0.28, 0.45), top + h * rng.uniform(0.3, 0.45),
-                                 rng.uniform(0.55, 0.85))  # fmt: skip
+        pectoral = _fit_pectoral(
+            contour, w * rng.uniform(0.28, 0.45), top + h * rng.uniform(0.3, 0.45), rng.uniform(0.55, 0.85)
+        )
     return _Geometry(h, w, contour, nipple, p["yc"], p["a"], pectoral, cut)
 
 
@@ -662,5 +670,3 @@ def _check_render_args(height: int, view: str, laterality: str, style: str, dens
         raise ValueError(f"density: expected 1, 2, 3 or 4, got {density!r}")
     if height < 64:
         raise ValueError(f"height: expected at least 64 pixels, got {height!r}")
-
-

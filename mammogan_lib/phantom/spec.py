@@ -11,36 +11,106 @@ from pathlib import Path
 # ------------------------------------------------------------------------------------------------------------
 
 DICOM_INFO_COLUMNS: tuple[str, ...] = (
-    "file_path", "image_path", "AccessionNumber", "BitsAllocated", "BitsStored", "BodyPartExamined",
+    "file_path",
+    "image_path",
+    "AccessionNumber",
+    "BitsAllocated",
+    "BitsStored",
+    "BodyPartExamined",
     "Columns",
-    "ContentDate", "ContentTime", "ConversionType", "HighBit", "InstanceNumber", "LargestImagePixelValue",
-    "Laterality", "Modality", "PatientBirthDate", "PatientID", "PatientName", "PatientOrientation",
-    "PatientSex", "PhotometricInterpretation", "PixelRepresentation", "ReferringPhysicianName", "Rows",
-    "SOPClassUID", "SOPInstanceUID", "SamplesPerPixel", "SeriesDescription", "SeriesInstanceUID",
-    "SmallestImagePixelValue", "StudyDate", "StudyID", "StudyInstanceUID", "StudyTime",
-)  # fmt: skip
+    "ContentDate",
+    "ContentTime",
+    "ConversionType",
+    "HighBit",
+    "InstanceNumber",
+    "LargestImagePixelValue",
+    "Laterality",
+    "Modality",
+    "PatientBirthDate",
+    "PatientID",
+    "PatientName",
+    "PatientOrientation",
+    "PatientSex",
+    "PhotometricInterpretation",
+    "PixelRepresentation",
+    "ReferringPhysicianName",
+    "Rows",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SamplesPerPixel",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "SmallestImagePixelValue",
+    "StudyDate",
+    "StudyID",
+    "StudyInstanceUID",
+    "StudyTime",
+)
 META_COLUMNS: tuple[str, ...] = (
-    "SeriesInstanceUID", "StudyInstanceUID", "Modality", "SeriesDescription", "BodyPartExamined",
-    "SeriesNumber", "Collection", "Visibility", "ImageCount",
-)  # fmt: skip
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "Modality",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "SeriesNumber",
+    "Collection",
+    "Visibility",
+    "ImageCount",
+)
 _PATH_COLUMNS = ("image file path", "cropped image file path", "ROI mask file path")
 MASS_COLUMNS: tuple[str, ...] = (
-    "patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
+    "patient_id",
+    "breast_density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
     "abnormality type",
-    "mass shape", "mass margins", "assessment", "pathology", "subtlety", *_PATH_COLUMNS,
-)  # fmt: skip
+    "mass shape",
+    "mass margins",
+    "assessment",
+    "pathology",
+    "subtlety",
+    *_PATH_COLUMNS,
+)
 CALC_COLUMNS: tuple[str, ...] = (
-    "patient_id", "breast density", "left or right breast", "image view", "abnormality id",
+    "patient_id",
+    "breast density",
+    "left or right breast",
+    "image view",
+    "abnormality id",
     "abnormality type",
-    "calc type", "calc distribution", "assessment", "pathology", "subtlety", *_PATH_COLUMNS,
-)  # fmt: skip
+    "calc type",
+    "calc distribution",
+    "assessment",
+    "pathology",
+    "subtlety",
+    *_PATH_COLUMNS,
+)
 HEALTHY_COLUMNS: tuple[str, ...] = ("file", "pathology", "abnormality", "laterality", "view")
 TRUTH_COLUMNS: tuple[str, ...] = (
-    "SeriesInstanceUID", "image_path", "abnormality_type", "pathology", "subtype", "extent", "abnormality_id",
-    "center_x", "center_y", "radius", "roi_series_uid", "crop_series_uid", "cut_contour", "view",
-    "laterality", "breast_density", "width", "height", "pectoral_width", "pectoral_height", "pectoral_bow",
+    "SeriesInstanceUID",
+    "image_path",
+    "abnormality_type",
+    "pathology",
+    "subtype",
+    "extent",
+    "abnormality_id",
+    "center_x",
+    "center_y",
+    "radius",
+    "roi_series_uid",
+    "crop_series_uid",
+    "cut_contour",
+    "view",
+    "laterality",
+    "breast_density",
+    "width",
+    "height",
+    "pectoral_width",
+    "pectoral_height",
+    "pectoral_bow",
     "style",
-)  # fmt: skip
+)
 
 FULL_DESCRIPTION = "full mammogram images"
 CROP_DESCRIPTION = "cropped images"
@@ -153,5 +223,3 @@ def _check_fraction(name: str, value: object) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
     if not ok:
         raise ValueError(f"PhantomSpec.{name}: expected a number in [0, 1], got {value!r}")
-
-
