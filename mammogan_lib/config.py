@@ -34,6 +34,13 @@ class ParameterError(ValueError):
         self.key = key
 
 
+CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
+"""The folder this library's code lives in: in a checkout, the one holding ``params/``, ``notebooks/`` and
+the Kaggle template, whose git commit the provenance records. Where relative *parameters* resolve is
+:func:`project_root`: found from the working folder, so that it also means something where the library is
+installed as a wheel (a Kaggle kernel)."""
+
+
 def project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: cwd) holding ``params/`` and ``notebooks/``.
 

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mammogan_lib import files, pipeline, provenance
+from mammogan_lib import config, files, pipeline, provenance
 
 TEMPLATE_FILE = "kaggle-kernel-metadata.json"
 CBIS_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"
@@ -78,7 +78,7 @@ def library_metadata(user: str) -> dict[str, Any]:
     return {"title": LIBRARY_SLUG, "id": f"{user}/{LIBRARY_SLUG}", "licenses": [{"name": "MIT"}]}
 
 
-def build_wheel(out_dir: Path, project_root: Path = provenance.PROJECT_ROOT) -> Path:
+def build_wheel(out_dir: Path, project_root: Path = config.CHECKOUT_ROOT) -> Path:
     """Build the mammogan_lib wheel offline (no build isolation: setuptools comes from the environment)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as build_dir:
@@ -185,10 +185,10 @@ def build_bundle(
     build_wheel(library)
     for stage in pipeline.STAGES:
         shutil.copy2(pipeline.notebook_path(stage), library / f"{stage}.ipynb")
-    for path in sorted((provenance.PROJECT_ROOT / "params").glob("*.yaml")):
+    for path in sorted((config.CHECKOUT_ROOT / "params").glob("*.yaml")):
         shutil.copy2(path, library / path.name)
     files.write_json(library / "dataset-metadata.json", library_metadata(user))
-    template = json.loads((provenance.PROJECT_ROOT / TEMPLATE_FILE).read_text())
+    template = json.loads((config.CHECKOUT_ROOT / TEMPLATE_FILE).read_text())
     metadata = kernel_metadata(template, exp_id, user, resume)
     kernel.mkdir(parents=True)
     files.write_json(kernel / "kernel-metadata.json", metadata)
@@ -269,12 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("exp", help="experiment: params/<EXP>.yaml on top of params/base.yaml")
     parser.add_argument("--user", default=DEFAULT_USER, help="Kaggle user name (owner of kernel and dataset)")
     parser.add_argument("--resume", action="store_true", help="attach the kernel's own previous output")
-    parser.add_argument("--out", type=Path, default=provenance.PROJECT_ROOT / "kaggle")
+    parser.add_argument("--out", type=Path, default=config.CHECKOUT_ROOT / "kaggle")
     parser.add_argument("--push", action="store_true", help="then publish with the kaggle CLI")
     args = parser.parse_args(argv)
-    files = [provenance.PROJECT_ROOT / "params" / "base.yaml"]
+    files = [config.CHECKOUT_ROOT / "params" / "base.yaml"]
     if args.exp != "base":
-        files.append(provenance.PROJECT_ROOT / "params" / f"{args.exp}.yaml")
+        files.append(config.CHECKOUT_ROOT / "params" / f"{args.exp}.yaml")
     bundle = build_bundle(files, args.out, args.user, args.resume)
     print(f"built {bundle}")
     if args.user == DEFAULT_USER:

@@ -42,7 +42,7 @@ KERNEL_VARIABLE = "MAMMOGAN_KERNEL"
 
 
 def notebooks_dir() -> Path:
-    return Path(os.environ.get(NOTEBOOKS_DIR_VARIABLE) or provenance.PROJECT_ROOT / "notebooks")
+    return Path(os.environ.get(NOTEBOOKS_DIR_VARIABLE) or config.CHECKOUT_ROOT / "notebooks")
 
 
 def notebook_path(stage: str) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mammogan_lib import files
+from mammogan_lib.config import CHECKOUT_ROOT
 from mammogan_lib.runs import RunPaths
 
 TRACKED_PACKAGES = (
@@ -40,13 +41,12 @@ TRACKED_PACKAGES = (
     "papermill",
     "tqdm",
 )
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _git(*args: str) -> str:
     try:
         done = subprocess.run(
-            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
+            ["git", *args], cwd=CHECKOUT_ROOT, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return ""
