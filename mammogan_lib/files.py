@@ -45,7 +45,7 @@ def _strict_json(value: Any) -> Any:
 def write_json(path: Path | str, payload: Any) -> Path:
     """Write ``payload`` as strict, indented JSON, atomically (NaN and infinity are written as null)."""
     text = json.dumps(_strict_json(payload), indent=2, sort_keys=False, default=str, allow_nan=False) + "\n"
-    return write_atomically(path, lambda tmp: tmp.write_text(text))
+    return write_text(path, text)
 
 
 def read_json(path: Path | str) -> Any:
@@ -56,6 +56,10 @@ def read_json_if_present(path: Path | str) -> Any | None:
     """The JSON at ``path``, or ``None`` when the file does not exist (a stage that has not run)."""
     path = Path(path)
     return read_json(path) if path.is_file() else None
+
+
+def write_text(path: Path | str, text: str) -> Path:
+    return write_atomically(path, lambda tmp: tmp.write_text(text))
 
 
 def write_bytes(path: Path | str, data: bytes) -> Path:

@@ -138,9 +138,7 @@ def export_html(notebook_path: Path, html_path: Path) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter(embed_images=True).from_notebook_node(nbformat.read(notebook_path, as_version=4))
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(body)
-    return html_path
+    return files.write_text(html_path, body)
 
 
 def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Path) -> Path:

@@ -159,4 +159,4 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>mammogan {html.escape(run_dir.name)}"
         f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
-    return files.write_atomically(paths.index, lambda tmp: tmp.write_text(page))
+    return files.write_text(paths.index, page)
