@@ -180,41 +180,26 @@ def check_targets(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
-def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Every measurement of one benchmark run, each in its own subprocess; the JSON-ready report.
-
-    ``progress(message)`` is told what starts (``main`` prints it); the library prints nothing.
-    """
-    from mammogan_lib.provenance import git_state, hardware, package_versions
-
-    report: dict[str, Any] = {
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "load_average_start": list(os.getloadavg()),
-        "options": options.__dict__.copy(),
-        "machine": hardware(),
-        "packages": package_versions(),
-        "git": git_state(),
-    }
+def measure_peaks(options: BenchOptions, machine: Mapping[str, Any], progress: Callable[[str], None]) -> dict:
+    """The float32 matmul peak, and the mixed policy's dtype (float16 on a GPU, bfloat16 on a CPU)."""
     progress(f"matmul peak ({options.matmul_size}^2)")
     matmul = run_measurement("matmul", {"size": options.matmul_size})
-    mixed_native = mixed_is_native(report["machine"])
-    reduced = "float16" if report["machine"].get("gpus") else "bfloat16"
-    progress(f"matmul {reduced} ({options.matmul_size}^2{'' if mixed_native else ', emulated'})")
-    matmul["reduced"] = {
-        reduced: run_measurement(
-            "matmul_reduced", {"size": options.matmul_size, "dtype": reduced}, required=False
-        )
-    }
-    progress("FLOP count")
-    shape = {
-        "architecture": options.architecture,
-        "resolution": options.resolution,
-        "width": options.width,
-        "batch_size": options.batch_size,
-    }
-    flops = run_measurement("flops", shape)
+    reduced = "float16" if machine.get("gpus") else "bfloat16"
+    progress(f"matmul {reduced} ({options.matmul_size}^2{'' if mixed_is_native(machine) else ', emulated'})")
+    config = {"size": options.matmul_size, "dtype": reduced}
+    matmul["reduced"] = {reduced: run_measurement("matmul_reduced", config, required=False)}
+    return matmul
+
+
+def measure_training(
+    options: BenchOptions,
+    machine: Mapping[str, Any],
+    matmul: Mapping[str, Any],
+    progress: Callable[[str], None],
+) -> dict[str, dict[str, Any]]:
+    """The rows (a), (b0), (b), (c), each with its derived figures and the load around it."""
     rows = {}
-    for name, (measure, config) in train_configs(options, mixed_native).items():
+    for name, (measure, config) in train_configs(options, mixed_is_native(machine)).items():
         progress(f"training step: {TRAIN_LABELS[name]}")
         load_before = os.getloadavg()[0]
         label = TRAIN_LABELS[name] + (", XLA" if config.get("jit_compile") else "")
@@ -225,45 +210,75 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
             "load_average_1min_after": round(os.getloadavg()[0], 2),
         }
     reference_ms = rows["reference"]["ms_per_step"]
-    rows = {name: add_derived_figures(row, reference_ms, matmul) for name, row in rows.items()}
+    return {name: add_derived_figures(row, reference_ms, matmul) for name, row in rows.items()}
+
+
+def measure_throughput(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Any]:
+    """02_preprocess's and the feature networks' images/s, as far as the options ask for them."""
+    measured: dict[str, Any] = {}
+    if options.preprocess:
+        progress(f"02_preprocess throughput ({options.preprocess_images} phantom images)")
+        config = {
+            "images": options.preprocess_images,
+            "workers": options.preprocess_workers,
+            "data_dir": options.data_dir,
+        }
+        measured["preprocess"] = run_measurement("preprocess", config)
+    if options.features:
+        measured["features"] = {}
+        for network in FEATURE_NETWORKS:
+            progress(f"feature throughput: {network}")
+            config = {
+                "network": network,
+                "batch_size": options.feature_batch_size,
+                "resolution": options.resolution,
+                "repeats": options.feature_repeats,
+            }
+            measured["features"][network] = run_measurement("features", config)
+    return measured
+
+
+def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Every measurement of one benchmark run, each in its own subprocess; the JSON-ready report.
+
+    ``progress(message)`` is told what starts (``main`` prints it); the library prints nothing.
+    """
+    from mammogan_lib.provenance import git_state, hardware, package_versions
+
+    machine = hardware()
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_average_start": list(os.getloadavg()),
+        "options": options.__dict__.copy(),
+        "machine": machine,
+        "packages": package_versions(),
+        "git": git_state(),
+    }
+    matmul = measure_peaks(options, machine, progress)
+    progress("FLOP count")
+    shape = {
+        "architecture": options.architecture,
+        "resolution": options.resolution,
+        "width": options.width,
+        "batch_size": options.batch_size,
+    }
+    flops = run_measurement("flops", shape)
+    rows = measure_training(options, machine, matmul, progress)
     progress("the policy precision: auto picks")
-    auto = check_auto(rows, run_measurement("auto_precision", shape))
     report.update(
         matmul_peak=matmul,
         flops=flops,
         train=rows,
         targets=check_targets(rows),
-        auto=auto,
+        auto=check_auto(rows, run_measurement("auto_precision", shape)),
         step_passes={
             "ours": [p.__dict__ for p in OUR_STEP_PASSES],
             "reference": [p.__dict__ for p in CLASSIC_LOOP_PASSES],
         },
         exp3_hours={name: exp3_hours(row["ms_per_step"], options.batch_size) for name, row in rows.items()},
         t4_estimate=t4_estimate(rows["float32"]["flops_per_step"], options.batch_size),
+        **measure_throughput(options, progress),
     )
-    if options.preprocess:
-        progress(f"02_preprocess throughput ({options.preprocess_images} phantom images)")
-        report["preprocess"] = run_measurement(
-            "preprocess",
-            {
-                "images": options.preprocess_images,
-                "workers": options.preprocess_workers,
-                "data_dir": options.data_dir,
-            },
-        )
-    if options.features:
-        report["features"] = {}
-        for network in FEATURE_NETWORKS:
-            progress(f"feature throughput: {network}")
-            report["features"][network] = run_measurement(
-                "features",
-                {
-                    "network": network,
-                    "batch_size": options.feature_batch_size,
-                    "resolution": options.resolution,
-                    "repeats": options.feature_repeats,
-                },
-            )
     report["load_average_end"] = list(os.getloadavg())
     return report
 
@@ -271,8 +286,8 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
 # --- text output ----------------------------------------------------------------------------------------
 
 
-def format_report(report: dict[str, Any]) -> str:
-    """The human-readable table of a report from :func:`run_benchmark`."""
+def format_header(report: dict[str, Any]) -> list[str]:
+    """The machine (CPU flags included), the matmul peaks and the training configuration."""
     options, matmul, machine = report["options"], report["matmul_peak"], report["machine"]
     reduced = [
         f"tensorflow_{dtype} " + (f"{row['gflops']} GFLOP/s" if "gflops" in row else "failed")
@@ -294,13 +309,18 @@ def format_report(report: dict[str, Any]) -> str:
         f"{EMULATED_WARMUP})",
         "",
     ]
+    return lines
+
+
+def format_training_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per training row: policy, ms/step, images/s, speed-up, FLOPs, share of peak, memory."""
     header = (
         f"{'measurement':<42}{'policy':>15}{'ms/step':>10}{'img/s':>8}{'vs (a)':>8}{'GFLOP/step':>12}"
         f"{'GFLOP/s':>9}{'% fp32 peak':>12}{'peak MiB':>10}{'CPU share':>10}"
         f"{'load 1m':>10}"
     )
-    lines += [header, "-" * len(header)]
-    for row in report["train"].values():
+    lines = [header, "-" * len(header)]
+    for row in rows.values():
         lines.append(
             f"{row['label']:<42}{row['dtype_policy']:>15}{row['ms_per_step']:>10.1f}"
             f"{row['images_per_s']:>8.1f}{row['speedup_vs_reference']:>7.2f}x{row['gflop_per_step']:>12.1f}"
@@ -309,6 +329,12 @@ def format_report(report: dict[str, Any]) -> str:
             f"{row['load_average_1min_before']:>5.1f}->"
             f"{row['load_average_1min_after']:.1f}"
         )
+    return lines
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable table of a report from :func:`run_benchmark`."""
+    lines = [*format_header(report), *format_training_table(report["train"])]
     lines.append("")
     for name, target in report["targets"].items():
         lines.append(
