@@ -73,7 +73,7 @@ from mammogan_lib.config import TrainConfig
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
-from mammogan_lib.timing import summarise, time_calls
+from mammogan_lib.timing import time_calls
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 """What a step returns: both losses, mean D(x) and mean D(G(z)) (before the update)."""
@@ -81,7 +81,7 @@ LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
 LOSS_COLUMNS: tuple[str, ...] = ("step", "epoch", *LOSS_KEYS)
 
 CALIBRATION_WARMUP = 2
-CALIBRATION_STEPS = 3
+CALIBRATION_STEPS = 5
 """``precision: auto`` on a CPU with native bfloat16 times this many steps of each policy (after warm-up)."""
 
 BLACK_MEAN = -0.98
@@ -189,21 +189,30 @@ def calibrate(images: np.ndarray, settings: TrainConfig, policies: Sequence[str]
     """Median ms per step of the train step under each of ``policies``, on models of these settings and the
     first batch of ``images`` (:data:`CALIBRATION_STEPS` after :data:`CALIBRATION_WARMUP`).
 
-    The probe trainers are thrown away; the run's own models are built afterwards from the seed, so a
-    calibration changes nothing but the policy chosen.
+    The policies' steps are timed in turn (one of each, then again), so that a load which comes and goes
+    on the machine meets them alike instead of favouring whichever ran at a quiet moment. The probe
+    trainers are thrown away; the run's own models are built afterwards from the seed, so a calibration
+    changes nothing but the policy chosen.
     """
     batch = np.arange(settings.batch_size)
     probe_settings = dataclasses.replace(settings, steps_per_epoch=0, restart_training=False)
-    measured = {}
-    for policy in policies:
-        probe_precision = precisions.PrecisionChoice("auto", policy, "calibration probe", "")
-        probe = assemble_trainer(images[: settings.batch_size], probe_settings, probe_precision)
-        run = probe.train_step
-        timing = time_calls(lambda run=run: run(batch), CALIBRATION_WARMUP, CALIBRATION_STEPS)
-        measured[policy] = summarise(timing, settings.batch_size)["ms_per_step"]
-        del probe, run
+    probes = {
+        policy: assemble_trainer(
+            images[: settings.batch_size],
+            probe_settings,
+            precisions.PrecisionChoice("auto", policy, "calibration probe", ""),
+        )
+        for policy in policies
+    }
+    for probe in probes.values():
+        time_calls(lambda probe=probe: probe.train_step(batch), CALIBRATION_WARMUP, 0)
+    seconds: dict[str, list[float]] = {policy: [] for policy in policies}
+    for _ in range(CALIBRATION_STEPS):
+        for policy, probe in probes.items():
+            seconds[policy] += time_calls(lambda probe=probe: probe.train_step(batch), 0, 1).wall
+    del probes
     gc.collect()
-    return measured
+    return {policy: round(1000 * float(np.median(wall)), 1) for policy, wall in seconds.items()}
 
 
 @contextmanager
