@@ -17,39 +17,8 @@ import pandas as pd
 import pytest
 
 from mammogan_lib.datasets import CATALOGUE_COLUMNS, PROBLEM_COLUMNS, detect_layout, load_dataset, tcia
+from tests.cbis_columns import CALC_COLUMNS, MASS_COLUMNS
 
-MASS_COLUMNS = [
-    "patient_id",
-    "breast_density",
-    "left or right breast",
-    "image view",
-    "abnormality id",
-    "abnormality type",
-    "mass shape",
-    "mass margins",
-    "assessment",
-    "pathology",
-    "subtlety",
-    "image file path",
-    "cropped image file path",
-    "ROI mask file path",
-]
-CALC_COLUMNS = [
-    "patient_id",
-    "breast density",
-    "left or right breast",
-    "image view",
-    "abnormality id",
-    "abnormality type",
-    "calc type",
-    "calc distribution",
-    "assessment",
-    "pathology",
-    "subtlety",
-    "image file path",
-    "cropped image file path",
-    "ROI mask file path",
-]
 DICOM_INFO_COLUMNS = [
     "file_path",
     "image_path",

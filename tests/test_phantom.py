@@ -18,40 +18,9 @@ import pytest
 
 from mammogan_lib import phantom
 from mammogan_lib.phantom import FindingSpec, PhantomSpec, render_mammogram, write_phantom
+from tests.cbis_columns import CALC_COLUMNS, MASS_COLUMNS
 
 SPEC = PhantomSpec(n_images=40, height=512, seed=3, n_healthy=6, n_healthy_other_source=6)
-MASS_COLUMNS = [
-    "patient_id",
-    "breast_density",
-    "left or right breast",
-    "image view",
-    "abnormality id",
-    "abnormality type",
-    "mass shape",
-    "mass margins",
-    "assessment",
-    "pathology",
-    "subtlety",
-    "image file path",
-    "cropped image file path",
-    "ROI mask file path",
-]
-CALC_COLUMNS = [
-    "patient_id",
-    "breast density",
-    "left or right breast",
-    "image view",
-    "abnormality id",
-    "abnormality type",
-    "calc type",
-    "calc distribution",
-    "assessment",
-    "pathology",
-    "subtlety",
-    "image file path",
-    "cropped image file path",
-    "ROI mask file path",
-]
 DICOM_INFO_COLUMNS = [
     "file_path",
     "image_path",
