@@ -454,16 +454,16 @@ def build_trainer(images: Any, settings: TrainConfig, separate_upsampling: bool 
 
 
 def assemble_trainer(
-    images: np.ndarray,
+    images: np.ndimages,
     settings: TrainConfig,
     precision: precisions.PrecisionChoice,
     separate_upsampling: bool = False,
 ) -> Trainer:
-    """The trainer of ``settings`` in ``precision``'s policy (:func:`build_trainer` without the choices)."""
+    """The trainer of ``settings`` in ``precision``'s policy (:func:`build_trainer` without the choices);
+    ``images`` as :func:`check_images` returns them."""
     from mammogan_lib.models import build_models
 
     keras = import_keras()
-    array = check_images(images, settings.resolution)
     policy = precision.policy
     keras.utils.set_random_seed(settings.seed)
     with dtype_policy(policy):
@@ -481,7 +481,7 @@ def assemble_trainer(
     )
     for model, optimizer in zip(models, optimizers, strict=True):
         optimizer.build(model.trainable_variables)
-    return Trainer(settings, models, optimizers, array, precision)
+    return Trainer(settings, models, optimizers, images, precision)
 
 
 # --- the loss log ----------------------------------------------------------------------------------------
