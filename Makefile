@@ -18,7 +18,7 @@ EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug
 KAGGLE_USER ?= your-kaggle-username
 RESUME ?=
 
-.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench kaggle kaggle-push
+.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench kaggle kaggle-push kaggle-continue
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ kaggle: setup ## build kaggle/<exp_id>/ (kernel + library dataset) for EXP; KAGG
 
 kaggle-push: setup ## build, then upload the library dataset and push the kernel of EXP (kaggle CLI + token)
 	$(PY) -m mammogan_lib.kaggle $(EXP) --user $(KAGGLE_USER) $(if $(RESUME),--resume) --push
+
+kaggle-continue: setup ## next session of EXP: publish the kernel's last output as <user>/mammogan-<exp>-state, attach it, push
+	$(PY) -m mammogan_lib.kaggle $(EXP) --user $(KAGGLE_USER) --continue
 
 lab: setup ## open Jupyter Lab on the project's environment (kernel "Python 3 (mammogan)")
 	$(VENV)/bin/jupyter lab --notebook-dir=.

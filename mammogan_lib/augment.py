@@ -29,14 +29,17 @@ The transforms, adapted from the original (RGB, in [-1, 1]) to our images, where
 The policy's transforms are applied in the order written. The randomness is stateless: ``seed`` is a
 shape ``(2,)`` integer seed (as ``tf.random.stateless_uniform`` takes; e.g. fold a step counter into a base
 seed with ``tf.random.experimental.stateless_fold_in``) or a ``keras.random.SeedGenerator``, so the same
-seed gives the same augmentation. Works eagerly and inside ``tf.function`` (height and width must be
-static). TensorFlow is imported lazily.
+seed gives the same augmentation, also when a multi-GPU step splits the batch over replicas (the draws are
+made for the global batch: :func:`mammogan_lib.distribute.global_batch_draw`). Works eagerly and inside
+``tf.function`` (height and width must be static). TensorFlow is imported lazily.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+
+from mammogan_lib.distribute import global_batch_draw
 
 POLICIES: tuple[str, ...] = ("translation", "cutout", "brightness", "contrast")
 """Transform names a policy string may contain."""
@@ -96,8 +99,10 @@ def _per_image_uniform(x: Any, seed: Any, bounds: tuple[float, float]) -> Any:
     """``U(low, high)`` of shape ``(N, 1, 1, 1)`` in ``x``'s dtype."""
     import tensorflow as tf
 
-    shape = tf.stack([tf.shape(x)[0], 1, 1, 1])
-    values = tf.random.stateless_uniform(shape, seed, minval=bounds[0], maxval=bounds[1])
+    values = global_batch_draw(
+        lambda shape: tf.random.stateless_uniform(tf.stack(shape), seed, minval=bounds[0], maxval=bounds[1]),
+        [tf.shape(x)[0], 1, 1, 1],
+    )
     return tf.cast(values, x.dtype)
 
 
@@ -121,9 +126,13 @@ def _random_offsets(x: Any, seed: Any, bounds: list[tuple[int, int]]) -> list[An
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, num=len(bounds))
-    shape = tf.shape(x)[:1]
     return [
-        tf.random.stateless_uniform(shape, seeds[i], minval=low, maxval=high, dtype=tf.int32)
+        global_batch_draw(
+            lambda shape, seed=seeds[i], low=low, high=high: tf.random.stateless_uniform(
+                tf.stack(shape), seed, minval=low, maxval=high, dtype=tf.int32
+            ),
+            [tf.shape(x)[0]],
+        )
         for i, (low, high) in enumerate(bounds)
     ]
 

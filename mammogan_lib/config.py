@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from mammogan_lib.runs import RunPaths
 
 EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+KAGGLE_DATASET_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
 class ParameterError(ValueError):
@@ -39,6 +40,9 @@ CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 the Kaggle template, whose git commit the provenance records. Where relative *parameters* resolve is
 :func:`project_root`: found from the working folder, so that it also means something where the library is
 installed as a wheel (a Kaggle kernel)."""
+SESSION_STARTED_VARIABLE = "MAMMOGAN_SESSION_STARTED"
+"""``time.time()`` when the pipeline started this session (inherited by the stage kernels); the training time
+budget counts from it."""
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -291,6 +295,14 @@ class TrainConfig(StageConfig):
     divergence_patience: int = param(3, "Stop after this many all-black sample grids in a row.", min=1)
     sample_grid: int = param(4, "The sample grid is sample_grid x sample_grid images.", min=1, max=16)
     jit_compile: bool = param(False, "Compile the train step with XLA.")
+    data_parallel: bool = param(
+        True, "With several GPUs, train on all of them (MirroredStrategy; batch_size is the global batch)."
+    )
+    time_budget_hours: float = param(
+        0.0,
+        "Stop training cleanly, with a checkpoint, this many hours after the pipeline started; 0 = none.",
+        min=0.0,
+    )
     restart_training: bool = param(
         False, "Delete this run's checkpoints, samples and losses and start again."
     )
@@ -375,6 +387,10 @@ class SvmConfig(EvaluationConfig):
         "",
         "Non-tumour images from the tumours' own source (confound control); '' = the phantom's healthy set.",
     )
+    non_tumour_kaggle_dataset: str = param(
+        "",
+        "Kaggle kernels: the dataset (owner/slug) attached and located as non_tumour_root; '' = none.",
+    )
     svm_train_per_class: int = param(400, "Training images per class (thesis 400).", min=2)
     svm_test_per_class: int = param(100, "Test images per class (thesis 100).", min=1)
     svm_generated: int = param(100, "Generated tumours replacing real ones (thesis 100).", min=0)
@@ -389,6 +405,13 @@ class SvmConfig(EvaluationConfig):
             thesis_designs(self.svm_train_per_class, self.svm_generated)
         except ValueError as error:
             raise ParameterError(str(error), "svm_generated") from None
+        dataset = self.non_tumour_kaggle_dataset
+        if dataset and not KAGGLE_DATASET_PATTERN.match(dataset):
+            raise ParameterError(
+                f"parameter 'non_tumour_kaggle_dataset': {dataset!r} is not a Kaggle dataset handle "
+                "(expected owner/slug, e.g. harrisontwwhite/final-final-rsna-breast-cancer-dataset)",
+                "non_tumour_kaggle_dataset",
+            )
 
 
 STAGE_CONFIGS: tuple[type[StageConfig], ...] = (

@@ -128,8 +128,18 @@ def stage_fingerprint(stage: str, params: Mapping[str, Any], upstream: Sequence[
 
 
 def is_stage_current(run_dir: Path, stage: str, fingerprint: str) -> bool:
-    marker = RunPaths(run_dir).done_marker(stage)
-    return marker.is_file() and files.read_json(marker).get("fingerprint") == fingerprint
+    """Whether the stage finished with this fingerprint; a stage that stopped partway (``partial``) never
+    is, so the next run continues it."""
+    marker = files.read_json_if_present(RunPaths(run_dir).done_marker(stage)) or {}
+    return marker.get("fingerprint") == fingerprint and not marker.get("partial")
+
+
+def upstream_link(run_dir: Path, stage: str, fingerprint: str) -> str:
+    """What the stages after ``stage`` depend on: its fingerprint, plus how far it got when it stopped
+    partway, so that they run again once it has gone further."""
+    marker = files.read_json_if_present(RunPaths(run_dir).done_marker(stage)) or {}
+    partial = marker.get("partial") if marker.get("fingerprint") == fingerprint else None
+    return f"{fingerprint} partial {json.dumps(partial, sort_keys=True)}" if partial else fingerprint
 
 
 def export_html(notebook_path: Path, html_path: Path) -> Path:
@@ -165,7 +175,8 @@ def run_pipeline(
     cwd: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, str]:
-    """Validate, then run (or skip) each stage in order. Returns stage -> 'ran' | 'skipped'."""
+    """Validate, then run (or skip) each stage in order. Returns stage -> 'ran' | 'skipped' | 'partial' (it
+    stopped partway, e.g. training at its time budget; the next run continues it)."""
     check_params(merged)
     cwd = Path(cwd or Path.cwd())
     exp_id = merged.values.get("exp_id") or notebook_parameters(STAGES[0])["exp_id"]
@@ -174,26 +185,38 @@ def run_pipeline(
     paths = RunPaths(run_dir)
     outcome: dict[str, str] = {}
     upstream: list[str] = []
+    os.environ.setdefault(config.SESSION_STARTED_VARIABLE, str(time.time()))  # the time budget's start
     for stage in STAGES:
         params = stage_params(stage, merged)
         fingerprint = stage_fingerprint(stage, params, upstream)
-        upstream.append(fingerprint)
         if stage not in stages:
+            upstream.append(upstream_link(run_dir, stage, fingerprint))
             continue
         if not force and is_stage_current(run_dir, stage, fingerprint):
             log(f"[{stage}] unchanged since its last run: skipped (FORCE=1 re-runs)")
             outcome[stage] = "skipped"
+            upstream.append(upstream_link(run_dir, stage, fingerprint))
             continue
         log(f"[{stage}] running -> {paths.executed_notebook(stage)}")
         started = time.time()
         executed = execute_stage(stage, params, run_dir, cwd)
         export_html(executed, paths.report(stage))
+        partial = (files.read_json_if_present(paths.stage_record(stage)) or {}).get("partial")
         files.write_json(
             paths.done_marker(stage),
-            {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1)},
+            {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1), "partial": partial},
         )
-        log(f"[{stage}] done in {time.time() - started:.0f} s")
-        outcome[stage] = "ran"
+        upstream.append(upstream_link(run_dir, stage, fingerprint))
+        if partial:
+            log(
+                f"[{stage}] stopped partway in {time.time() - started:.0f} s: {partial['reason']} at epoch "
+                f"{partial['epoch']:,} of {partial['epochs']:,}; the stages after it use its checkpoint, and "
+                "running the same command again continues it"
+            )
+            outcome[stage] = "partial"
+        else:
+            log(f"[{stage}] done in {time.time() - started:.0f} s")
+            outcome[stage] = "ran"
     if paths.stage_records.is_dir():
         provenance.merge_stage_records(run_dir)
         report.write_index(run_dir, STAGES)

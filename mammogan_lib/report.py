@@ -58,8 +58,25 @@ def _stage_rows(paths: RunPaths, stages: Sequence[str], provenance: dict[str, An
         report = paths.report(stage)
         link = f'<a href="reports/{stage}.html">{stage}</a>' if report.is_file() else stage
         wall = timings.get(stage, {}).get("wall_s")
-        rows.append({"stage": link, "state": "ran" if report.is_file() else "not run", "wall time (s)": wall})
+        marker = files.read_json_if_present(paths.done_marker(stage)) or {}
+        state = ("stopped partway" if marker.get("partial") else "ran") if report.is_file() else "not run"
+        rows.append({"stage": link, "state": state, "wall time (s)": wall})
     return pd.DataFrame(rows)
+
+
+def _partial_note(training: dict[str, Any] | None) -> list[str]:
+    """The banner of a run whose training stopped at its time budget."""
+    partial = (training or {}).get("partial")
+    if not partial:
+        return []
+    return [
+        f"<b>Partial run:</b> training stopped at epoch {partial['epoch']:,} of {partial['epochs']:,} "
+        f"({html.escape(partial['reason'])}); the stages after it used checkpoint "
+        f"<code>{html.escape(partial['checkpoint'])}</code>. To continue, "
+        f"{html.escape(partial['continue'])} (locally: the same <code>make reproduce</code>; on Kaggle: "
+        "<code>make kaggle-continue EXP=&lt;exp&gt;</code>, or a new version of the kernel with its own "
+        "output attached, <code>RESUME=1</code>)."
+    ]
 
 
 def _warnings(metrics: dict[str, Any] | None, svm: dict[str, Any] | None) -> list[str]:
@@ -90,6 +107,7 @@ def _training_paragraph(summary: dict[str, Any]) -> str:
     return (
         f"<p>{summary['epoch']:,} epochs, {summary['step']:,} steps on {summary['n_images']:,} images; "
         f"precision <b>{html.escape(precision['policy'])}</b>{how}"
+        + (f"; data-parallel on {summary['replicas']} devices" if summary.get("replicas", 1) > 1 else "")
         + (f"; {speed:,.1f} ms per step in the last session" if speed else "")
         + ".</p>"
     )
@@ -124,7 +142,8 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
     metrics = files.read_json_if_present(paths.metrics)
     svm = files.read_json_if_present(paths.svm)
     parts = [f"<h1>mammogan run <code>{html.escape(run_dir.name)}</code></h1>"]
-    parts += [f'<p class="warning">{note}</p>' for note in _warnings(metrics, svm)]
+    notes = [*_partial_note(training), *_warnings(metrics, svm)]
+    parts += [f'<p class="warning">{note}</p>' for note in notes]
     if provenance:
         stage_records = list(provenance.get("stages", {}).values())
         git = stage_records[-1].get("git", {}) if stage_records else {}

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
-from mammogan_lib import files
+from mammogan_lib import config, distribute, files
 from mammogan_lib import precision as precisions
 from mammogan_lib.augment import diff_augment
 from mammogan_lib.config import TrainConfig
@@ -101,6 +101,8 @@ RESUMABLE_CHANGES: frozenset[str] = frozenset(
         "keep_last",
         "keep_epochs",
         "divergence_patience",
+        "data_parallel",
+        "time_budget_hours",
         "sample_grid",
         "jit_compile",
         "restart_training",
@@ -254,14 +256,20 @@ def seed_states(model: Any) -> list[Any]:
     """The state variables of every ``keras.random.SeedGenerator`` inside ``model`` (Dropout, noise)."""
     keras = import_keras()
     states: dict[int, Any] = {}
-    pending = [model]
-    while pending:
-        layer = pending.pop()
+    for layer in nested_layers(model):
         for value in vars(layer).values():
             if isinstance(value, keras.random.SeedGenerator):
                 states.setdefault(id(value.state), value.state)
-        pending.extend(getattr(layer, "layers", []))
     return list(states.values())
+
+
+def nested_layers(model: Any) -> Iterator[Any]:
+    """``model`` and every layer inside it, nested models included."""
+    pending = [model]
+    while pending:
+        layer = pending.pop()
+        yield layer
+        pending.extend(getattr(layer, "layers", []))
 
 
 def reseed(states: Sequence[Any], key: Any) -> None:
@@ -288,10 +296,13 @@ class Trainer:
         optimizers: tuple[Any, Any],
         images: np.ndarray,
         precision: precisions.PrecisionChoice,
+        strategy: Any,
     ) -> None:
         import tensorflow as tf
 
         self.settings = settings
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync
         self.generator, self.discriminator = models
         self.g_optimizer, self.d_optimizer = optimizers
         self.precision = precision
@@ -299,10 +310,12 @@ class Trainer:
         self.n_images = len(images)
         self.data_fingerprint = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
         self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
-        self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
+        with strategy.scope():  # one copy per device
+            self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
         self.step = 0
         self.epoch = 0
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
+        self.budget_stop: dict[str, Any] | None = None  # set by train() when the time budget stopped it
         self._step_fn = make_step_function(self)
 
     @property
@@ -386,35 +399,63 @@ def _bce(target: float, probabilities: Any) -> Any:
 
 
 def make_step_function(trainer: Trainer) -> Any:
-    """The compiled step ``(indices (B,) int32, step int64) -> [d_loss, g_loss, d_real, d_fake]``."""
+    """The compiled step ``(indices (B,) int32, step int64) -> [d_loss, g_loss, d_real, d_fake]``.
+
+    On several devices each replica computes its share of the global batch; its losses are divided by the
+    number of replicas, so the gradients Keras's optimiser sums over replicas and the losses summed here are
+    the global batch's means (:mod:`mammogan_lib.distribute`).
+    """
     import tensorflow as tf
 
-    settings, images = trainer.settings, trainer.images
+    settings, images, strategy, replicas = (
+        trainer.settings,
+        trainer.images,
+        trainer.strategy,
+        trainer.replicas,
+    )
     generator, discriminator = trainer.generator, trainer.discriminator
     g_opt, d_opt = trainer.g_optimizer, trainer.d_optimizer
     states = seed_states(generator) + seed_states(discriminator)
     policy = settings.augment_policy
+    share = distribute.replica_share(settings.batch_size, replicas)
 
-    def step(indices: Any, step_number: Any) -> Any:
-        keys = step_seeds(settings.seed, step_number)
-        reseed(states, keys[STREAM_SEED_GENERATORS])
-        real = tf.gather(images, indices)  # (B, R, R, 1)
-        z = tf.random.stateless_normal((settings.batch_size, settings.latent_dim), keys[STREAM_LATENT])
+    def replica_step(indices: Any, keys: Any) -> Any:
+        replica, _ = distribute.replica_position()
+        real = tf.gather(images, indices[replica * share : (replica + 1) * share])  # (share, R, R, 1)
+        z = distribute.global_batch_draw(
+            lambda shape: tf.random.stateless_normal(shape, keys[STREAM_LATENT]), (share, settings.latent_dim)
+        )
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = generator(z, training=True)  # computed once, used by both updates
             d_real = discriminator(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), training=True)
             d_fake = discriminator(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), training=True)
-            d_loss = _bce(1.0, d_real) + _bce(0.0, d_fake)
-            g_loss = _bce(1.0, d_fake)  # non-saturating
+            d_loss = (_bce(1.0, d_real) + _bce(0.0, d_fake)) / replicas
+            g_loss = _bce(1.0, d_fake) / replicas  # non-saturating
             d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
         d_grads = d_tape.gradient(d_scaled, discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_scaled, generator.trainable_variables)
+        if replicas > 1:
+            # UpsampleConv2D's kernel gradient is IndexedSlices with repeated rows; all-reduced as such,
+            # Adam's second moment would square the rows before summing them
+            d_grads, g_grads = ([tf.convert_to_tensor(g) for g in grads] for grads in (d_grads, g_grads))
         d_opt.apply(d_grads, discriminator.trainable_variables)
         g_opt.apply(g_grads, generator.trainable_variables)
-        return tf.stack([d_loss, g_loss, tf.reduce_mean(d_real), tf.reduce_mean(d_fake)])
+        return tf.stack(
+            [d_loss, g_loss, tf.reduce_mean(d_real) / replicas, tf.reduce_mean(d_fake) / replicas]
+        )
 
-    # no autograph: the step has no tensor-dependent Python control flow
-    return tf.function(step, jit_compile=settings.jit_compile, autograph=False)
+    def step(indices: Any, step_number: Any) -> Any:
+        keys = step_seeds(settings.seed, step_number)
+        reseed(states, keys[STREAM_SEED_GENERATORS])  # in the cross-replica context: every copy alike
+        if replicas == 1:
+            return replica_step(indices, keys)
+        per_replica = strategy.run(compiled_replica_step, args=(indices, keys))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    # no autograph: the step has no tensor-dependent Python control flow. XLA compiles what runs on one
+    # device: the whole step, or each replica's share.
+    compiled_replica_step = tf.function(replica_step, jit_compile=settings.jit_compile, autograph=False)
+    return tf.function(step, jit_compile=settings.jit_compile and replicas == 1, autograph=False)
 
 
 def _make_optimizer(learning_rate: float, beta1: float, policy: str) -> Any:
@@ -436,7 +477,12 @@ def check_images(images: Any, resolution: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def build_trainer(images: Any, settings: TrainConfig, separate_upsampling: bool = False) -> Trainer:
+def build_trainer(
+    images: Any,
+    settings: TrainConfig,
+    separate_upsampling: bool = False,
+    devices: Sequence[str] | None = None,
+) -> Trainer:
     """Build G and D (under the run's dtype policy, :func:`choose_run_precision`), their optimisers, and
     the trainer.
 
@@ -444,29 +490,37 @@ def build_trainer(images: Any, settings: TrainConfig, separate_upsampling: bool 
     device memory. Calls ``keras.utils.set_random_seed(settings.seed)`` so the initial weights repeat.
     With ``settings.restart_training`` the run's checkpoints, samples and losses are deleted first (a fresh
     start, also of the precision choice). ``separate_upsampling``: the thesis's two-layer upsampling blocks
-    (the benchmark's reference).
+    (the benchmark's reference). ``devices``: the devices to train on data-parallel; ``None`` = every
+    visible GPU when there are several and ``settings.data_parallel``, else one device.
     """
     array = check_images(images, settings.resolution)
     resolve_steps_per_epoch(len(array), settings)
+    if devices is None:
+        devices = distribute.training_devices(settings.data_parallel)
+    if devices and len(devices) > 1:
+        distribute.replica_share(settings.batch_size, len(devices))
     if settings.restart_training:
         reset_run(settings.run_dir)
-    return assemble_trainer(array, settings, choose_run_precision(array, settings), separate_upsampling)
+    precision = choose_run_precision(array, settings)
+    return assemble_trainer(array, settings, precision, separate_upsampling, devices)
 
 
 def assemble_trainer(
-    images: np.ndimages,
+    images: np.ndarray,
     settings: TrainConfig,
     precision: precisions.PrecisionChoice,
     separate_upsampling: bool = False,
+    devices: Sequence[str] | None = None,
 ) -> Trainer:
-    """The trainer of ``settings`` in ``precision``'s policy (:func:`build_trainer` without the choices);
-    ``images`` as :func:`check_images` returns them."""
+    """The trainer of ``settings`` in ``precision``'s policy on ``devices`` (:func:`build_trainer` without
+    the choices); ``images`` as :func:`check_images` returns them."""
     from mammogan_lib.models import build_models
 
     keras = import_keras()
     policy = precision.policy
+    strategy = distribute.make_strategy(devices)
     keras.utils.set_random_seed(settings.seed)
-    with dtype_policy(policy):
+    with strategy.scope(), dtype_policy(policy):
         models = build_models(
             settings.architecture,
             settings.resolution,
@@ -475,13 +529,25 @@ def assemble_trainer(
             settings.d_dropout,
             separate_upsampling,
         )
-    optimizers = (
-        _make_optimizer(settings.lr_g, settings.beta1, policy),
-        _make_optimizer(settings.lr_d, settings.beta1, policy),
-    )
-    for model, optimizer in zip(models, optimizers, strict=True):
-        optimizer.build(model.trainable_variables)
-    return Trainer(settings, models, optimizers, images, precision)
+        if strategy.num_replicas_in_sync > 1:
+            synchronise_batch_norm(models)
+        optimizers = (
+            _make_optimizer(settings.lr_g, settings.beta1, policy),
+            _make_optimizer(settings.lr_d, settings.beta1, policy),
+        )
+        for model, optimizer in zip(models, optimizers, strict=True):
+            optimizer.build(model.trainable_variables)
+    return Trainer(settings, models, optimizers, images, precision, strategy)
+
+
+def synchronise_batch_norm(models: Sequence[Any]) -> None:
+    """Make every BatchNormalization layer use the global batch's statistics on a multi-device step (the
+    statistics of one replica's share would make the step differ from one device's)."""
+    keras = import_keras()
+    for model in models:
+        for layer in nested_layers(model):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
 
 
 # --- the loss log ----------------------------------------------------------------------------------------
@@ -565,14 +631,24 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
     log = LossLog(RunPaths(run_dir).losses)
     last_good = resume(trainer, run_dir, log)
     started = time.perf_counter()
+    deadline = budget_deadline(settings.time_budget_hours)
+    slowest_epoch_s = 0.0
+    trainer.budget_stop = None
     while trainer.epoch < settings.epochs:
         epoch_started, first_step = time.perf_counter(), trainer.step + 1
         losses = trainer.run_epoch()
         log.add(first_step, trainer.epoch, losses)
         check_losses(losses, trainer.epoch, first_step, last_good, log)
-        grid = _sample_if_due(trainer, run_dir, last_good, log)
-        written = _checkpoint_if_due(trainer, run_dir, log)
+        epoch_s = time.perf_counter() - epoch_started
+        slowest_epoch_s = max(slowest_epoch_s, epoch_s)
+        # stop now if one more epoch (and its checkpoint, about as long again) could pass the deadline
+        stopping = deadline is not None and trainer.epoch < settings.epochs
+        stopping = stopping and time.time() + 2 * slowest_epoch_s > deadline
+        grid = _sample_if_due(trainer, run_dir, last_good, log, due=stopping)
+        written = _checkpoint_if_due(trainer, run_dir, log, due=stopping)
         last_good = written or last_good
+        if stopping:
+            trainer.budget_stop = budget_stop_record(settings, trainer.epoch, written or last_good)
         means = losses.mean(axis=0)
         yield Progress(
             trainer.epoch,
@@ -580,10 +656,32 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
             trainer.step,
             *(float(v) for v in means),
             elapsed_s=time.perf_counter() - started,
-            epoch_s=time.perf_counter() - epoch_started,
+            epoch_s=epoch_s,
             checkpoint=written,
             sample_grid=grid,
         )
+        if stopping:
+            return
+
+
+def budget_deadline(hours: float) -> float | None:
+    """The ``time.time()`` by which training must have stopped: ``hours`` after the pipeline started this
+    session (:data:`mammogan_lib.config.SESSION_STARTED_VARIABLE`; else now), or ``None`` without a
+    budget."""
+    if not hours:
+        return None
+    return float(os.environ.get(config.SESSION_STARTED_VARIABLE) or time.time()) + hours * 3600
+
+
+def budget_stop_record(settings: TrainConfig, epoch: int, checkpoint: Path | None) -> dict[str, Any]:
+    """What a run stopped by its time budget says about itself (train_summary.json, provenance, index)."""
+    return {
+        "reason": f"time budget of {settings.time_budget_hours:g} h reached",
+        "epoch": epoch,
+        "epochs": settings.epochs,
+        "checkpoint": checkpoint.name if checkpoint else "",
+        "continue": "run the same command again: training resumes from this checkpoint",
+    }
 
 
 def reset_run(run_dir: Path) -> None:
@@ -653,10 +751,13 @@ def check_losses(
         raise _diverged(message, epoch, last_good, log)
 
 
-def _sample_if_due(trainer: Trainer, run_dir: Path, last_good: Path | None, log: LossLog) -> Path | None:
-    """Write the fixed-noise grid when due; track all-black grids and raise after too many in a row."""
+def _sample_if_due(
+    trainer: Trainer, run_dir: Path, last_good: Path | None, log: LossLog, due: bool = False
+) -> Path | None:
+    """Write the fixed-noise grid when due (or ``due``); track all-black grids and raise after too many in
+    a row."""
     settings, epoch = trainer.settings, trainer.epoch
-    if epoch % settings.sample_every and epoch != settings.epochs:
+    if epoch % settings.sample_every and epoch != settings.epochs and not due:
         return None
     samples = trainer.sample()
     grid_path = RunPaths(run_dir).samples / f"epoch_{epoch:06d}.png"
@@ -672,14 +773,16 @@ def _sample_if_due(trainer: Trainer, run_dir: Path, last_good: Path | None, log:
     return path
 
 
-def _checkpoint_if_due(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
-    """Checkpoint every ``checkpoint_every`` epochs and at the end (flushing the losses first).
+def _checkpoint_if_due(trainer: Trainer, run_dir: Path, log: LossLog, due: bool = False) -> Path | None:
+    """Checkpoint every ``checkpoint_every`` epochs, at the end and when ``due`` (the time budget's stop),
+    flushing the losses first.
 
-    A due checkpoint is skipped while the latest sample grid is all black (except the final one), so the
-    checkpoint named by :class:`TrainingDiverged` predates the collapse and retention cannot delete it.
+    A due checkpoint is skipped while the latest sample grid is all black (except the last of the session),
+    so the checkpoint named by :class:`TrainingDiverged` predates the collapse and retention cannot delete
+    it.
     """
     settings, epoch = trainer.settings, trainer.epoch
-    final = epoch == settings.epochs
+    final = epoch == settings.epochs or due
     if (epoch % settings.checkpoint_every and not final) or (trainer.black_epochs and not final):
         return None
     log.flush()  # before the checkpoint: a crash in between leaves rows that the resume truncates
@@ -751,6 +854,9 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
         "n_images": trainer.n_images,
         "dtype_policy": trainer.dtype_policy,
         "precision": trainer.precision.as_dict(),
+        "replicas": trainer.replicas,
+        "devices": distribute.device_names(trainer.strategy),
+        "partial": trainer.budget_stop,
         "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
         "last_epoch_losses": last_epoch,
         "params": trainer.params(),

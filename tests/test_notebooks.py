@@ -7,6 +7,7 @@ into a temporary folder.
 """
 
 import functools
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import files, pipeline
+from mammogan_lib import config, files, pipeline
 from mammogan_lib.runs import RunPaths
 from tests.conftest import PROJECT_ROOT
 
@@ -252,10 +253,15 @@ def test_unchanged_stages_are_skipped_and_more_epochs_resume_training(run):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("run", ["tiny"], indirect=True)  # the kernel is the same whatever the tier
+@pytest.mark.parametrize("layout", ["today", "older"])
 def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_output(
-    run, tmp_path, monkeypatch
+    run, tmp_path, monkeypatch, layout
 ):
-    """The kernel `make kaggle` builds, with /kaggle/input and /kaggle/working pointed at local folders."""
+    """The kernel `make kaggle` builds, with /kaggle/input and /kaggle/working pointed at local folders laid
+    out as Kaggle mounts them today (datasets/<owner>/<slug>, notebooks/<user>/<slug>) or did before
+    (<slug>). Today's layout also runs out of time budget in its first session: 04-06 run on the
+    checkpoint it stopped at, and the next session finishes training and runs them again."""
     import papermill
 
     from mammogan_lib import kaggle
@@ -264,11 +270,24 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
     phantom = Path(files.read_json(paths.filter_summary)["dataset_root"])
     bundle = kaggle.build_bundle(TIERS[run.tier], tmp_path / "kaggle", user="ci")
     inputs, working = tmp_path / "input", tmp_path / "working"
-    inputs.mkdir()
-    (inputs / kaggle.LIBRARY_SLUG).symlink_to(bundle / "library")
-    (inputs / kaggle.CBIS_DATASET.split("/")[1]).symlink_to(phantom)
+    owner, slug = kaggle.CBIS_DATASET.split("/")
+    mounts = {
+        "today": (
+            f"datasets/ci/{kaggle.LIBRARY_SLUG}",
+            f"datasets/{owner}/{slug}",
+            f"notebooks/ci/mammogan-{exp_id}",
+        ),
+        "older": (kaggle.LIBRARY_SLUG, slug, f"mammogan-{exp_id}"),
+    }
+    library_mount, dataset_mount, output_mount = (inputs / m for m in mounts[layout])
+    for mount, target in ((library_mount, bundle / "library"), (dataset_mount, phantom)):
+        mount.parent.mkdir(parents=True, exist_ok=True)
+        mount.symlink_to(target)
     monkeypatch.setenv(pipeline.KERNEL_VARIABLE, "mammogan")  # the stages' kernel; Kaggle's is python3
     quick = {"epochs": 4, "checkpoint_every": 2, "sample_every": 2, "curve_count": 0, "svm_repeats": 2}
+    if layout == "today":  # the session started an hour ago: a 1 h budget is spent after one epoch
+        quick["time_budget_hours"] = 1.0
+        monkeypatch.setenv(config.SESSION_STARTED_VARIABLE, str(time.time() - 3600))
     parameters = {
         "pipeline_params": pipeline.load_params(TIERS[run.tier]).values | quick,
         "input_root": str(inputs),
@@ -285,15 +304,26 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
         progress_bar=False,
     )
     run_kernel(output_path=str(tmp_path / "first.ipynb"))
-    kaggle_run = working / "runs" / exp_id
-    dataset = files.read_json(RunPaths(kaggle_run).filter_summary)["dataset_root"]
-    assert dataset == str(inputs / "cbis-ddsm-breast-cancer-image-dataset")
-    assert files.read_json(RunPaths(kaggle_run).train_summary)["epoch"] == 4
-    assert all(RunPaths(kaggle_run).report(stage).is_file() for stage in pipeline.STAGES)
-    assert RunPaths(kaggle_run).index.is_file() and RunPaths(kaggle_run).svm.is_file()
+    kaggle_run = RunPaths(working / "runs" / exp_id)
+    assert files.read_json(kaggle_run.filter_summary)["dataset_root"] == str(dataset_mount)
+    first_epoch = 1 if layout == "today" else 4
+    assert files.read_json(kaggle_run.train_summary)["epoch"] == first_epoch
+    assert all(kaggle_run.report(stage).is_file() for stage in pipeline.STAGES)
+    assert kaggle_run.index.is_file() and kaggle_run.svm.is_file()
+    assert files.read_json(kaggle_run.metrics)["epoch"] == first_epoch  # 04-05 used that checkpoint
+    assert ("Partial run" in kaggle_run.index.read_text()) == (layout == "today")
     # the next version of the kernel sees this output under /kaggle/input and resumes instead of starting over
-    working.rename(inputs / f"mammogan-{exp_id}")
+    output_mount.parent.mkdir(parents=True, exist_ok=True)
+    working.rename(output_mount)
+    monkeypatch.delenv(config.SESSION_STARTED_VARIABLE, raising=False)
     run_kernel(output_path=str(tmp_path / "again.ipynb"))
     outputs = (tmp_path / "again.ipynb").read_text()
     assert "restored" in outputs
-    assert all(f"'{stage}': 'skipped'" in outputs for stage in pipeline.STAGES)
+    if layout == "older":
+        assert all(f"'{stage}': 'skipped'" in outputs for stage in pipeline.STAGES)
+    else:  # training continues from epoch 1 to 4, and the stages after it run on the final checkpoint
+        assert "'03_train_gan': 'ran'" in outputs and "'06_svm': 'ran'" in outputs
+        assert "'01_filter': 'skipped'" in outputs and "'02_preprocess': 'skipped'" in outputs
+        assert files.read_json(kaggle_run.train_summary)["epoch"] == 4
+        assert files.read_json(kaggle_run.metrics)["epoch"] == 4
+        assert "Partial run" not in kaggle_run.index.read_text()

@@ -52,3 +52,31 @@ def test_index_says_how_far_training_got_and_in_which_precision_and_why(tmp_path
     assert "600 epochs, 1,200 steps on 71 images" in page and "<b>float32</b>" in page
     assert "auto on CPU (no native bfloat16 flag): this CPU has no native bfloat16" in page
     assert "36.3 ms per step" in page
+
+
+def test_index_of_a_run_stopped_by_its_time_budget_says_so_and_how_to_continue(tmp_path):
+    summary = {
+        "epoch": 5000,
+        "step": 10000,
+        "n_images": 71,
+        "dtype_policy": "mixed_float16",
+        "replicas": 2,
+        "partial": {
+            "reason": "time budget of 11 h reached",
+            "epoch": 5000,
+            "epochs": 20000,
+            "checkpoint": "epoch_005000",
+            "continue": "run the same command again: training resumes from this checkpoint",
+        },
+    }
+    files.write_json(RunPaths(tmp_path).train_summary, summary)
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "03_train_gan.html").write_text("<html></html>")
+    files.write_json(
+        RunPaths(tmp_path).done_marker("03_train_gan"), {"fingerprint": "f", "partial": summary["partial"]}
+    )
+    page = report.write_index(tmp_path, ["03_train_gan"]).read_text()
+    banner = page.split('<p class="warning">')[1].split("</p>")[0]
+    assert "Partial run" in banner and "epoch 5,000 of 20,000" in banner and "11 h" in banner
+    assert "<code>epoch_005000</code>" in banner and "make kaggle-continue" in banner
+    assert "stopped partway" in page and "data-parallel on 2 devices" in page

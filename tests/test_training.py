@@ -10,6 +10,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -22,8 +23,8 @@ from mammogan_lib.frameworks import import_keras
 keras = import_keras()
 
 from mammogan_lib import checkpoint as ckpt  # noqa: E402
+from mammogan_lib import config, training  # noqa: E402
 from mammogan_lib import precision as precisions  # noqa: E402
-from mammogan_lib import training  # noqa: E402
 from mammogan_lib.config import ParameterError, TrainConfig  # noqa: E402
 from mammogan_lib.training import (  # noqa: E402
     LOSS_COLUMNS,
@@ -184,6 +185,38 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
             trainer_a.optimizers[name].variables, resumed.optimizers[name].variables, strict=True
         ):
             assert np.array_equal(a.numpy(), b.numpy()), a.path
+
+
+def test_the_time_budget_stops_with_a_checkpoint_and_the_next_session_finishes_the_same_run(
+    tmp_path, monkeypatch
+):
+    images = training_images()
+    whole = small_settings(tmp_path / "whole", epochs=4, checkpoint_every=10, sample_every=10)
+    list(train(build_trainer(images, whole)))
+
+    budgeted = dataclasses.replace(whole, exp_id="budgeted", time_budget_hours=1.0)
+    # the pipeline started this session an hour ago: the budget is spent once the first epoch ends
+    monkeypatch.setenv(config.SESSION_STARTED_VARIABLE, str(time.time() - 3600))
+    trainer = build_trainer(images, budgeted)
+    assert [p.epoch for p in train(trainer)] == [1]
+    assert trainer.budget_stop["epoch"] == 1 and trainer.budget_stop["epochs"] == 4
+    assert trainer.budget_stop["checkpoint"] == "epoch_000001" and "1 h" in trainer.budget_stop["reason"]
+    run_dir = budgeted.run_dir
+    assert ckpt.latest_checkpoint(run_dir).name == "epoch_000001"  # not due by checkpoint_every: forced
+    assert (run_dir / "samples" / "epoch_000001.png").is_file()
+    assert read_losses(run_dir)["step"].max() == 4
+    assert training.run_summary(trainer, run_dir, read_losses(run_dir))["partial"] == trainer.budget_stop
+
+    monkeypatch.delenv(config.SESSION_STARTED_VARIABLE)  # a new session, with the budget unchanged
+    resumed = build_trainer(images, budgeted)
+    assert [p.epoch for p in train(resumed)] == [2, 3, 4] and resumed.budget_stop is None
+    assert np.array_equal(read_losses(whole.run_dir).to_numpy(), read_losses(run_dir).to_numpy())
+
+
+def test_no_budget_means_no_deadline_and_a_budget_counts_from_the_pipelines_start(monkeypatch):
+    assert training.budget_deadline(0) is None
+    monkeypatch.setenv(config.SESSION_STARTED_VARIABLE, "1000.5")
+    assert training.budget_deadline(2.0) == 1000.5 + 7200
 
 
 def test_nan_weights_stop_training_and_keep_the_last_good_checkpoint(tmp_path):

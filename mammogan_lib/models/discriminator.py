@@ -32,6 +32,7 @@ from mammogan_lib.models.common import (
     layers,
     scaled,
 )
+from mammogan_lib.models.layers import GlobalBatchDropout
 
 KERNEL_SIZE = 4
 
@@ -53,7 +54,7 @@ def downsampling_block(x: keras.KerasTensor, filters: int, dropout: float, index
     """``Conv2D 4x4 stride 2 'same' -> LeakyReLU(0.2) -> Dropout``: halves H and W."""
     x = layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", name=f"d_conv{index}")(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"d_lrelu{index}")(x)  # (H/2, W/2, filters)
-    return layers.Dropout(dropout, name=f"d_drop{index}")(x)
+    return GlobalBatchDropout(dropout, name=f"d_drop{index}")(x)
 
 
 def build_discriminator_model(resolution: int, dropout: float, width: float = 1.0) -> keras.Model:

@@ -1,5 +1,5 @@
-"""Custom layers: the generators' upsampling convolution, and the StyleGAN-like generator's (thesis
-4.2.2) constant input, noise and AdaIN.
+"""Custom layers: the generators' upsampling convolution, the StyleGAN-like generator's (thesis 4.2.2)
+constant input, noise and AdaIN, and the discriminator's dropout (Keras's, made multi-GPU exact).
 
 All of them are registered with ``keras.saving.register_keras_serializable(package="mammogan")`` and
 implement ``get_config``, so a generator saved with ``model.save('g.keras')`` reloads with
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mammogan_lib import distribute
 from mammogan_lib.frameworks import import_keras
 
 keras = import_keras()
@@ -77,8 +78,9 @@ class NoiseInjection(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         shape = ops.shape(inputs)
-        noise = keras.random.normal(
-            (shape[0], shape[1], shape[2], 1), seed=self.seed_generator, dtype=self.compute_dtype
+        noise = distribute.global_batch_draw(
+            lambda full: keras.random.normal(full, seed=self.seed_generator, dtype=self.compute_dtype),
+            (shape[0], shape[1], shape[2], 1),
         )
         return inputs + ops.cast(self.scale, self.compute_dtype) * noise
 
@@ -97,6 +99,27 @@ class NoiseInjection(keras.layers.Layer):
             self.seed_generator.state.assign(store[SEED_STATE_KEY])
             store = {key: store[key] for key in store.keys() if key != SEED_STATE_KEY}
         super().load_own_variables(store)
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class GlobalBatchDropout(keras.layers.Dropout):
+    """Keras's ``Dropout``, whose mask on a multi-GPU step is the one a single device draws for the whole
+    batch (:func:`mammogan_lib.distribute.global_batch_draw`); on one device it is ``Dropout`` itself.
+
+    Same variables and configuration as ``Dropout``, so weight files of either load into the other.
+    """
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        _, replicas = distribute.replica_position()
+        if replicas == 1 or not training or self.rate == 0:
+            return super().call(inputs, training=training)
+        mask = distribute.global_batch_draw(
+            lambda full: keras.random.dropout(
+                ops.ones(full, dtype=inputs.dtype), self.rate, seed=self.seed_generator
+            ),
+            ops.shape(inputs),
+        )
+        return inputs * mask
 
 
 @keras.saving.register_keras_serializable(package="mammogan")

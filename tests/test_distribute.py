@@ -1,0 +1,117 @@
+"""Data-parallel training (mammogan_lib.distribute): two logical CPU devices stand in for Kaggle's two T4s.
+
+TensorFlow fixes its logical devices when it first starts, so the comparison runs in a fresh process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+COMPARE_SCRIPT = r"""
+import json, sys
+import torchvision  # noqa: F401  (the torch side first: see mammogan_lib.frameworks)
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path.insert(0, sys.argv[1])
+from mammogan_lib import checkpoint as ckpt
+from mammogan_lib import training
+from tests.test_training import small_settings, training_images
+
+architecture, augment, run_root = sys.argv[2], sys.argv[3], sys.argv[4]
+two_cpus = ["/cpu:0", "/cpu:1"]
+images = training_images()
+
+
+def settings(name, **overrides):
+    return small_settings(
+        f"{run_root}/{name}", architecture=architecture, augment_policy=augment, d_dropout=0.3, **overrides
+    )
+
+
+def weights(trainer):
+    return [np.asarray(w) for m in trainer.models.values() for w in m.weights]
+
+
+one = training.build_trainer(images, settings("one"))
+two = training.build_trainer(images, settings("two"), devices=two_cpus)
+steps = [(one.train_step(idx), two.train_step(idx)) for idx in (np.arange(8), np.arange(8, 16))]
+# per weight: the largest difference, and how large its gradient was (Adam's first moment, one device)
+moments = {
+    v.path.split("/")[-1]: float(np.max(np.abs(np.asarray(v))))
+    for optimizer in one.optimizers.values()
+    for v in optimizer.variables
+    if v.path.endswith("_momentum")
+}
+gaps = {
+    w.path: (
+        float(np.max(np.abs(np.asarray(w) - np.asarray(v)))),
+        moments.get(w.path.replace("/", "_") + "_momentum"),
+    )
+    for m1, m2 in zip(one.models.values(), two.models.values())
+    for w, v in zip(m1.weights, m2.weights, strict=True)
+}
+
+# a run trained on two devices, checkpointed, resumed on two devices in a new trainer: exact
+whole = settings("whole", epochs=2)
+list(training.train(training.build_trainer(images, whole, devices=two_cpus)))
+split = settings("split", epochs=1)
+list(training.train(training.build_trainer(images, split, devices=two_cpus)))
+resumed = training.build_trainer(images, settings("split", epochs=2), devices=two_cpus)
+list(training.train(resumed))
+whole_trainer = training.build_trainer(images, whole, devices=two_cpus)
+ckpt.load_checkpoint(ckpt.latest_checkpoint(whole.run_dir), whole_trainer.models, whole_trainer.optimizers)
+resume_exact = all(
+    np.array_equal(a, b) for a, b in zip(weights(resumed), weights(whole_trainer), strict=True)
+)
+print(json.dumps({
+    "replicas": [one.replicas, two.replicas],
+    "losses": [[list(a.values()), list(b.values())] for a, b in steps],
+    "gaps": gaps,
+    "lr": max(whole.lr_g, whole.lr_d),
+    "resume_exact": resume_exact,
+    "summary_replicas": training.run_summary(resumed, resumed.settings.run_dir, [])["replicas"],
+}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("architecture", "augment"),
+    [
+        ("baseline", ""),
+        # noise images, AdaIN and every DiffAugment transform draw per image: slow tier
+        pytest.param("stylegan", "translation,cutout,brightness,contrast", marks=pytest.mark.slow),
+    ],
+)
+def test_two_devices_train_like_one_and_resume_exactly(tmp_path, architecture, augment):
+    result = subprocess.run(
+        [sys.executable, "-c", COMPARE_SCRIPT, str(PROJECT_ROOT), architecture, augment, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=PROJECT_ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["replicas"] == [1, 2] and outcome["summary_replicas"] == 2
+    for one_device, two_devices in outcome["losses"]:  # two steps: the second starts from updated weights
+        assert two_devices == pytest.approx(one_device, rel=1e-5)
+    # Adam's first steps move a weight by about lr whatever the size of its gradient: where the gradient is
+    # zero in exact arithmetic (biases in front of BatchNorm, which subtracts them again) rounding alone
+    # decides the move, so those are only required to have a negligible gradient
+    lr = outcome["lr"]
+    agree = {name: gap for name, (gap, moment) in outcome["gaps"].items() if gap < 0.01 * lr}
+    rounding_only = {
+        name for name, (gap, moment) in outcome["gaps"].items() if moment is not None and moment < 1e-6
+    }
+    assert len(agree) > 0.8 * len(outcome["gaps"])
+    assert set(outcome["gaps"]) - set(agree) <= rounding_only, outcome["gaps"]
+    assert outcome["resume_exact"]
