@@ -227,13 +227,46 @@ class FilterConfig(StageConfig):
         "MALIGNANT", "Pathology to keep.", choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
     )
     abnormalities: list[str] = param(
-        ["mass", "calcification"], "Abnormality types to keep.", choices=("mass", "calcification")
+        ["mass", "calcification"],
+        "Finding types to keep: mass, calcification, or any other type of the dataset (asymmetry, ...).",
     )
     shape_threshold: float = param(
         0.75, "Keep images whose shape confidence is at least this.", min=0.0, max=1.0
     )
     score_height: int = param(512, "Height images are scored at (speed vs precision).", min=128, max=2048)
     preview_count: int = param(16, "Images shown in preview grids.", min=1, max=64)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "abnormalities", finding_type_names(self.abnormalities))
+
+
+def finding_type_names(values: Sequence[str]) -> list[str]:
+    """The canonical names of the finding types of ``abnormalities`` ('Architectural distortion' ->
+    'architectural_distortion', 'calcs' -> 'calcification'), in order, once each; one
+    :class:`ParameterError` names every value that is not a finding type."""
+    from mammogan_lib.datasets.values import NO_FINDING, NOT_GIVEN, BadValueError, normalise_finding_type
+
+    names, problems = [], []
+    for value in values:
+        try:
+            name = normalise_finding_type(value, "parameter 'abnormalities'")
+        except BadValueError as error:
+            problems.append(f"{value!r} {error.problem}")
+            continue
+        if name in (NO_FINDING, NOT_GIVEN):
+            problems.append(f"{value!r} means no finding, which cannot be selected")
+        elif name not in names:
+            names.append(name)
+    if not values:
+        problems.append("[] selects nothing")
+    if problems:
+        raise ParameterError(
+            f"parameter 'abnormalities': {'; '.join(problems)}; expected a list of finding types in words, "
+            "e.g. [mass, calcification] or [architectural_distortion]",
+            "abnormalities",
+        )
+    return names
 
 
 @dataclass(frozen=True)

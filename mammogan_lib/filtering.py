@@ -1,7 +1,9 @@
 """01_filter: select the malignant mass/calcification full mammograms and keep well-captured breasts.
 
 Every image of the dataset ends up in ``manifest.csv`` with ``kept`` and a ``reason``; ``reason_code`` is
-one of :data:`REASON_CODES`, so the counts at each step add up to the number of images read.
+one of :data:`REASON_CODES`, so the counts at each step add up to the number of images read. Images whose
+findings are of other types (architectural distortion, asymmetry, ...) stay in the manifest as
+``not_selected``, their reason naming the type, unless ``abnormalities`` names it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from mammogan_lib import breast, imaging
+from mammogan_lib.datasets.catalogue import types_label
+from mammogan_lib.datasets.values import NOT_GIVEN
 
 REASON_CODES = ("kept", "image_not_found", "not_selected", "unreadable", "low_shape_confidence")
 SCORE_COLUMNS = ("shape_confidence", "closure", "solidity", "dominance", "area", "chest_wall_side")
@@ -52,6 +56,18 @@ def score_image(task: tuple[str, str, int]) -> ImageScore:
     )
 
 
+def describe_selection(pathology: str, abnormalities: list[str]) -> str:
+    """'MALIGNANT mass/calcification'."""
+    return f"{pathology} {'/'.join(abnormalities)}"
+
+
+def image_findings(row: pd.Series) -> list[tuple[str, str]]:
+    """(type, pathology) of each finding of a catalogue row, from its aligned ';'-joined columns."""
+    types = str(row["finding_types"]).split(";")
+    pathologies = str(row["finding_pathologies"]).split(";")
+    return [(t, p) for t, p in zip(types, pathologies, strict=False) if p]
+
+
 def selection_mask(images: pd.DataFrame, pathology: str, abnormalities: list[str]) -> pd.Series:
     """True for images with at least one finding of ``pathology`` among ``abnormalities``.
 
@@ -60,9 +76,7 @@ def selection_mask(images: pd.DataFrame, pathology: str, abnormalities: list[str
     """
 
     def has_wanted_finding(row: pd.Series) -> bool:
-        types = str(row["finding_types"]).split(";")
-        pathologies = str(row["finding_pathologies"]).split(";")
-        return any(t in abnormalities and p == pathology for t, p in zip(types, pathologies, strict=False))
+        return any(t in abnormalities and p == pathology for t, p in image_findings(row))
 
     if images.empty:
         return pd.Series([], dtype=bool)
@@ -79,15 +93,40 @@ def require_selection(selected: pd.Series, images: pd.DataFrame, describe_select
         )
 
 
+def missing_types(images: pd.DataFrame, abnormalities: list[str]) -> list[str]:
+    """The types of ``abnormalities`` that no finding of ``images`` has (a misspelt parameter, or a
+    dataset without them)."""
+    present = {t for types in images["finding_types"] for t in str(types).split(";")}
+    return [t for t in abnormalities if t not in present]
+
+
+def not_selected_reason(row: pd.Series, pathology: str, abnormalities: list[str]) -> str:
+    """Why a catalogue row was not selected: 'no finding (pathology NORMAL)', 'no MALIGNANT finding;
+    findings: BENIGN mass', or 'abnormality architectural_distortion not selected (abnormalities: mass,
+    calcification); findings: MALIGNANT architectural_distortion'."""
+    findings = image_findings(row)
+    if not findings:
+        return f"no finding (pathology {row['pathology']})"
+    listed = ", ".join(f"{p} {t or '(type not given)'}" for t, p in findings)
+    other_types = [t for t, p in findings if p == pathology and t not in abnormalities]
+    if not other_types:
+        return f"no {pathology} finding; findings: {listed}"
+    label = types_label(other_types)
+    if NOT_GIVEN in other_types:
+        label = "+".join(filter(None, [label, "(type not given)"]))
+    return f"abnormality {label} not selected (abnormalities: {', '.join(abnormalities)}); findings: {listed}"
+
+
 def build_manifest(
     images: pd.DataFrame,
     selected: pd.Series,
     scores: list[ImageScore],
     threshold: float,
-    describe_selection: str,
+    pathology: str,
+    abnormalities: list[str],
 ) -> pd.DataFrame:
     """One row per catalogue image: its catalogue columns, shape scores, ``kept``, ``reason_code``,
-    ``reason``."""
+    ``reason`` (``selected`` is :func:`selection_mask` of ``pathology`` and ``abnormalities``)."""
     score_table = pd.DataFrame(
         [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error"]
     )
@@ -95,18 +134,18 @@ def build_manifest(
     manifest["chest_wall_side"] = manifest["chest_wall_side"].fillna("")
     manifest["error"] = manifest["error"].fillna("")
     manifest["selected"] = selected.to_numpy()
-    decisions = [_reason(row, threshold, describe_selection) for _, row in manifest.iterrows()]
+    decisions = [_reason(row, threshold, pathology, abnormalities) for _, row in manifest.iterrows()]
     manifest["reason_code"] = [code for code, _ in decisions]
     manifest["reason"] = [reason for _, reason in decisions]
     manifest["kept"] = manifest["reason_code"] == "kept"
     return manifest.drop(columns=["error"])
 
 
-def _reason(row: pd.Series, threshold: float, describe_selection: str) -> tuple[str, str]:
+def _reason(row: pd.Series, threshold: float, pathology: str, abnormalities: list[str]) -> tuple[str, str]:
     if not row["image_path"]:
         return "image_not_found", "no image file found for this image (see problems.csv)"
     if not row["selected"]:
-        return "not_selected", f"no {describe_selection} finding (findings: {row['finding_pathologies']})"
+        return "not_selected", not_selected_reason(row, pathology, abnormalities)
     if row["error"]:
         return "unreadable", row["error"]
     score = row["shape_confidence"]

@@ -7,6 +7,9 @@
 3. Execute each stage into ``runs/<exp_id>/notebooks/``, export it to HTML in ``runs/<exp_id>/reports/``,
    and mark it done with a fingerprint of its parameters, its notebook source and its upstream stages. A
    stage whose fingerprint is unchanged is skipped (``--force`` re-runs).
+4. A stage that fails stops the run with :class:`mammogan_lib.failures.StageFailed`: the command prints
+   ``[<stage>] failed: <what happened>``, the newest checkpoint, how to resume and where the traceback is,
+   and exits with status 1.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mammogan_lib import config, files, provenance, report
+from mammogan_lib import config, failures, files, provenance, report
 from mammogan_lib.runs import RunPaths
 
 STAGES: tuple[str, ...] = (
@@ -152,19 +155,31 @@ def export_html(notebook_path: Path, html_path: Path) -> Path:
 
 
 def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Path) -> Path:
-    """Execute one notebook with papermill; return the executed notebook's path."""
+    """Execute one notebook with papermill; return the executed notebook's path.
+
+    Any failure (an exception in a cell, a kernel that died, a kernel that would not start) raises
+    :class:`failures.StageFailed` with a readable message (see :mod:`mammogan_lib.failures`).
+    """
     import papermill
 
     output = RunPaths(run_dir).executed_notebook(stage)
     output.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(notebook_path(stage)),
-        str(output),
-        parameters=dict(params),
-        cwd=str(cwd),
-        progress_bar=False,
-        kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
-    )
+    output.unlink(missing_ok=True)  # a failure's message points at this file: never at an older run's
+    failures.ExitRecordingKernelManager.last_exit_status = None
+    try:
+        papermill.execute_notebook(
+            str(notebook_path(stage)),
+            str(output),
+            parameters=dict(params),
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
+            kernel_manager_class=failures.ExitRecordingKernelManager,
+        )
+    except Exception as error:
+        exit_status = failures.ExitRecordingKernelManager.last_exit_status
+        message = failures.describe_failure(stage, error, run_dir, output, cwd, exit_status)
+        raise failures.StageFailed(stage, message) from error
     return output
 
 
@@ -247,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except config.ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except failures.StageFailed as error:
+        print(error, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -16,7 +16,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib.datasets import CATALOGUE_COLUMNS, PROBLEM_COLUMNS, detect_layout, load_dataset, tcia
+from mammogan_lib.datasets import (
+    CATALOGUE_COLUMNS,
+    PROBLEM_COLUMNS,
+    BadLabelsError,
+    detect_layout,
+    load_dataset,
+    tcia,
+)
+from mammogan_lib.datasets.values import (
+    FINDING_TYPE_EXPECTED,
+    BadValueError,
+    normalise_abnormality,
+    normalise_finding_type,
+)
 from tests.cbis_columns import CALC_COLUMNS, MASS_COLUMNS
 
 DICOM_INFO_COLUMNS = [
@@ -299,14 +312,21 @@ def test_missing_column_names_file_column_and_columns_found(kaggle_root: Path) -
     assert "columns found: ['patient_id', 'breast_density'" in str(err.value)
 
 
-def test_unknown_pathology_in_case_csv_names_row_and_column(kaggle_root: Path) -> None:
+def test_bad_values_in_case_csv_are_listed_together(kaggle_root: Path) -> None:
     path = kaggle_root / "csv" / CASE_NAMES["mass_test"]
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     table.loc[1, "pathology"] = "MAYBE"
     table.to_csv(path, index=False)
-    expected = r"mass_case_description_test_set\.csv row 3 column 'pathology'.*'MAYBE'"
-    with pytest.raises(ValueError, match=expected):
+    table.loc[[0, 2], "image view"] = "ML"
+    table.to_csv(path, index=False)
+    with pytest.raises(BadLabelsError) as error:
         load_dataset(kaggle_root)
+    assert str(error.value).splitlines()[:3] == [
+        "csv/mass_case_description_test_set.csv has 2 bad values in 3 rows; nothing was loaded "
+        "(fix them all, then run again):",
+        "- column 'image view', 2 rows (2, 4): 'ML' is not a known view",
+        "- column 'pathology', row 3: 'MAYBE' is not a known pathology",
+    ]
 
 
 # ------------------------------------------------------------------------------------- TCIA DICOM layout
@@ -499,26 +519,167 @@ def test_image_folder_missing_and_unreadable_files_are_problems(folder_root: Pat
 
 
 @pytest.mark.parametrize(
-    ("column", "value", "message"),
+    ("column", "value", "line"),
     [
-        ("pathology", "cancer", r"row 2 column 'pathology': unknown value 'cancer'; expected one of 'malig"),
-        ("abnormality", "cyst", r"row 2 column 'abnormality': unknown value 'cyst'"),
-        ("laterality", "both", r"row 2 column 'laterality'"),
-        ("view", "ML", r"row 2 column 'view': unknown value 'ML'; expected one of '', 'cc', 'mlo'"),
+        ("pathology", "cancer", "- column 'pathology', row 2: 'cancer' is not a known pathology"),
+        ("pathology", "", "- column 'pathology', row 2: '' is empty"),
         (
             "abnormality",
-            "none",
-            r"row 2 column 'abnormality': abnormality 'none' contradicts pathology MALIG",
+            "mass?",
+            "- column 'abnormality', row 2: 'mass?' is not a finding type "
+            "(only letters, digits, spaces, '-', '_' and apostrophes may be used)",
         ),
-        ("file", "", r"row 2 column 'file' is empty"),
+        (
+            "abnormality",
+            "Malignant",
+            "- column 'abnormality', row 2: 'Malignant' is a pathology, not a finding type "
+            "(pathology has its own column)",
+        ),
+        ("abnormality", "none", "- column 'abnormality', row 2: 'none' contradicts pathology MALIGNANT"),
+        ("laterality", "both", "- column 'laterality', row 2: 'both' is not a known laterality"),
+        ("view", "ML", "- column 'view', row 2: 'ML' is not a known view"),
+        ("file", "", "- column 'file', row 2: '' is empty"),
     ],
 )
-def test_image_folder_bad_values_raise(folder_root: Path, column: str, value: str, message: str) -> None:
+def test_image_folder_bad_value_names_file_column_row_and_what_is_accepted(
+    folder_root: Path, column: str, value: str, line: str
+) -> None:
     table = pd.read_csv(folder_root / "labels.csv", dtype=str, keep_default_na=False)
     table.loc[0, column] = value
     table.to_csv(folder_root / "labels.csv", index=False)
-    with pytest.raises(ValueError, match=r"^labels\.csv " + message):
+    with pytest.raises(BadLabelsError) as error:
         load_dataset(folder_root)
+    header, bad_line, *accepted = str(error.value).splitlines()
+    assert header == "labels.csv has 1 bad value in 1 row; nothing was loaded (fix them all, then run again):"
+    assert bad_line == line
+    assert len(accepted) == 1 and accepted[0].startswith(f"column {column!r} accepts ")
+
+
+def test_image_folder_lists_every_bad_value_at_once(tmp_path: Path) -> None:
+    rows = [
+        ("a.png", "MALIGNANT", "mass", ""),
+        ("b.png", "MALIGNANT", "mass?", ""),
+        ("c.png", "cancer", "mass", ""),
+        ("d.png", "MALIGNANT", "mass?", ""),
+        ("e.png", "NORMAL", "Mass", ""),
+        ("f.png", "MALIGNANT", "mass?", ""),
+        ("g.png", "cancer", "Architectural distortion", ""),
+        ("h.png", "MALIGNANT", "mass?", "ML"),
+        ("i.png", "MALIGNANT", "mass?", ""),
+        ("j.png", "MALIGNANT", "mass?", ""),
+        ("k.png", "BENIGN", "??", ""),
+        ("l.png", "MALIGNANT", "Asymmetry", "CC"),
+    ]
+    write_csv(
+        tmp_path / "labels.csv",
+        ["file", "pathology", "abnormality", "laterality", "view"],
+        [{"file": f, "pathology": p, "abnormality": a, "view": v} for f, p, a, v in rows],
+    )
+    with pytest.raises(BadLabelsError) as error:
+        load_dataset(tmp_path)
+    assert str(error.value).splitlines() == [
+        "labels.csv has 5 bad values in 10 rows; nothing was loaded (fix them all, then run again):",
+        "- column 'abnormality', 6 rows (3, 5, 7, 9, 10, ...): 'mass?' is not a finding type "
+        "(only letters, digits, spaces, '-', '_' and apostrophes may be used)",
+        "- column 'abnormality', row 6: 'Mass' contradicts pathology NORMAL",
+        "- column 'abnormality', row 12: '??' is not a finding type (it has no letter)",
+        "- column 'pathology', 2 rows (4, 8): 'cancer' is not a known pathology",
+        "- column 'view', row 9: 'ML' is not a known view",
+        f"column 'abnormality' accepts {FINDING_TYPE_EXPECTED}",
+        "column 'abnormality' accepts 'none' or empty when pathology is NORMAL",
+        "column 'pathology' accepts one of 'malignant', 'benign', 'benign_without_callback', "
+        "'benign without callback', 'normal', 'healthy' (any case)",
+        "column 'view' accepts one of '', 'cc', 'mlo' (any case)",
+    ]
+
+
+@pytest.fixture
+def vocabulary_root(tmp_path: Path) -> Path:
+    """A film-screen-like image folder whose findings go beyond mass and calcification."""
+    rows = [
+        ("a.pgm", "MALIGNANT", "Mass"),
+        ("a.pgm", "MALIGNANT", "Architectural Distortion"),
+        ("a.pgm", "BENIGN", "asymmetries"),
+        ("b.pgm", "MALIGNANT", "ARCH"),
+        ("c.pgm", "NORMAL", "No Finding"),
+        ("d.pgm", "NORMAL", "-"),
+        ("e.pgm", "normal", "normal"),
+        ("f.pgm", "BENIGN", "micro-calcifications + Skin_Thickening"),
+        ("g.pgm", "MALIGNANT", "lymph nodes"),
+        ("h.pgm", "MALIGNANT", "cyst"),
+        ("missing.pgm", "MALIGNANT", "Focal asymmetry"),
+    ]
+    for name in sorted({row[0] for row in rows} - {"missing.pgm"}):
+        write_image(tmp_path / name)
+    write_csv(
+        tmp_path / "labels.csv",
+        ["file", "pathology", "abnormality", "laterality", "view"],
+        [{"file": f, "pathology": p, "abnormality": a} for f, p, a in rows],
+    )
+    return tmp_path
+
+
+def test_image_folder_keeps_every_finding_type(vocabulary_root: Path) -> None:
+    loaded = load_dataset(vocabulary_root)
+    images = loaded.images.set_index("image_id")
+    columns = ["pathology", "abnormality", "finding_types", "finding_pathologies", "malignant_abnormalities"]
+    assert images[columns].to_dict("index") == {
+        "a.pgm": {
+            "pathology": "MALIGNANT",
+            "abnormality": "mass+architectural_distortion+asymmetry",
+            "finding_types": "mass;architectural_distortion;asymmetry",
+            "finding_pathologies": "MALIGNANT;MALIGNANT;BENIGN",
+            "malignant_abnormalities": "mass+architectural_distortion",
+        },
+        "b.pgm": {
+            "pathology": "MALIGNANT",
+            "abnormality": "architectural_distortion",
+            "finding_types": "architectural_distortion",
+            "finding_pathologies": "MALIGNANT",
+            "malignant_abnormalities": "architectural_distortion",
+        },
+        **{
+            name: {
+                "pathology": "NORMAL",
+                "abnormality": "none",
+                "finding_types": "",
+                "finding_pathologies": "",
+                "malignant_abnormalities": "",
+            }
+            for name in ("c.pgm", "d.pgm", "e.pgm")
+        },
+        "f.pgm": {
+            "pathology": "BENIGN",
+            "abnormality": "calcification+skin_thickening",
+            "finding_types": "calcification;skin_thickening",
+            "finding_pathologies": "BENIGN;BENIGN",
+            "malignant_abnormalities": "",
+        },
+        "g.pgm": {
+            "pathology": "MALIGNANT",
+            "abnormality": "lymph_node",
+            "finding_types": "lymph_node",
+            "finding_pathologies": "MALIGNANT",
+            "malignant_abnormalities": "lymph_node",
+        },
+        "h.pgm": {
+            "pathology": "MALIGNANT",
+            "abnormality": "cyst",
+            "finding_types": "cyst",
+            "finding_pathologies": "MALIGNANT",
+            "malignant_abnormalities": "cyst",
+        },
+        "missing.pgm": {
+            "pathology": "MALIGNANT",
+            "abnormality": "focal_asymmetry",
+            "finding_types": "focal_asymmetry",
+            "finding_pathologies": "MALIGNANT",
+            "malignant_abnormalities": "focal_asymmetry",
+        },
+    }
+    assert images.loc["a.pgm", "n_findings"] == 3 and images.loc["a.pgm", "finding_ids"] == "1;2;3"
+    assert (images["image_path"] == "").sum() == 1 and images.loc["missing.pgm", "image_path"] == ""
+    assert loaded.problems[["row", "image_id"]].to_dict("records") == [{"row": 12, "image_id": "missing.pgm"}]
 
 
 def test_image_folder_with_dicom(tmp_path: Path) -> None:
@@ -591,3 +752,93 @@ def test_explicit_layouts_name_their_missing_files(tmp_path: Path) -> None:
         load_dataset(tmp_path, layout="tcia_dicom")
     with pytest.raises(FileNotFoundError, match="csv/dicom_info.csv"):
         load_dataset(tmp_path, layout="kaggle_jpeg")
+
+
+# ------------------------------------------------------------------------------------ finding vocabulary
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Mass", "mass"),
+        ("MASSES", "mass"),
+        ("calc", "calcification"),
+        ("Calcs", "calcification"),
+        ("micro-calcification", "calcification"),
+        ("Microcalcifications", "calcification"),
+        ("Architectural Distortion", "architectural_distortion"),
+        ("architectural_distortion", "architectural_distortion"),
+        ("Focal Asymmetry", "focal_asymmetry"),
+        ("global-asymmetry", "global_asymmetry"),
+        ("asymmetries", "asymmetry"),
+        ("Suspicious Lymph Node", "suspicious_lymph_node"),
+        ("lymph nodes", "lymph_node"),
+        ("Skin Thickening", "skin_thickening"),
+        ("nipple  retraction", "nipple_retraction"),
+        ("No Finding", "none"),
+        ("no_finding", "none"),
+        ("normal", "none"),
+        ("NONE", "none"),
+        ("-", "none"),
+        ("NORM", "none"),
+        ("ARCH", "architectural_distortion"),
+        ("ASYM", "asymmetry"),
+        ("CIRC", "mass"),
+        ("SPIC", "mass"),
+        ("Other", "other"),
+        ("Skin lesion", "skin_lesion"),
+        ("cysts", "cysts"),  # an unknown type keeps its plural: there is no telling 'cysts' from 'cyst'
+        ("Paget's disease", "pagets_disease"),
+        ("BI-RADS 4", "bi_rads_4"),
+        ("", ""),
+        ("n/a", ""),
+        ("Unknown", ""),
+    ],
+)
+def test_finding_type_spellings(value: str, expected: str) -> None:
+    assert normalise_finding_type(value, "labels.csv row 2 column 'abnormality'") == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "mass?",
+            "is not a finding type (only letters, digits, spaces, '-', '_' and apostrophes may be used)",
+        ),
+        ("(see notes)", "is not a finding type (only letters, digits, spaces, '-', '_' and apostrophes"),
+        ("42", "is not a finding type (it has no letter)"),
+        ("??", "is not a finding type (it has no letter)"),
+        ("Benign", "is a pathology, not a finding type"),
+        ("mass+calcification", "is not a finding type (only letters"),  # one type per call
+    ],
+)
+def test_genuinely_bad_finding_types(value: str, problem: str) -> None:
+    where = "labels.csv row 7 column 'abnormality'"
+    with pytest.raises(BadValueError) as error:
+        normalise_finding_type(value, where)
+    assert (error.value.where, error.value.value) == (where, value)
+    assert error.value.problem.startswith(problem)
+    assert str(error.value).startswith(f"{where}: {value!r} {error.value.problem}; expected a finding type")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("mass+calc", ["mass", "calcification"]),
+        ("Calcifications, Masses", ["mass", "calcification"]),
+        ("Asymmetry/mass; architectural distortion", ["mass", "architectural_distortion", "asymmetry"]),
+        ("skin thickening & calc", ["calcification", "skin_thickening"]),
+        ("mass+", ["mass"]),
+        ("no finding", ["none"]),
+        ("n/a", [""]),
+        ("", [""]),
+    ],
+)
+def test_a_cell_lists_its_types_mass_and_calcification_first(value: str, expected: list[str]) -> None:
+    assert normalise_abnormality(value, "w") == expected
+
+
+def test_a_cell_with_one_bad_type_or_none_and_a_finding_is_bad() -> None:
+    with pytest.raises(BadValueError, match=r"^w: 'mass\+\?\?' holds '\?\?', which is not a finding type"):
+        normalise_abnormality("mass+??", "w")
+    with pytest.raises(BadValueError, match=r"^w: 'none\+mass' combines 'none' with a finding type"):
+        normalise_abnormality("none+mass", "w")

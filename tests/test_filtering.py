@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import filtering
-from mammogan_lib.datasets import CATALOGUE_COLUMNS
+from mammogan_lib import config, filtering
+from mammogan_lib.datasets import CATALOGUE_COLUMNS, load_dataset
 
 
 def catalogue_row(image_id: str, image_path: str, types: str, pathologies: str, view: str = "CC") -> dict:
@@ -73,7 +73,9 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
     tasks = filtering.scoring_tasks(images, selected, score_height=256)
     assert [task[0] for task in tasks] == ["whole", "cut", "mixed", "zero_bytes", "all_black"]
     scores = [filtering.score_image(task) for task in tasks]
-    manifest = filtering.build_manifest(images, selected, scores, 0.75, "MALIGNANT mass/calcification")
+    manifest = filtering.build_manifest(
+        images, selected, scores, 0.75, "MALIGNANT", ["mass", "calcification"]
+    )
     codes = dict(zip(manifest["image_id"], manifest["reason_code"], strict=True))
     assert codes == {
         "whole": "kept",
@@ -85,6 +87,7 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
         "all_black": "unreadable",
     }
     reasons = manifest.set_index("image_id")["reason"]
+    assert reasons["benign"] == "no MALIGNANT finding; findings: BENIGN mass"
     assert "zero.png" in reasons["zero_bytes"] and "black.png" in reasons["all_black"]
     assert "< 0.75" in reasons["cut"]
     counts = filtering.step_counts(manifest)
@@ -107,3 +110,83 @@ def test_an_empty_selection_is_an_error_that_says_what_the_dataset_holds(images,
         ValueError, match=r"no image in .* has a BENIGN_WITHOUT_CALLBACK mass finding \(7 images"
     ):
         filtering.require_selection(selected, images, "BENIGN_WITHOUT_CALLBACK mass", tmp_path)
+
+
+def folder_with_other_findings(root: Path) -> Path:
+    """An image folder whose findings go beyond mass and calcification, one image file missing."""
+    rows = [
+        ("mass_and_distortion.png", "MALIGNANT", "Mass"),
+        ("mass_and_distortion.png", "MALIGNANT", "Architectural distortion"),
+        ("distortion.png", "MALIGNANT", "architectural_distortion"),
+        ("asymmetry.png", "MALIGNANT", "Focal asymmetry"),
+        ("benign_calc.png", "BENIGN", "calcs"),
+        ("normal.png", "NORMAL", "No finding"),
+        ("untyped.png", "MALIGNANT", ""),
+        ("missing.png", "MALIGNANT", "asymmetry"),
+    ]
+    for name in {row[0] for row in rows} - {"missing.png"}:
+        breast_image(root / name)
+    lines = ["file,pathology,abnormality,laterality,view", *(f"{f},{p},{a},L,CC" for f, p, a in rows)]
+    (root / "labels.csv").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def manifest_of(root: Path, abnormalities: list[str]) -> pd.DataFrame:
+    """01's selection and manifest of the folder at ``root``, every scored image at confidence 0.9."""
+    images = load_dataset(root).images
+    selected = filtering.selection_mask(images, "MALIGNANT", abnormalities)
+    tasks = filtering.scoring_tasks(images, selected, score_height=256)
+    scores = [filtering.ImageScore(image_id, shape_confidence=0.9) for image_id, _, _ in tasks]
+    return filtering.build_manifest(images, selected, scores, 0.75, "MALIGNANT", abnormalities)
+
+
+def test_other_finding_types_stay_in_the_manifest_with_their_reason(tmp_path):
+    manifest = manifest_of(folder_with_other_findings(tmp_path), ["mass", "calcification"])
+    decisions = manifest.set_index("image_id")[["reason_code", "reason"]].to_dict("index")
+    assert decisions == {
+        "asymmetry.png": {
+            "reason_code": "not_selected",
+            "reason": "abnormality focal_asymmetry not selected (abnormalities: mass, calcification); "
+            "findings: MALIGNANT focal_asymmetry",
+        },
+        "benign_calc.png": {
+            "reason_code": "not_selected",
+            "reason": "no MALIGNANT finding; findings: BENIGN calcification",
+        },
+        "distortion.png": {
+            "reason_code": "not_selected",
+            "reason": "abnormality architectural_distortion not selected "
+            "(abnormalities: mass, calcification); findings: MALIGNANT architectural_distortion",
+        },
+        "mass_and_distortion.png": {"reason_code": "kept", "reason": "shape confidence 0.900 >= 0.75"},
+        "missing.png": {
+            "reason_code": "image_not_found",
+            "reason": "no image file found for this image (see problems.csv)",
+        },
+        "normal.png": {"reason_code": "not_selected", "reason": "no finding (pathology NORMAL)"},
+        "untyped.png": {
+            "reason_code": "not_selected",
+            "reason": "abnormality (type not given) not selected (abnormalities: mass, calcification); "
+            "findings: MALIGNANT (type not given)",
+        },
+    }
+    assert manifest.set_index("image_id").loc["mass_and_distortion.png", "abnormality"] == (
+        "mass+architectural_distortion"
+    )
+    counts = filtering.step_counts(manifest)
+    assert counts["images_in_dataset"] == len(manifest) == 7
+    assert counts["kept"] + sum(v for k, v in counts.items() if k.startswith("rejected_")) == 7
+    assert (counts["rejected_not_selected"], counts["rejected_image_not_found"]) == (5, 1)
+
+
+def test_abnormalities_may_name_any_type_in_any_spelling(tmp_path):
+    root = folder_with_other_findings(tmp_path)
+    wanted = config.FilterConfig(
+        abnormalities=["Architectural Distortion", "focal asymmetries"]
+    ).abnormalities
+    assert wanted == ["architectural_distortion", "focal_asymmetry"]
+    manifest = manifest_of(root, wanted)
+    kept = manifest.loc[manifest["kept"], "image_id"]
+    assert sorted(kept) == ["asymmetry.png", "distortion.png", "mass_and_distortion.png"]
+    images = load_dataset(root).images
+    assert filtering.missing_types(images, ["mass", "asymmetry", "lymph_node"]) == ["lymph_node"]

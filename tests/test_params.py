@@ -73,13 +73,30 @@ def test_unknown_key_is_rejected_naming_the_key_and_the_file(tmp_path):
         ("workers", -1, r"'workers' \(set in .*bad.yaml\): -1 is below the minimum 0"),
         ("phantom_images", True, r"'phantom_images' \(set in .*bad.yaml\): expected int, got bool"),
         ("abnormalities", "mass", r"'abnormalities' \(set in .*bad.yaml\): expected a list"),
-        ("abnormalities", ["mass", "cyst"], r"'cyst' is not one of \['mass', 'calcification'\]"),
+        (
+            "abnormalities",
+            ["mass", "mass?", "none"],
+            r"^parameter 'abnormalities': 'mass\?' is not a finding type \(only letters.*; "
+            r"'none' means no finding, which cannot be selected; expected a list of finding types in words, "
+            r"e\.g\. \[mass, calcification\] or \[architectural_distortion\] \(set in .*bad\.yaml\)$",
+        ),
+        ("abnormalities", [], r"'abnormalities': \[\] selects nothing; .* \(set in .*bad\.yaml\)$"),
     ],
 )
 def test_wrong_type_or_range_is_rejected_naming_key_and_file(tmp_path, key, value, message):
     bad = write_yaml(tmp_path, "bad.yaml", {key: value})
     with pytest.raises(config.ParameterError, match=message):
         pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
+
+
+def test_abnormalities_accept_any_finding_type_and_keep_its_canonical_name(tmp_path):
+    spelt = write_yaml(
+        tmp_path, "types.yaml", {"abnormalities": ["Architectural distortion", "calcs", "Skin lesion"]}
+    )
+    merged = pipeline.load_params([PARAMS / "base.yaml", spelt])
+    pipeline.check_params(merged)
+    chosen = config.FilterConfig(**pipeline.stage_params("01_filter", merged)).abnormalities
+    assert chosen == ["architectural_distortion", "calcification", "skin_lesion"]
 
 
 def test_every_problem_is_named_at_once_each_with_its_file(tmp_path):

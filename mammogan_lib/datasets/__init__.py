@@ -4,16 +4,19 @@ Layouts: ``kaggle_jpeg`` (the Kaggle JPEG copy of CBIS-DDSM), ``tcia_dicom`` (th
 download) and ``image_folder`` (any folder with a ``labels.csv``). :func:`load_dataset` returns a
 :class:`LoadedDataset` whose ``images`` has one row per full mammogram (:data:`CATALOGUE_COLUMNS`) and whose
 ``problems`` lists every label row, image or file that could not be resolved (:data:`PROBLEM_COLUMNS`).
-Nothing is dropped: an image whose file was not found is a catalogue row with ``image_path`` ''.
+Nothing is dropped: an image whose file was not found is a catalogue row with ``image_path`` ''. Bad label
+values raise one :class:`BadLabelsError` per file, listing every one of them.
 """
 
 from mammogan_lib.datasets.catalogue import CATALOGUE_COLUMNS, LAYOUTS, PROBLEM_COLUMNS, LoadedDataset
 from mammogan_lib.datasets.loading import detect_layout, load_dataset
+from mammogan_lib.datasets.tables import BadLabelsError
 
 __all__ = [
     "CATALOGUE_COLUMNS",
     "LAYOUTS",
     "PROBLEM_COLUMNS",
+    "BadLabelsError",
     "LoadedDataset",
     "detect_layout",
     "load_dataset",

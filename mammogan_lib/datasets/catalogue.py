@@ -5,7 +5,9 @@ row) with the image it belongs to already resolved; :func:`build_catalogue` grou
 per-finding ';'-joined columns ``finding_ids``, ``finding_types``, ``finding_pathologies``,
 ``assessments``, ``subtleties`` and ``source_csvs`` are aligned (the i-th entries describe the same
 finding); ``mass_shapes``/``mass_margins`` list the mass findings and ``calc_types``/``calc_distributions``
-the calcification findings, in the same order. Findings are ordered mass first, then by finding id.
+the calcification findings, in the same order. Findings are ordered mass, calcification, then the other
+types alphabetically (:func:`~.values.finding_type_order`), then by finding id; ``abnormality`` lists every
+type an image has in that order (``mass+architectural_distortion``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mammogan_lib.datasets.values import FINDING_TYPES, NO_FINDING, finding_type_order, most_severe
+from mammogan_lib.datasets.values import NO_FINDING, NOT_GIVEN, finding_type_order, most_severe
 
 LAYOUTS: tuple[str, ...] = ("kaggle_jpeg", "tcia_dicom", "image_folder")
 
@@ -59,7 +61,7 @@ class Finding:
     row: int  # its row as a spreadsheet shows it (header = row 1)
     listed_path: str  # the image as the label file names it
     pathology: str  # MALIGNANT | BENIGN | BENIGN_WITHOUT_CALLBACK | NORMAL
-    finding_type: str  # 'mass' | 'calcification' | 'none' | '' (not given)
+    finding_type: str  # canonical type ('mass', 'architectural_distortion', ...) | 'none' | '' (not given)
     image_path: str = ""  # absolute path of the resolved image, '' if not found
     patient_id: str = ""
     laterality: str = ""
@@ -109,7 +111,7 @@ def problems_frame(problems: Iterable[Problem]) -> pd.DataFrame:
 
 
 def finding_sort_key(finding: Finding) -> tuple[int, int, str, str, int]:
-    """Mass before calcification, then numeric finding id, then source file and row."""
+    """Mass, calcification, the other types alphabetically, then numeric finding id, source file and row."""
     number = int(finding.finding_id) if finding.finding_id.isdigit() else 10**9
     return (finding_type_order(finding.finding_type), number, finding.finding_id, finding.source, finding.row)
 
@@ -126,10 +128,11 @@ def _joined(values: Iterable[str]) -> str:
     return ";".join(values)
 
 
-def _types_label(types: Iterable[str]) -> str:
-    """'mass', 'calcification', 'mass+calcification' or '' from finding types (unknown types ignored)."""
-    present = set(types)
-    return "+".join(t for t in FINDING_TYPES if t in present)
+def types_label(types: Iterable[str]) -> str:
+    """Every distinct finding type, '+'-joined in :func:`finding_type_order` ('mass+calcification',
+    'mass+architectural_distortion+asymmetry'); types not given ('') are left out."""
+    present = {t for t in types if t != NOT_GIVEN}
+    return "+".join(sorted(present, key=finding_type_order))
 
 
 def _distinct(values: Iterable[str]) -> list[str]:
@@ -142,7 +145,7 @@ def image_row(group: list[Finding]) -> dict[str, object]:
     masses = [f for f in real if f.finding_type == "mass"]
     calcs = [f for f in real if f.finding_type == "calcification"]
     malignant = [f for f in real if f.pathology == "MALIGNANT"]
-    abnormality = _types_label(f.finding_type for f in real) if real else NO_FINDING
+    abnormality = types_label(f.finding_type for f in real) if real else NO_FINDING
     row: dict[str, object] = {
         "image_id": group[0].image_id,
         "image_path": next((f.image_path for f in group if f.image_path), ""),
@@ -151,7 +154,7 @@ def image_row(group: list[Finding]) -> dict[str, object]:
         "abnormality": abnormality,
         "n_findings": len(real),
         "n_malignant": len(malignant),
-        "malignant_abnormalities": _types_label(f.finding_type for f in malignant),
+        "malignant_abnormalities": types_label(f.finding_type for f in malignant),
         "finding_ids": _joined(f.finding_id for f in real),
         "finding_types": _joined(f.finding_type for f in real),
         "finding_pathologies": _joined(f.pathology for f in real),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mammogan_lib.datasets.catalogue import Finding, Problem
-from mammogan_lib.datasets.tables import Table, read_table, spreadsheet_row
+from mammogan_lib.datasets.tables import BadValues, Table, read_table, spreadsheet_row
 from mammogan_lib.datasets.values import (
     normalise_abnormality,
     normalise_laterality,
@@ -82,23 +82,27 @@ def _image_id(listed_path: str, table: Table, index: int) -> str:
     return series_uid(listed_path) or listed_path or table.where(index)
 
 
-def _finding(table: Table, index: int, case: CaseCsv) -> Finding:
+def _finding(table: Table, index: int, case: CaseCsv, bad: BadValues) -> Finding | None:
+    """The finding of one row, or None when a value is bad (recorded in ``bad``)."""
     row = table.rows[index]
     listed = row["image file path"]
-    types = normalise_abnormality(row["abnormality type"], table.where(index, "abnormality type"))
+    types = bad.check(table, index, "abnormality type", normalise_abnormality)
+    pathology = bad.check(table, index, "pathology", normalise_pathology)
+    laterality = bad.check(table, index, "left or right breast", normalise_laterality)
+    view = bad.check(table, index, "image view", normalise_view)
+    if types is None or pathology is None or laterality is None or view is None:
+        return None
     finding_type = types[0] if len(types) == 1 and types[0] else _KIND_TYPE[case.kind]
     return Finding(
         image_id=_image_id(listed, table, index),
         source=table.source,
         row=spreadsheet_row(index),
         listed_path=listed,
-        pathology=normalise_pathology(row["pathology"], table.where(index, "pathology")),
+        pathology=pathology,
         finding_type=finding_type,
         patient_id=row["patient id"],
-        laterality=normalise_laterality(
-            row["left or right breast"], table.where(index, "left or right breast")
-        ),
-        view=normalise_view(row["image view"], table.where(index, "image view")),
+        laterality=laterality,
+        view=view,
         split=case.split,
         finding_id=row["abnormality id"],
         assessment=row["assessment"],
@@ -112,9 +116,13 @@ def _finding(table: Table, index: int, case: CaseCsv) -> Finding:
 
 
 def read_case_csv(path: Path, root: Path, case: CaseCsv) -> list[Finding]:
-    """The findings of one case-description CSV (image paths not yet resolved)."""
+    """The findings of one case-description CSV (image paths not yet resolved); its bad values raise one
+    :class:`~.tables.BadLabelsError` listing them all."""
     table = read_table(path, root, (*COMMON_COLUMNS, *KIND_COLUMNS[case.kind]))
-    return [_finding(table, index, case) for index in range(len(table.rows))]
+    bad = BadValues()
+    findings = [_finding(table, index, case, bad) for index in range(len(table.rows))]
+    bad.raise_if_any()
+    return [finding for finding in findings if finding is not None]
 
 
 def series_requests(findings: list[Finding]) -> dict[str, str]:

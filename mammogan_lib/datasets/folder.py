@@ -3,10 +3,13 @@
 ``labels.csv`` needs the columns ``file`` (path relative to ``root``), ``pathology``, ``abnormality``,
 ``laterality`` and ``view`` (values may be empty except ``file`` and ``pathology``; other columns are
 ignored). A row is one finding; several rows naming the same file are several findings of one image.
-Values are normalised (see :mod:`mammogan_lib.datasets.values`); an empty ``abnormality`` means 'none'
-for a NORMAL row and "type not given" ('') otherwise. Images may be any format OpenCV reads (PNG, JPEG,
-PGM, TIFF, ...) or ``.dcm``. A file that does not exist or that OpenCV cannot read gives a catalogue row
-with ``image_path`` '' and a problem; an unknown or contradictory value raises ``ValueError``.
+Values are normalised (see :mod:`mammogan_lib.datasets.values`): ``abnormality`` takes any finding type
+written as words ('Architectural distortion', 'calcs', 'mass+calc'), each kept as a type of its own; an
+empty ``abnormality`` means 'none' for a NORMAL row and "type not given" ('') otherwise. Images may be any
+format OpenCV reads (PNG, JPEG, PGM, TIFF, ...) or ``.dcm``. A file that does not exist or that OpenCV
+cannot read gives a catalogue row with ``image_path`` '' and a problem. Bad values (unknown pathology, a
+type that is not words, NORMAL with a finding, ...) raise one :class:`~.tables.BadLabelsError` listing all
+of them, after the whole file has been read.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 
 from mammogan_lib.datasets.catalogue import Finding, LoadedDataset, Problem, loaded
-from mammogan_lib.datasets.tables import Table, find_in_folder, read_table, spreadsheet_row
+from mammogan_lib.datasets.tables import BadValues, Table, find_in_folder, read_table, spreadsheet_row
 from mammogan_lib.datasets.values import (
     NO_FINDING,
+    NOT_GIVEN,
+    BadValueError,
     normalise_abnormality,
     normalise_laterality,
     normalise_pathology,
@@ -50,32 +55,46 @@ def unreadable_reason(path: Path) -> str:
     return ""
 
 
-def finding_types(table: Table, index: int, pathology: str) -> list[str]:
-    """The row's finding types, checked against its pathology (NORMAL <=> 'none')."""
-    where = table.where(index, "abnormality")
-    types = normalise_abnormality(table.rows[index]["abnormality"], where)
-    if types == [""] and pathology == "NORMAL":
+def finding_types(value: str, where: str, pathology: str) -> list[str]:
+    """The finding types of an ``abnormality`` cell, checked against the row's pathology: a NORMAL row has
+    'none' (or nothing), any other row a finding (or nothing: type not given). With ``pathology`` '' (it
+    was bad) only the types are checked."""
+    types = normalise_abnormality(value, where)
+    if not pathology:
+        return types
+    if pathology == "NORMAL":
+        if types not in ([NO_FINDING], [NOT_GIVEN]):
+            raise BadValueError(
+                where, value, "contradicts pathology NORMAL", "'none' or empty when pathology is NORMAL"
+            )
         return [NO_FINDING]
-    if pathology == "NORMAL" and types != [NO_FINDING]:
-        raise ValueError(
-            f"{where}: abnormality {'+'.join(types)!r} contradicts pathology NORMAL (use 'none')"
+    if types == [NO_FINDING]:
+        raise BadValueError(
+            where,
+            value,
+            f"contradicts pathology {pathology}",
+            "a finding type (or empty: not given) when pathology is not NORMAL",
         )
-    if pathology != "NORMAL" and types == [NO_FINDING]:
-        raise ValueError(f"{where}: abnormality 'none' contradicts pathology {pathology}")
     return types
 
 
-def row_findings(table: Table, index: int) -> list[Finding]:
-    """The findings of one ``labels.csv`` row (image path not yet resolved, finding ids not yet numbered)."""
-    row = table.rows[index]
-    listed = row["file"]
-    if not listed:
-        raise ValueError(
-            f"{table.where(index, 'file')} is empty; expected an image path relative to the root"
-        )
-    pathology = normalise_pathology(row["pathology"], table.where(index, "pathology"))
-    laterality = normalise_laterality(row["laterality"], table.where(index, "laterality"))
-    view = normalise_view(row["view"], table.where(index, "view"))
+def not_empty(value: str, where: str) -> str:
+    """``value`` itself; an empty ``file`` cell is a bad value."""
+    if not value:
+        raise BadValueError(where, value, "is empty", "an image path relative to the dataset folder")
+    return value
+
+
+def row_findings(table: Table, index: int, bad: BadValues) -> list[Finding]:
+    """The findings of one ``labels.csv`` row (image path not yet resolved, finding ids not yet numbered);
+    none when a value is bad (recorded in ``bad``)."""
+    listed = bad.check(table, index, "file", not_empty)
+    pathology = bad.check(table, index, "pathology", normalise_pathology)
+    laterality = bad.check(table, index, "laterality", normalise_laterality)
+    view = bad.check(table, index, "view", normalise_view)
+    types = bad.check(table, index, "abnormality", finding_types, pathology or "")
+    if None in (listed, pathology, laterality, view, types):
+        return []
     common = {"image_id": image_id_of(listed), "source": table.source, "row": spreadsheet_row(index)}
     return [
         Finding(
@@ -86,7 +105,7 @@ def row_findings(table: Table, index: int) -> list[Finding]:
             laterality=laterality,
             view=view,
         )
-        for finding_type in finding_types(table, index, pathology)
+        for finding_type in types
     ]
 
 
@@ -128,6 +147,9 @@ def attach_files(root: Path, findings: list[Finding]) -> tuple[list[Finding], li
 def load_image_folder(root: Path) -> LoadedDataset:
     """Load the image-folder layout rooted at ``root`` (the folder holding ``labels.csv``)."""
     table = read_table(find_in_folder(root, LABELS) or root / LABELS, root, LABEL_COLUMNS)
-    findings = number_findings([f for index in range(len(table.rows)) for f in row_findings(table, index)])
+    bad = BadValues()
+    findings = [f for index in range(len(table.rows)) for f in row_findings(table, index, bad)]
+    bad.raise_if_any()
+    findings = number_findings(findings)
     findings, problems = attach_files(root, findings)
     return loaded(findings, problems, LAYOUT, root)

@@ -3,15 +3,25 @@
 Column names are matched loosely (case, surrounding spaces, '_' versus ' '), so ``breast density`` (calc
 CSVs) and ``breast_density`` (mass CSVs) are the same column. Every cell is read as a string with
 surrounding whitespace (e.g. the newline that ends some CBIS-DDSM paths) stripped; empty cells are ''.
+
+Bad values are collected (:class:`BadValues`) and raised together once a file has been read: one
+:class:`BadLabelsError` lists every distinct bad value of every column, with how many rows hold it, the
+first of those rows, and what the column accepts, so labels are fixed in one pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pandas as pd
+
+from mammogan_lib.datasets.values import BadValueError
+
+Normalised = TypeVar("Normalised")
+ROWS_SHOWN = 5  # rows listed per bad value; the count says how many there are in all
 
 
 @dataclass(frozen=True)
@@ -81,3 +91,86 @@ def find_in_folder(folder: Path, name: str) -> Path | None:
         return None
     matches = sorted(p for p in folder.iterdir() if p.name.lower() == name.lower() and p.is_file())
     return matches[0] if matches else None
+
+
+class BadLabelsError(ValueError):
+    """Every bad value of one or more label files, in one message (see :class:`BadValues`)."""
+
+
+@dataclass
+class BadValues:
+    """The bad values met while reading label tables, raised together by :meth:`raise_if_any`.
+
+    Values are grouped by file, column, value and problem; each group keeps the spreadsheet rows it was met
+    in. Usage: ``pathology = bad.check(table, index, "pathology", normalise_pathology)`` returns the
+    normalised value, or None after recording the :class:`BadValueError` the normaliser raised.
+    """
+
+    rows: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)
+    expected: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+
+    def check(
+        self,
+        table: Table,
+        index: int,
+        column: str,
+        normalise: Callable[..., Normalised],
+        *args: Any,
+    ) -> Normalised | None:
+        """``normalise(cell, where, *args)`` for the cell of data row ``index`` in ``column``."""
+        try:
+            return normalise(table.rows[index][column], table.where(index, column), *args)
+        except BadValueError as error:
+            self.add(table.source, column, spreadsheet_row(index), error)
+            return None
+
+    def add(self, source: str, column: str, row: int, error: BadValueError) -> None:
+        """Record ``error`` as met in ``row`` of ``column`` of ``source``."""
+        self.rows.setdefault((source, column, error.value, error.problem), []).append(row)
+        expected = self.expected.setdefault((source, column), [])
+        if error.expected not in expected:
+            expected.append(error.expected)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows)
+
+    def message(self) -> str:
+        """Per file: a line per distinct bad value (its column, how many rows and the first of them, the
+        value and its problem), then what each column accepts."""
+        sections = []
+        for source in dict.fromkeys(key[0] for key in self.rows):
+            groups = sorted(
+                ((key, rows) for key, rows in self.rows.items() if key[0] == source),
+                key=lambda item: (item[0][1], min(item[1])),
+            )
+            bad_rows = {row for _, rows in groups for row in rows}
+            lines = [
+                f"{source} has {_count(len(groups), 'bad value')} in {_count(len(bad_rows), 'row')}; "
+                "nothing was loaded (fix them all, then run again):"
+            ]
+            for (_, column, value, problem), rows in groups:
+                lines.append(f"- column {column!r}, {_rows_text(rows)}: {value!r} {problem}")
+            for (expected_source, column), expected in self.expected.items():
+                if expected_source == source:
+                    lines += [f"column {column!r} accepts {text}" for text in expected]
+            sections.append("\n".join(lines))
+        return "\n".join(sections)
+
+    def raise_if_any(self) -> None:
+        """Raise one :class:`BadLabelsError` holding every recorded bad value (none recorded: return)."""
+        if self:
+            raise BadLabelsError(self.message())
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _rows_text(rows: list[int]) -> str:
+    """'row 4', '7 rows (2, 3, 5, 8, 9, ...)'."""
+    ordered = sorted(set(rows))
+    if len(ordered) == 1:
+        return f"row {ordered[0]}"
+    shown = ", ".join(str(row) for row in ordered[:ROWS_SHOWN])
+    more = ", ..." if len(ordered) > ROWS_SHOWN else ""
+    return f"{_count(len(ordered), 'row')} ({shown}{more})"
