@@ -39,7 +39,17 @@ CBIS_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"
 LIBRARY_SLUG = "mammogan-lib"
 DEFAULT_USER = "your-kaggle-username"
 # what Kaggle's image lacks; its own tensorflow/torch are used (their versions land in the provenance)
-KAGGLE_EXTRAS = ("torch-fidelity", "pydicom", "papermill", "nbconvert", "tqdm")
+KAGGLE_EXTRAS = (
+    "torch-fidelity",
+    "pydicom",
+    "pylibjpeg",
+    "pylibjpeg-openjpeg",
+    "pyjpegls",
+    "python-gdcm",
+    "papermill",
+    "nbconvert",
+    "tqdm",
+)
 REQUIRED_METADATA = (
     "id",
     "title",
