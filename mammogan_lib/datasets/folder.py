@@ -15,6 +15,7 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 
 from mammogan_lib.datasets.catalogue import Finding, LoadedDataset, Problem, loaded
+from mammogan_lib.datasets.label_basis import AS_LABELLED
 from mammogan_lib.datasets.tables import Table, find_in_folder, read_table, spreadsheet_row
 from mammogan_lib.datasets.values import (
     NO_FINDING,
@@ -130,4 +131,4 @@ def load_image_folder(root: Path) -> LoadedDataset:
     table = read_table(find_in_folder(root, LABELS) or root / LABELS, root, LABEL_COLUMNS)
     findings = number_findings([f for index in range(len(table.rows)) for f in row_findings(table, index)])
     findings, problems = attach_files(root, findings)
-    return loaded(findings, problems, LAYOUT, root)
+    return loaded(findings, problems, LAYOUT, root, AS_LABELLED)
