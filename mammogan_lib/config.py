@@ -210,7 +210,18 @@ class FilterConfig(StageConfig):
 
     dataset_root: str = param("", "Dataset folder; '' generates and uses the embedded phantom.")
     dataset_layout: str = param(
-        "auto", "Dataset layout.", choices=("auto", "kaggle_jpeg", "tcia_dicom", "image_folder")
+        "auto",
+        "Dataset layout.",
+        choices=(
+            "auto",
+            "kaggle_jpeg",
+            "tcia_dicom",
+            "image_folder",
+            "mini_mias",
+            "inbreast",
+            "vindr_mammo",
+            "rsna_screening",
+        ),
     )
     phantom_images: int = param(1570, "Phantom: full mammograms to generate.", min=8)
     phantom_height: int = param(1024, "Phantom: image height in pixels.", min=256, max=4096)
@@ -223,7 +234,15 @@ class FilterConfig(StageConfig):
         "MALIGNANT", "Pathology to keep.", choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
     )
     abnormalities: list[str] = param(
-        ["mass", "calcification"], "Abnormality types to keep.", choices=("mass", "calcification")
+        ["mass", "calcification"],
+        "Abnormality types to keep; 'any' keeps every type, also findings whose type is not given (RSNA).",
+        choices=("mass", "calcification", "any"),
+    )
+    birads_min: int = param(
+        4,
+        "BI-RADS-only data (VinDr-Mammo, INbreast): keep findings of BI-RADS >= this instead of `pathology`.",
+        min=0,
+        max=6,
     )
     shape_threshold: float = param(
         0.75, "Keep images whose shape confidence is at least this.", min=0.0, max=1.0

@@ -2,18 +2,25 @@
 
 Every image of the dataset ends up in ``manifest.csv`` with ``kept`` and a ``reason``; ``reason_code`` is
 one of :data:`REASON_CODES`, so the counts at each step add up to the number of images read.
+
+Where a dataset's labels are BI-RADS assessments only (``label_basis`` 'BI-RADS, not pathology': VinDr-Mammo,
+INbreast) there is no pathology to select on: a finding is selected by its BI-RADS category
+(``birads_min``) instead, and the selection's description says so in every reason and table.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from mammogan_lib import breast, imaging
+from mammogan_lib.datasets.label_basis import BIRADS_ONLY, birads_at_least
 
+ANY_TYPE = "any"  # in ``abnormalities``: findings of every type, also those whose type is not given (RSNA)
 REASON_CODES = ("kept", "image_not_found", "not_selected", "unreadable", "low_shape_confidence")
 SCORE_COLUMNS = ("shape_confidence", "closure", "solidity", "dominance", "area", "chest_wall_side")
 
@@ -52,21 +59,40 @@ def score_image(task: tuple[str, str, int]) -> ImageScore:
     )
 
 
-def selection_mask(images: pd.DataFrame, pathology: str, abnormalities: list[str]) -> pd.Series:
-    """True for images with at least one finding of ``pathology`` among ``abnormalities``.
+def selection_mask(
+    images: pd.DataFrame, pathology: str, abnormalities: list[str], birads_min: int = 4
+) -> pd.Series:
+    """True for images with at least one finding of ``pathology`` among ``abnormalities`` ('any': every
+    type); for BI-RADS-only images, a finding of BI-RADS >= ``birads_min`` instead of ``pathology``.
 
-    Uses the aligned ';'-joined ``finding_types`` / ``finding_pathologies`` columns, so an image with a
-    benign mass and a malignant calcification is selected for ``['calcification']`` but not ``['mass']``.
+    Uses the aligned ';'-joined ``finding_types`` / ``finding_pathologies`` / ``assessments`` columns, so an
+    image with a benign mass and a malignant calcification is selected for ``['calcification']`` but not
+    ``['mass']``.
     """
 
     def has_wanted_finding(row: pd.Series) -> bool:
         types = str(row["finding_types"]).split(";")
-        pathologies = str(row["finding_pathologies"]).split(";")
-        return any(t in abnormalities and p == pathology for t, p in zip(types, pathologies, strict=False))
+        wanted_type = [ANY_TYPE in abnormalities or t in abnormalities for t in types]
+        if row.get("label_basis") == BIRADS_ONLY:
+            wanted_label = birads_at_least(row["assessments"], birads_min)
+        else:
+            wanted_label = [p == pathology for p in str(row["finding_pathologies"]).split(";")]
+        return any(t and w for t, w in zip(wanted_type, wanted_label, strict=False))
 
     if images.empty:
         return pd.Series([], dtype=bool)
     return images.apply(has_wanted_finding, axis=1).astype(bool)
+
+
+def describe_selection(
+    pathology: str, abnormalities: list[str], birads_min: int, label_bases: Iterable[str]
+) -> str:
+    """What 01 looks for, as its reasons and tables say it: 'MALIGNANT mass/calcification', or for
+    BI-RADS-only data 'BI-RADS >= 4 mass/calcification (BI-RADS, not pathology)'."""
+    types = "/".join(abnormalities)
+    if BIRADS_ONLY in set(label_bases):
+        return f"BI-RADS >= {birads_min} {types} ({BIRADS_ONLY})"
+    return f"{pathology} {types}"
 
 
 def require_selection(selected: pd.Series, images: pd.DataFrame, describe_selection: str, root: Path) -> None:
@@ -75,7 +101,8 @@ def require_selection(selected: pd.Series, images: pd.DataFrame, describe_select
         held = images.groupby(["pathology", "abnormality"]).size().to_dict() if len(images) else {}
         raise ValueError(
             f"no image in {root} has a {describe_selection} finding ({len(images)} images read; "
-            f"by pathology and abnormality: {held}). Check `pathology`, `abnormalities` and `dataset_root`."
+            f"by pathology and abnormality: {held}). Check `pathology` (`birads_min` for BI-RADS-only data), "
+            "`abnormalities` and `dataset_root`."
         )
 
 
@@ -106,6 +133,8 @@ def _reason(row: pd.Series, threshold: float, describe_selection: str) -> tuple[
     if not row["image_path"]:
         return "image_not_found", "no image file found for this image (see problems.csv)"
     if not row["selected"]:
+        if row.get("label_basis") == BIRADS_ONLY:
+            return "not_selected", f"no {describe_selection} finding (finding BI-RADS: {row['assessments']})"
         return "not_selected", f"no {describe_selection} finding (findings: {row['finding_pathologies']})"
     if row["error"]:
         return "unreadable", row["error"]

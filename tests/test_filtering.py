@@ -107,3 +107,54 @@ def test_an_empty_selection_is_an_error_that_says_what_the_dataset_holds(images,
         ValueError, match=r"no image in .* has a BENIGN_WITHOUT_CALLBACK mass finding \(7 images"
     ):
         filtering.require_selection(selected, images, "BENIGN_WITHOUT_CALLBACK mass", tmp_path)
+
+
+# ---------------------------------------------------------------------------- BI-RADS-only data, 'any'
+def birads_row(image_id: str, types: str, assessments: str) -> dict:
+    row = catalogue_row(image_id, f"/x/{image_id}.dicom", types, ";".join("" for _ in types.split(";")))
+    return {**row, "assessments": assessments, "label_basis": "BI-RADS, not pathology", "pathology": ""}
+
+
+def test_bi_rads_only_images_are_selected_by_their_findings_bi_rads() -> None:
+    images = pd.DataFrame(
+        [
+            birads_row("suspicious_mass", "mass;focal_asymmetry", "4;3"),
+            birads_row("probably_benign_mass", "mass", "3"),
+            birads_row("suspicious_asymmetry_only", "focal_asymmetry;mass", "5;2"),
+            birads_row("no_finding", "", ""),
+        ]
+    )
+    selected = filtering.selection_mask(images, "MALIGNANT", ["mass", "calcification"], birads_min=4)
+    assert selected.tolist() == [True, False, False, False]
+    assert filtering.selection_mask(images, "MALIGNANT", ["mass"], birads_min=3).tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    wanted = filtering.describe_selection("MALIGNANT", ["mass"], 4, images["label_basis"])
+    assert wanted == "BI-RADS >= 4 mass (BI-RADS, not pathology)"
+    manifest = filtering.build_manifest(images, selected, [], 0.75, wanted)
+    assert (
+        manifest.loc[1, "reason"]
+        == "no BI-RADS >= 4 mass (BI-RADS, not pathology) finding (finding BI-RADS: 3)"
+    )
+    assert (manifest["label_basis"] == "BI-RADS, not pathology").all()
+
+
+def test_pathology_datasets_ignore_birads_min_and_keep_their_description() -> None:
+    images = pd.DataFrame([catalogue_row("a", "/a.png", "mass;calcification", "BENIGN;MALIGNANT")])
+    images["label_basis"], images["assessments"] = "biopsy-confirmed pathology", "1;1"
+    for birads_min in (0, 6):
+        assert filtering.selection_mask(images, "MALIGNANT", ["calcification"], birads_min).tolist() == [True]
+    assert filtering.describe_selection("MALIGNANT", ["mass", "calcification"], 4, images["label_basis"]) == (
+        "MALIGNANT mass/calcification"
+    )
+
+
+def test_any_selects_findings_whose_type_is_not_given() -> None:
+    images = pd.DataFrame(
+        [catalogue_row("cancer", "/c.dcm", "", "MALIGNANT"), catalogue_row("normal", "/n.dcm", "", "")]
+    )
+    assert filtering.selection_mask(images, "MALIGNANT", ["mass", "calcification"]).tolist() == [False, False]
+    assert filtering.selection_mask(images, "MALIGNANT", ["any"]).tolist() == [True, False]

@@ -73,7 +73,7 @@ def test_unknown_key_is_rejected_naming_the_key_and_the_file(tmp_path):
         ("workers", -1, r"'workers' \(set in .*bad.yaml\): -1 is below the minimum 0"),
         ("phantom_images", True, r"'phantom_images' \(set in .*bad.yaml\): expected int, got bool"),
         ("abnormalities", "mass", r"'abnormalities' \(set in .*bad.yaml\): expected a list"),
-        ("abnormalities", ["mass", "cyst"], r"'cyst' is not one of \['mass', 'calcification'\]"),
+        ("abnormalities", ["mass", "cyst"], r"'cyst' is not one of \['mass', 'calcification', 'any'\]"),
     ],
 )
 def test_wrong_type_or_range_is_rejected_naming_key_and_file(tmp_path, key, value, message):

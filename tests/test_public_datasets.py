@@ -225,3 +225,13 @@ def test_inbreast_xls_only_says_how_to_read_it(tmp_path: Path) -> None:
     assert detect_layout(root) == "inbreast"
     with pytest.raises(FileNotFoundError, match="xlrd.*save the sheet as INbreast.csv"):
         load_dataset(root)
+
+
+def test_every_layout_is_a_dataset_layout_choice() -> None:
+    import dataclasses
+
+    from mammogan_lib import config
+    from mammogan_lib.datasets import LAYOUTS
+
+    (field,) = [f for f in dataclasses.fields(config.FilterConfig) if f.name == "dataset_layout"]
+    assert field.metadata["choices"] == ("auto", *LAYOUTS)
