@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mammogan_lib.datasets import rsna
+
 TUMOUR, NON_TUMOUR = 1, 0
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".tif", ".tiff", ".pgm", ".bmp")
 # The phantom's healthy sets (mammogan_lib/phantom): another "scanner" (the thesis's design) and the
@@ -78,7 +80,9 @@ def non_tumour_sources(
     """Resolve the two non-tumour folders: the parameters, else the phantom's healthy sets.
 
     The other-source set is required (it is the thesis's design); the same-source control is skipped, with
-    the reason recorded, when real data come without one.
+    the reason recorded, when real data come without one. A folder may also be the root of an RSNA
+    screening dataset (the thesis's other source): then only its ``cancer == 0`` images are used, and the
+    note records the rule and the counts (see :func:`image_files`).
     """
     sources = []
     for name, given, parameter in (
@@ -89,7 +93,10 @@ def non_tumour_sources(
             root = Path(given).expanduser()
             if not root.is_dir():
                 raise FileNotFoundError(f"parameter '{parameter}': {root} is not a folder")
-            sources.append(NonTumourSource(name, root, f"{parameter}: {root}"))
+            note = f"{parameter}: {root}"
+            if rsna.looks_like_rsna(root):
+                note += f"; {rsna.non_cancer_images(root).note}"
+            sources.append(NonTumourSource(name, root, note))
             continue
         phantom_set = Path(dataset_root) / PHANTOM_NON_TUMOUR[name]
         if phantom_set.is_dir():
@@ -114,7 +121,10 @@ def non_tumour_sources(
 
 
 def image_files(root: Path) -> list[Path]:
-    """A folder's images: those its ``labels.csv`` lists (``file`` column), else every image file below it."""
+    """A folder's images: the ``cancer == 0`` images of an RSNA screening root, those its ``labels.csv``
+    lists (``file`` column), else every image file below it."""
+    if rsna.looks_like_rsna(root):
+        return rsna.non_cancer_images(root).files
     labels = root / "labels.csv"
     if labels.is_file():
         table = pd.read_csv(labels, dtype=str, keep_default_na=False)
@@ -322,14 +332,17 @@ def build_results(
     skipped: Sequence[Mapping[str, Any]],
     summary: pd.DataFrame,
     studies: Mapping[str, pd.DataFrame],
+    tumour_selection: str,
 ) -> dict[str, Any]:
-    """The layout of ``svm.json``, from what 06_svm computed: the designs, the non-tumour sources (with the
-    images each gave and why one was not run), the skipped images with their reasons, and the summary and
-    every repeat under keys carrying the feature network's suffix (``summary_random_resnet50``)."""
+    """The layout of ``svm.json``, from what 06_svm computed: what the tumour images are (01's selection,
+    e.g. 'BI-RADS >= 4 mass (BI-RADS, not pathology)'), the designs, the non-tumour sources (with the images
+    each gave and why one was not run), the skipped images with their reasons, and the summary and every
+    repeat under keys carrying the feature network's suffix (``summary_random_resnet50``)."""
     tag = resnet.tag
     return {
         "exp_id": exp_id,
         "generated_epoch": generated_epoch,
+        "tumour_selection": tumour_selection,
         "resnet50": resnet.record(),
         "designs": [vars(design) for design in designs],
         "test_per_class": test_per_class,

@@ -214,7 +214,18 @@ class FilterConfig(StageConfig):
 
     dataset_root: str = param("", "Dataset folder; '' generates and uses the embedded phantom.")
     dataset_layout: str = param(
-        "auto", "Dataset layout.", choices=("auto", "kaggle_jpeg", "tcia_dicom", "image_folder")
+        "auto",
+        "Dataset layout.",
+        choices=(
+            "auto",
+            "kaggle_jpeg",
+            "tcia_dicom",
+            "image_folder",
+            "mini_mias",
+            "inbreast",
+            "vindr_mammo",
+            "rsna_screening",
+        ),
     )
     phantom_images: int = param(1570, "Phantom: full mammograms to generate.", min=8)
     phantom_height: int = param(1024, "Phantom: image height in pixels.", min=256, max=4096)
@@ -228,7 +239,13 @@ class FilterConfig(StageConfig):
     )
     abnormalities: list[str] = param(
         ["mass", "calcification"],
-        "Finding types to keep: mass, calcification, or any other type of the dataset (asymmetry, ...).",
+        "Finding types to keep: mass, calcification, another type of the dataset (asymmetry, ...) or 'any'.",
+    )
+    birads_min: int = param(
+        4,
+        "BI-RADS-only data (VinDr-Mammo, INbreast): keep findings of BI-RADS >= this instead of `pathology`.",
+        min=0,
+        max=6,
     )
     shape_threshold: float = param(
         0.75, "Keep images whose shape confidence is at least this.", min=0.0, max=1.0
@@ -243,14 +260,24 @@ class FilterConfig(StageConfig):
 
 def finding_type_names(values: Sequence[str]) -> list[str]:
     """The canonical names of the finding types of ``abnormalities`` ('Architectural distortion' ->
-    'architectural_distortion', 'calcs' -> 'calcification'), in order, once each; one
-    :class:`ParameterError` names every value that is not a finding type."""
-    from mammogan_lib.datasets.values import NO_FINDING, NOT_GIVEN, BadValueError, normalise_finding_type
+    'architectural_distortion', 'calcs' -> 'calcification'; 'any' stays: every type, also findings whose
+    type is not given), in order, once each; one :class:`ParameterError` names every value that is not a
+    finding type."""
+    from mammogan_lib.datasets.values import (
+        ANY_FINDING_TYPE,
+        NO_FINDING,
+        NOT_GIVEN,
+        BadValueError,
+        normalise_finding_type,
+    )
 
     names, problems = [], []
     for value in values:
         try:
-            name = normalise_finding_type(value, "parameter 'abnormalities'")
+            if str(value).strip().lower() == ANY_FINDING_TYPE:
+                name = ANY_FINDING_TYPE
+            else:
+                name = normalise_finding_type(value, "parameter 'abnormalities'")
         except BadValueError as error:
             problems.append(f"{value!r} {error.problem}")
             continue
@@ -263,7 +290,7 @@ def finding_type_names(values: Sequence[str]) -> list[str]:
     if problems:
         raise ParameterError(
             f"parameter 'abnormalities': {'; '.join(problems)}; expected a list of finding types in words, "
-            "e.g. [mass, calcification] or [architectural_distortion]",
+            "e.g. [mass, calcification], [architectural_distortion] or [any]",
             "abnormalities",
         )
     return names

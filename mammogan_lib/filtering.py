@@ -4,11 +4,16 @@ Every image of the dataset ends up in ``manifest.csv`` with ``kept`` and a ``rea
 one of :data:`REASON_CODES`, so the counts at each step add up to the number of images read. Images whose
 findings are of other types (architectural distortion, asymmetry, ...) stay in the manifest as
 ``not_selected``, their reason naming the type, unless ``abnormalities`` names it.
+
+Where a dataset's labels are BI-RADS assessments only (``label_basis`` 'BI-RADS, not pathology': VinDr-Mammo,
+INbreast) there is no pathology to select on: a finding is selected by its BI-RADS category
+(``birads_min``) instead, and the selection's description says so in every reason and table.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +21,8 @@ import pandas as pd
 
 from mammogan_lib import breast, imaging
 from mammogan_lib.datasets.catalogue import types_label
-from mammogan_lib.datasets.values import NOT_GIVEN
+from mammogan_lib.datasets.label_basis import BIRADS_ONLY
+from mammogan_lib.datasets.values import ANY_FINDING_TYPE, NOT_GIVEN
 
 REASON_CODES = ("kept", "image_not_found", "not_selected", "unreadable", "low_shape_confidence")
 SCORE_COLUMNS = ("shape_confidence", "closure", "solidity", "dominance", "area", "chest_wall_side")
@@ -56,27 +62,71 @@ def score_image(task: tuple[str, str, int]) -> ImageScore:
     )
 
 
-def describe_selection(pathology: str, abnormalities: list[str]) -> str:
-    """'MALIGNANT mass/calcification'."""
-    return f"{pathology} {'/'.join(abnormalities)}"
+@dataclass(frozen=True)
+class Finding:
+    """One finding of a catalogue row: its type, pathology and BI-RADS category ('' where not given)."""
+
+    type: str
+    pathology: str
+    birads: str
 
 
-def image_findings(row: pd.Series) -> list[tuple[str, str]]:
-    """(type, pathology) of each finding of a catalogue row, from its aligned ';'-joined columns."""
-    types = str(row["finding_types"]).split(";")
-    pathologies = str(row["finding_pathologies"]).split(";")
-    return [(t, p) for t, p in zip(types, pathologies, strict=False) if p]
+@dataclass(frozen=True)
+class Selection:
+    """What 01 selects: findings of ``pathology`` (or, on BI-RADS-only data, of BI-RADS >= ``birads_min``)
+    whose type is among ``abnormalities`` (:data:`ANY_FINDING_TYPE`: every type)."""
+
+    pathology: str
+    abnormalities: tuple[str, ...]
+    birads_min: int = 4
+
+    def wants_type(self, finding_type: str) -> bool:
+        return ANY_FINDING_TYPE in self.abnormalities or finding_type in self.abnormalities
+
+    def wants_label(self, finding: Finding, label_basis: str) -> bool:
+        if label_basis == BIRADS_ONLY:
+            return finding.birads.isdigit() and int(finding.birads) >= self.birads_min
+        return finding.pathology == self.pathology
+
+    def label(self, label_basis: str) -> str:
+        """'MALIGNANT', or 'BI-RADS >= 4' on BI-RADS-only data."""
+        return f"BI-RADS >= {self.birads_min}" if label_basis == BIRADS_ONLY else self.pathology
+
+    def describe(self, label_bases: Iterable[str]) -> str:
+        """What 01 looks for, as its reasons and tables say it: 'MALIGNANT mass/calcification', or for
+        BI-RADS-only data 'BI-RADS >= 4 mass/calcification (BI-RADS, not pathology)'."""
+        types = "/".join(self.abnormalities)
+        if BIRADS_ONLY in set(label_bases):
+            return f"BI-RADS >= {self.birads_min} {types} ({BIRADS_ONLY})"
+        return f"{self.pathology} {types}"
 
 
-def selection_mask(images: pd.DataFrame, pathology: str, abnormalities: list[str]) -> pd.Series:
-    """True for images with at least one finding of ``pathology`` among ``abnormalities``.
+def image_findings(row: pd.Series) -> list[Finding]:
+    """The findings of a catalogue row, from its aligned ';'-joined columns."""
+    count = int(row["n_findings"])
+    if not count:
+        return []
 
-    Uses the aligned ';'-joined ``finding_types`` / ``finding_pathologies`` columns, so an image with a
-    benign mass and a malignant calcification is selected for ``['calcification']`` but not ``['mass']``.
+    def entries(column: str) -> list[str]:  # a column left empty stands for '' for every finding
+        values = str(row[column]).split(";") if row[column] else []
+        return [*values, *[""] * (count - len(values))][:count]
+
+    columns = ("finding_types", "finding_pathologies", "assessments")
+    return [Finding(*values) for values in zip(*(entries(c) for c in columns), strict=True)]
+
+
+def selection_mask(images: pd.DataFrame, selection: Selection) -> pd.Series:
+    """True for images with at least one finding ``selection`` wants.
+
+    Uses the aligned ';'-joined finding columns, so an image with a benign mass and a malignant
+    calcification is selected for ``['calcification']`` but not ``['mass']``.
     """
 
     def has_wanted_finding(row: pd.Series) -> bool:
-        return any(t in abnormalities and p == pathology for t, p in image_findings(row))
+        basis = row.get("label_basis", "")
+        return any(
+            selection.wants_type(f.type) and selection.wants_label(f, basis) for f in image_findings(row)
+        )
 
     if images.empty:
         return pd.Series([], dtype=bool)
@@ -89,32 +139,44 @@ def require_selection(selected: pd.Series, images: pd.DataFrame, describe_select
         held = images.groupby(["pathology", "abnormality"]).size().to_dict() if len(images) else {}
         raise ValueError(
             f"no image in {root} has a {describe_selection} finding ({len(images)} images read; "
-            f"by pathology and abnormality: {held}). Check `pathology`, `abnormalities` and `dataset_root`."
+            f"by pathology and abnormality: {held}). Check `pathology` (`birads_min` for BI-RADS-only data), "
+            "`abnormalities` and `dataset_root`."
         )
 
 
-def missing_types(images: pd.DataFrame, abnormalities: list[str]) -> list[str]:
+def missing_types(images: pd.DataFrame, abnormalities: Iterable[str]) -> list[str]:
     """The types of ``abnormalities`` that no finding of ``images`` has (a misspelt parameter, or a
     dataset without them)."""
     present = {t for types in images["finding_types"] for t in str(types).split(";")}
-    return [t for t in abnormalities if t not in present]
+    return [t for t in abnormalities if t not in present and t != ANY_FINDING_TYPE]
 
 
-def not_selected_reason(row: pd.Series, pathology: str, abnormalities: list[str]) -> str:
+def not_selected_reason(row: pd.Series, selection: Selection) -> str:
     """Why a catalogue row was not selected: 'no finding (pathology NORMAL)', 'no MALIGNANT finding;
-    findings: BENIGN mass', or 'abnormality architectural_distortion not selected (abnormalities: mass,
-    calcification); findings: MALIGNANT architectural_distortion'."""
+    findings: BENIGN mass', 'no BI-RADS >= 4 finding; findings: BI-RADS 3 mass', or 'abnormality
+    architectural_distortion not selected (abnormalities: mass, calcification); findings: MALIGNANT
+    architectural_distortion'."""
     findings = image_findings(row)
     if not findings:
-        return f"no finding (pathology {row['pathology']})"
-    listed = ", ".join(f"{p} {t or '(type not given)'}" for t, p in findings)
-    other_types = [t for t, p in findings if p == pathology and t not in abnormalities]
+        return f"no finding (pathology {row['pathology'] or 'not given'})"
+    basis = row.get("label_basis", "")
+    birads_only = basis == BIRADS_ONLY
+
+    def shown(f: Finding) -> str:
+        label = f"BI-RADS {f.birads or '?'}" if birads_only else f.pathology or "(pathology not given)"
+        return f"{label} {f.type or '(type not given)'}"
+
+    listed = ", ".join(shown(f) for f in findings)
+    other_types = [
+        f.type for f in findings if selection.wants_label(f, basis) and not selection.wants_type(f.type)
+    ]
     if not other_types:
-        return f"no {pathology} finding; findings: {listed}"
+        return f"no {selection.label(basis)} finding; findings: {listed}"
     label = types_label(other_types)
     if NOT_GIVEN in other_types:
         label = "+".join(filter(None, [label, "(type not given)"]))
-    return f"abnormality {label} not selected (abnormalities: {', '.join(abnormalities)}); findings: {listed}"
+    wanted = ", ".join(selection.abnormalities)
+    return f"abnormality {label} not selected (abnormalities: {wanted}); findings: {listed}"
 
 
 def build_manifest(
@@ -122,11 +184,10 @@ def build_manifest(
     selected: pd.Series,
     scores: list[ImageScore],
     threshold: float,
-    pathology: str,
-    abnormalities: list[str],
+    selection: Selection,
 ) -> pd.DataFrame:
     """One row per catalogue image: its catalogue columns, shape scores, ``kept``, ``reason_code``,
-    ``reason`` (``selected`` is :func:`selection_mask` of ``pathology`` and ``abnormalities``)."""
+    ``reason`` (``selected`` is :func:`selection_mask` of ``selection``)."""
     score_table = pd.DataFrame(
         [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error"]
     )
@@ -134,18 +195,18 @@ def build_manifest(
     manifest["chest_wall_side"] = manifest["chest_wall_side"].fillna("")
     manifest["error"] = manifest["error"].fillna("")
     manifest["selected"] = selected.to_numpy()
-    decisions = [_reason(row, threshold, pathology, abnormalities) for _, row in manifest.iterrows()]
+    decisions = [_reason(row, threshold, selection) for _, row in manifest.iterrows()]
     manifest["reason_code"] = [code for code, _ in decisions]
     manifest["reason"] = [reason for _, reason in decisions]
     manifest["kept"] = manifest["reason_code"] == "kept"
     return manifest.drop(columns=["error"])
 
 
-def _reason(row: pd.Series, threshold: float, pathology: str, abnormalities: list[str]) -> tuple[str, str]:
+def _reason(row: pd.Series, threshold: float, selection: Selection) -> tuple[str, str]:
     if not row["image_path"]:
         return "image_not_found", "no image file found for this image (see problems.csv)"
     if not row["selected"]:
-        return "not_selected", not_selected_reason(row, pathology, abnormalities)
+        return "not_selected", not_selected_reason(row, selection)
     if row["error"]:
         return "unreadable", row["error"]
     score = row["shape_confidence"]

@@ -6,7 +6,17 @@ bytes, not its name, so a mislabelled file is still read by the right decoder.
 
 Scaling to [0, 1] follows the stored bit depth: 8-bit images are divided by 255, 16-bit PNG/TIFF by 65535,
 PGM by the ``maxval`` its header declares (a 12-bit PGM with maxval 4095 reaches 1.0) and DICOM by
-``2**BitsStored - 1``, after inverting MONOCHROME1 images so that dense tissue is bright in every format.
+``2**BitsStored - 1`` (12 to 16-bit values stored in 16 bits alike), after inverting MONOCHROME1 images so
+that dense tissue is bright in every format.
+
+DICOMs as they come: where the header gives a presentation -- a VOI LUT, else a window centre/width (the first
+of several: the default one) with its VOILUTFunction, after the modality rescale -- that presentation is what
+is read, as a radiologist's viewer shows it (digital mammograms store 12-14 bits of which the window selects
+the tissue range). Compressed transfer syntaxes are decoded by pydicom's plugins (pinned in pyproject.toml):
+RLE natively, JPEG 2000 by pylibjpeg-openjpeg, JPEG-LS by pyjpegls, JPEG lossless/baseline (the RSNA
+screening set's other syntax) by python-gdcm. A file no installed plugin decodes raises
+:class:`ImageReadError` naming the file, its transfer syntax and the missing plugin, so that stages record it
+as skipped with that reason.
 
 ``max_height`` downscales with ``cv2.INTER_AREA`` so that the height is at most ``max_height``. For JPEG,
 OpenCV's reduced decoding (``IMREAD_REDUCED_GRAYSCALE_2/4/8``: the DCT is decoded at 1/2, 1/4 or 1/8 size)
@@ -34,6 +44,9 @@ _REDUCED_JPEG_FLAGS = (
     (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
     (2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
 )
+# GDCM last: on a corrupt JPEG 2000 stream it aborts the whole process (an uncaught C++ exception) where
+# pylibjpeg raises; it stays the decoder of JPEG lossless/baseline, which no other pinned plugin reads.
+DECODING_PLUGINS: tuple[str, ...] = ("pydicom", "pylibjpeg", "pyjpegls", "pillow", "gdcm")
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
@@ -232,17 +245,32 @@ def pgm_maxval(data: bytes) -> int | None:
     return maxval if 0 < maxval < 65536 else None
 
 
-def _decode_dicom(data: bytes, path: Path) -> tuple[np.ndarray, int, int]:
-    """Pixels (MONOCHROME1 inverted), BitsStored and the value that maps to 1.0."""
+def _decode_dicom(data: bytes, path: Path) -> tuple[np.ndarray, int, float]:
+    """Pixels, BitsStored and the value that maps to 1.0: the VOI LUT or first window of the header if it
+    has one (values already in [0, 1]), else the stored values scaled by ``2**BitsStored - 1``; MONOCHROME1
+    inverted either way."""
     import pydicom  # imported here: only DICOM reading needs it
 
     try:
         dataset = pydicom.dcmread(io.BytesIO(data), force=True)
-        pixels = dataset.pixel_array
     except Exception as error:  # pydicom raises many types for broken files
         raise ImageReadError(
-            f"{path}: cannot decode the DICOM pixel data ({type(error).__name__}: {error}); "
+            f"{path}: cannot read the DICOM header ({type(error).__name__}: {error}); "
             "expected a complete single-frame grayscale DICOM"
+        ) from error
+    syntax = transfer_syntax_name(dataset)
+    missing = missing_decoder(dataset)
+    if missing:
+        raise ImageReadError(f"{path}: cannot decode transfer syntax {syntax}: {missing}")
+    try:
+        plugin = decoding_plugin(dataset)
+        if plugin:
+            dataset.pixel_array_options(decoding_plugin=plugin)
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom and its plugins raise many types for broken pixel data
+        raise ImageReadError(
+            f"{path}: cannot decode the DICOM pixel data (transfer syntax {syntax}; "
+            f"{type(error).__name__}: {error}); expected a complete single-frame grayscale DICOM"
         ) from error
     bits = int(getattr(dataset, "BitsStored", 0) or pixels.dtype.itemsize * 8)
     if pixels.ndim == 3 and int(getattr(dataset, "SamplesPerPixel", 1)) == 3:
@@ -257,17 +285,112 @@ def _decode_dicom(data: bytes, path: Path) -> tuple[np.ndarray, int, int]:
         raise ImageReadError(
             f"{path}: expected 8-bit or 16-bit grayscale, got {pixels.dtype} ({bits} bits stored)"
         )
+    monochrome1 = str(getattr(dataset, "PhotometricInterpretation", "")).upper() == "MONOCHROME1"
+    presented = presentation_values(pixels, dataset)
+    if presented is not None:
+        return (1.0 - presented if monochrome1 else presented), bits, 1.0
     scale = (1 << bits) - 1
-    if str(getattr(dataset, "PhotometricInterpretation", "")).upper() == "MONOCHROME1":
+    if monochrome1:
         pixels = (scale - np.minimum(pixels.astype(np.int32), scale)).astype(pixels.dtype)
     return pixels, bits, scale
 
 
+def transfer_syntax_name(dataset: object) -> str:
+    """'JPEG 2000 Image Compression (Lossless Only) (1.2.840.10008.1.2.4.90)', or what the header lacks."""
+    uid = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if uid is None:
+        return "not stated (no file meta information; read as implicit VR little endian)"
+    return f"{uid.name} ({uid})" if uid.name != str(uid) else str(uid)
+
+
+def missing_decoder(dataset: object) -> str:
+    """'' when pydicom can decode the dataset's transfer syntax here, else what is missing."""
+    from pydicom.pixels import get_decoder
+
+    uid = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if uid is None or not uid.is_compressed:
+        return ""
+    try:
+        decoder = get_decoder(uid)
+    except NotImplementedError:
+        return (
+            "pydicom has no decoder for it (expected an uncompressed, RLE, JPEG, JPEG-LS or JPEG 2000 DICOM)"
+        )
+    if decoder.is_available:
+        return ""
+    needs = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
+    return f"no decoder plugin for it is installed (any of: {needs})"
+
+
+def decoding_plugin(dataset: object) -> str:
+    """The pydicom plugin to decode with: the first available of :data:`DECODING_PLUGINS` ('' when the
+    data are not compressed)."""
+    from pydicom.pixels import get_decoder
+
+    uid = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if uid is None or not uid.is_compressed:
+        return ""
+    available = get_decoder(uid).available_plugins
+    return next((name for name in DECODING_PLUGINS if name in available), "")
+
+
+def _first_value(element: object) -> float | None:
+    """The first of a possibly multi-valued numeric header element (several windows: the first is the
+    default one), or None when absent or not a number."""
+    from pydicom.multival import MultiValue
+
+    if element is None:
+        return None
+    value = element[0] if isinstance(element, MultiValue | list | tuple) and len(element) else element
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def voi_lut_values(values: np.ndarray, item: object) -> np.ndarray:
+    """``values`` through one VOI LUT item, in [0, 1] (float32): inputs below the first mapped value take
+    the first entry, above the last the last (PS3.3 C.11.2.1.1). Done here because pydicom 3.0.2's
+    ``apply_voi`` indexes a LUT of 8-bit entries with 8-bit indices, wrapping every input above 255."""
+    entries, first_mapped, entry_bits = (int(v) for v in item.LUTDescriptor)
+    data = item.LUTData
+    table = np.frombuffer(data, "<u2") if isinstance(data, bytes) else np.asarray(data, np.float64)
+    table = np.asarray(table, np.float64)[: entries or 65536]
+    index = np.clip(np.round(np.asarray(values, np.float64)) - first_mapped, 0, len(table) - 1)
+    return np.clip(table[index.astype(np.int64)] / ((1 << entry_bits) - 1), 0.0, 1.0).astype(np.float32)
+
+
+def presentation_values(pixels: np.ndarray, dataset: object) -> np.ndarray | None:
+    """The header's presentation of ``pixels`` in [0, 1] (float32): modality rescale, then the first VOI LUT
+    or, without one, the first window (centre/width, VOILUTFunction LINEAR, LINEAR_EXACT or SIGMOID, DICOM
+    PS3.3 C.11.2.1.2); None when the header has neither (or an unusable window of width < 1)."""
+    from pydicom.pixels import apply_modality_lut
+
+    values = apply_modality_lut(pixels, dataset)
+    lut_items = getattr(dataset, "VOILUTSequence", None)
+    if lut_items:
+        return voi_lut_values(values, lut_items[0])
+    centre = _first_value(getattr(dataset, "WindowCenter", None))
+    width = _first_value(getattr(dataset, "WindowWidth", None))
+    if centre is None or width is None or width < 1:
+        return None
+    x = np.asarray(values, dtype=np.float64)
+    function = str(getattr(dataset, "VOILUTFunction", "") or "LINEAR").upper()
+    if function == "SIGMOID":
+        presented = 1.0 / (1.0 + np.exp(-4.0 * (x - centre) / width))
+    elif function == "LINEAR_EXACT":
+        presented = (x - centre) / width + 0.5
+    else:
+        presented = (x - (centre - 0.5)) / (width - 1.0) + 0.5 if width > 1 else (x >= centre) * 1.0
+    return np.clip(presented, 0.0, 1.0).astype(np.float32)
+
+
 def _check_not_constant(image: np.ndarray, path: Path) -> None:
-    low, high = int(image.min()), int(image.max())
+    low, high = image.min(), image.max()
     if low == high:
         raise ImageReadError(
-            f"{path}: all pixels equal {low}: an empty or blank image (expected a mammogram with a breast)"
+            f"{path}: all pixels equal {float(low):g}: an empty or blank image "
+            "(expected a mammogram with a breast)"
         )
 
 

@@ -59,7 +59,17 @@ WHEEL_PATTERN = "mammogan_lib-*.whl"
 SEARCH_DEPTH = 6  # /kaggle/input/datasets/<owner>/<slug>/<folder>/<folder>
 WIDE_FOLDER = 500  # a folder with more sub-folders than this is image data: not searched inside
 # what Kaggle's image lacks; its own tensorflow/torch are used (their versions land in the provenance)
-KAGGLE_EXTRAS = ("torch-fidelity", "pydicom", "papermill", "nbconvert", "tqdm")
+KAGGLE_EXTRAS = (
+    "torch-fidelity",
+    "pydicom",
+    "pylibjpeg",
+    "pylibjpeg-openjpeg",
+    "pyjpegls",
+    "python-gdcm",
+    "papermill",
+    "nbconvert",
+    "tqdm",
+)
 REQUIRED_METADATA = (
     "id",
     "title",

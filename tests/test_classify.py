@@ -111,8 +111,10 @@ def test_the_results_file_keeps_designs_sources_skips_and_labelled_summaries(tmp
         skipped,
         summary,
         {"other_source": study},
+        "BI-RADS >= 4 mass (BI-RADS, not pathology)",
     )
     assert results["resnet50"]["key_suffix"] == "_random_resnet50" and results["confidence"] == 0.95
+    assert results["tumour_selection"] == "BI-RADS >= 4 mass (BI-RADS, not pathology)"
     assert [d["name"] for d in results["designs"]] == ["real_only", "generated_enhanced", "synthetic_only"]
     assert results["non_tumour_sources"] == [
         {"name": "other_source", "root": str(tmp_path), "note": "", "images": len(pools.non_tumour)},
@@ -121,3 +123,19 @@ def test_the_results_file_keeps_designs_sources_skips_and_labelled_summaries(tmp
     assert results["skipped_non_tumour_images"] == skipped
     assert len(results["summary_random_resnet50"]) == 3 and "summary" not in results
     assert len(results["repeats_random_resnet50"]["other_source"]) == 6
+
+
+def test_an_rsna_screening_root_gives_its_cancer_free_images_as_non_tumours(tmp_path):
+    from tests import public_layouts
+
+    root = public_layouts.write_rsna_screening(tmp_path / "rsna-breast-cancer-detection")
+    other, same = classify.non_tumour_sources(str(root), "", tmp_path / "cbis")
+    assert other.root == root and same.root is None
+    assert other.note == (
+        f"non_tumour_root: {root}; RSNA screening layout (train.csv): 5 images with cancer == 0 of 8 listed "
+        "(2 with cancer == 1 left out, 1 with cancer == 0 not found)"
+    )
+    files = classify.image_files(root)
+    listed = {(r["patient_id"], r["image_id"]): r["cancer"] for r in public_layouts.RSNA_ROWS}
+    assert len(files) == 5
+    assert all(listed[(int(f.parent.name), int(f.stem))] == 0 for f in files)

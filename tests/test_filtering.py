@@ -54,7 +54,7 @@ def images(tmp_path: Path) -> pd.DataFrame:
 
 
 def test_selection_pairs_each_finding_type_with_its_own_pathology(images):
-    selected = filtering.selection_mask(images, "MALIGNANT", ["mass", "calcification"])
+    selected = filtering.selection_mask(images, filtering.Selection("MALIGNANT", ("mass", "calcification")))
     assert dict(zip(images["image_id"], selected, strict=True)) == {
         "whole": True,
         "cut": True,
@@ -64,17 +64,17 @@ def test_selection_pairs_each_finding_type_with_its_own_pathology(images):
         "zero_bytes": True,
         "all_black": True,
     }
-    masses_only = filtering.selection_mask(images, "MALIGNANT", ["mass"])
+    masses_only = filtering.selection_mask(images, filtering.Selection("MALIGNANT", ("mass",)))
     assert not masses_only[images["image_id"] == "mixed"].item()  # its malignant finding is a calcification
 
 
 def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
-    selected = filtering.selection_mask(images, "MALIGNANT", ["mass", "calcification"])
+    selected = filtering.selection_mask(images, filtering.Selection("MALIGNANT", ("mass", "calcification")))
     tasks = filtering.scoring_tasks(images, selected, score_height=256)
     assert [task[0] for task in tasks] == ["whole", "cut", "mixed", "zero_bytes", "all_black"]
     scores = [filtering.score_image(task) for task in tasks]
     manifest = filtering.build_manifest(
-        images, selected, scores, 0.75, "MALIGNANT", ["mass", "calcification"]
+        images, selected, scores, 0.75, filtering.Selection("MALIGNANT", ("mass", "calcification"))
     )
     codes = dict(zip(manifest["image_id"], manifest["reason_code"], strict=True))
     assert codes == {
@@ -105,7 +105,7 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
 
 
 def test_an_empty_selection_is_an_error_that_says_what_the_dataset_holds(images, tmp_path):
-    selected = filtering.selection_mask(images, "BENIGN_WITHOUT_CALLBACK", ["mass"])
+    selected = filtering.selection_mask(images, filtering.Selection("BENIGN_WITHOUT_CALLBACK", ("mass",)))
     with pytest.raises(
         ValueError, match=r"no image in .* has a BENIGN_WITHOUT_CALLBACK mass finding \(7 images"
     ):
@@ -134,10 +134,11 @@ def folder_with_other_findings(root: Path) -> Path:
 def manifest_of(root: Path, abnormalities: list[str]) -> pd.DataFrame:
     """01's selection and manifest of the folder at ``root``, every scored image at confidence 0.9."""
     images = load_dataset(root).images
-    selected = filtering.selection_mask(images, "MALIGNANT", abnormalities)
+    selection = filtering.Selection("MALIGNANT", tuple(abnormalities))
+    selected = filtering.selection_mask(images, selection)
     tasks = filtering.scoring_tasks(images, selected, score_height=256)
     scores = [filtering.ImageScore(image_id, shape_confidence=0.9) for image_id, _, _ in tasks]
-    return filtering.build_manifest(images, selected, scores, 0.75, "MALIGNANT", abnormalities)
+    return filtering.build_manifest(images, selected, scores, 0.75, selection)
 
 
 def test_other_finding_types_stay_in_the_manifest_with_their_reason(tmp_path):
@@ -190,3 +191,66 @@ def test_abnormalities_may_name_any_type_in_any_spelling(tmp_path):
     assert sorted(kept) == ["asymmetry.png", "distortion.png", "mass_and_distortion.png"]
     images = load_dataset(root).images
     assert filtering.missing_types(images, ["mass", "asymmetry", "lymph_node"]) == ["lymph_node"]
+
+
+# ---------------------------------------------------------------------------- BI-RADS-only data, 'any'
+def birads_row(image_id: str, types: str, assessments: str) -> dict:
+    row = catalogue_row(image_id, f"/x/{image_id}.dicom", types, ";".join("" for _ in types.split(";")))
+    return {**row, "assessments": assessments, "label_basis": "BI-RADS, not pathology", "pathology": ""}
+
+
+def test_bi_rads_only_images_are_selected_by_their_findings_bi_rads() -> None:
+    images = pd.DataFrame(
+        [
+            birads_row("suspicious_mass", "mass;focal_asymmetry", "4;3"),
+            birads_row("probably_benign_mass", "mass", "3"),
+            birads_row("suspicious_asymmetry_only", "focal_asymmetry;mass", "5;2"),
+            birads_row("no_finding", "", ""),
+        ]
+    )
+    selected = filtering.selection_mask(
+        images, filtering.Selection("MALIGNANT", ("mass", "calcification"), birads_min=4)
+    )
+    assert selected.tolist() == [True, False, False, False]
+    assert filtering.selection_mask(
+        images, filtering.Selection("MALIGNANT", ("mass",), birads_min=3)
+    ).tolist() == [
+        True,
+        True,
+        False,
+        False,
+    ]
+    wanted = filtering.Selection("MALIGNANT", ("mass",), 4).describe(images["label_basis"])
+    assert wanted == "BI-RADS >= 4 mass (BI-RADS, not pathology)"
+    manifest = filtering.build_manifest(
+        images, selected, [], 0.75, filtering.Selection("MALIGNANT", ("mass", "calcification"))
+    )
+    assert manifest.loc[1, "reason"] == "no BI-RADS >= 4 finding; findings: BI-RADS 3 mass"
+    assert manifest.loc[2, "reason"] == (
+        "abnormality focal_asymmetry not selected (abnormalities: mass, calcification); "
+        "findings: BI-RADS 5 focal_asymmetry, BI-RADS 2 mass"
+    )
+    assert (manifest["label_basis"] == "BI-RADS, not pathology").all()
+
+
+def test_pathology_datasets_ignore_birads_min_and_keep_their_description() -> None:
+    images = pd.DataFrame([catalogue_row("a", "/a.png", "mass;calcification", "BENIGN;MALIGNANT")])
+    images["label_basis"], images["assessments"] = "biopsy-confirmed pathology", "1;1"
+    for birads_min in (0, 6):
+        wanted = filtering.Selection("MALIGNANT", ("calcification",), birads_min)
+        assert filtering.selection_mask(images, wanted).tolist() == [True]
+    assert filtering.Selection("MALIGNANT", ("mass", "calcification"), 4).describe(images["label_basis"]) == (
+        "MALIGNANT mass/calcification"
+    )
+
+
+def test_any_selects_findings_whose_type_is_not_given() -> None:
+    images = pd.DataFrame(
+        [catalogue_row("cancer", "/c.dcm", "", "MALIGNANT"), catalogue_row("normal", "/n.dcm", "", "")]
+    )
+    typed = filtering.Selection("MALIGNANT", ("mass", "calcification"))
+    assert filtering.selection_mask(images, typed).tolist() == [False, False]
+    assert filtering.selection_mask(images, filtering.Selection("MALIGNANT", ("any",))).tolist() == [
+        True,
+        False,
+    ]

@@ -10,10 +10,19 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    RLELossless,
+    SecondaryCaptureImageStorage,
+    generate_uid,
+)
 
-from mammogan_lib import imaging
+from mammogan_lib import filtering, imaging
 from mammogan_lib.imaging import ImageReadError, LoadedImage, jpeg_size, read_grayscale
+from tests import dicom_files
 
 HEIGHT, WIDTH = 120, 80
 
@@ -241,3 +250,102 @@ def test_tile_places_each_image_with_grey_gaps_and_pads_the_last_row():
     assert imaging.tile(images[:2], columns=8).shape == (2, 3 + 2 + 3)  # columns never exceed the count
     with pytest.raises(ValueError, match="no images"):
         imaging.tile([], columns=2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# DICOMs as they come: compressed transfer syntaxes, bit depths, MONOCHROME1, VOI LUT and windows
+# ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transfer_syntax", dicom_files.TRANSFER_SYNTAXES, ids=lambda uid: uid.name)
+def test_dicom_in_every_transfer_syntax_reads_its_exact_values(tmp_path: Path, transfer_syntax) -> None:
+    stored = dicom_files.mammogram_pixels(top=4095)
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", stored, 12, transfer_syntax)
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == transfer_syntax
+    loaded = read_grayscale(path)
+    check(loaded, 12, "dicom", stored.shape)
+    np.testing.assert_allclose(loaded.pixels, stored / 4095.0, atol=1e-6)  # lossless: every value kept
+
+
+@pytest.mark.parametrize("bits_stored", [12, 14, 15, 16])
+def test_dicom_bits_stored_in_16_bit_words_scale_to_the_full_range(tmp_path: Path, bits_stored: int) -> None:
+    top = (1 << bits_stored) - 1
+    stored = dicom_files.mammogram_pixels(top=top)
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", stored, bits_stored, JPEG2000Lossless)
+    loaded = read_grayscale(path)
+    assert loaded.bit_depth == bits_stored and loaded.pixels.max() == 1.0 and loaded.pixels.min() == 0.0
+    np.testing.assert_allclose(loaded.pixels, stored / top, atol=1e-6)
+
+
+def test_compressed_monochrome1_is_inverted(tmp_path: Path) -> None:
+    stored = dicom_files.mammogram_pixels(top=4095)
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", stored, 12, JPEGLSLossless, photometric="MONOCHROME1")
+    np.testing.assert_allclose(read_grayscale(path).pixels, 1.0 - stored / 4095.0, atol=1e-6)
+
+
+def test_window_centre_and_width_are_applied_as_pydicom_applies_them(tmp_path: Path) -> None:
+    from pydicom.pixels import apply_windowing
+
+    stored = dicom_files.mammogram_pixels(top=4095)
+    header = {"WindowCenter": [2500, 1000], "WindowWidth": [1200, 300]}  # the first is the default window
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", stored, 12, RLELossless, header=header)
+    loaded = read_grayscale(path)
+    reference = apply_windowing(stored.astype(np.float64), pydicom.dcmread(path), index=0) / 4095.0
+    np.testing.assert_allclose(loaded.pixels, reference, atol=1e-6)
+    assert loaded.pixels.min() == 0.0 and loaded.pixels.max() == 1.0  # the window clips both ends
+    assert 0.0 < np.median(loaded.pixels[stored > 2000]) < 1.0  # the tissue lies inside the window
+
+
+def test_sigmoid_window_with_rescale_and_monochrome1(tmp_path: Path) -> None:
+    stored = dicom_files.mammogram_pixels(top=4095)
+    header = {
+        "WindowCenter": 1500,
+        "WindowWidth": 800,
+        "VOILUTFunction": "SIGMOID",
+        "RescaleSlope": 2,
+        "RescaleIntercept": -1000,
+    }
+    path = dicom_files.write_dicom(
+        tmp_path / "a.dcm", stored, 12, JPEG2000Lossless, photometric="MONOCHROME1", header=header
+    )
+    expected = 1.0 / (1.0 + np.exp(-4.0 * (stored * 2.0 - 1000 - 1500) / 800))
+    np.testing.assert_allclose(read_grayscale(path).pixels, 1.0 - expected, atol=1e-6)
+
+
+def test_voi_lut_sequence_is_applied_and_scaled_by_its_entry_bits(tmp_path: Path) -> None:
+    from pydicom.dataset import Dataset
+
+    stored = dicom_files.mammogram_pixels(top=4095)
+    lut = np.round(np.sqrt(np.arange(4096) / 4095.0) * 255).astype(np.uint16)  # a gamma curve, 8-bit entries
+    item = Dataset()
+    item.add_new("LUTDescriptor", "US", [4096, 0, 8])
+    item.add_new("LUTData", "US", lut.tolist())
+    header = {
+        "VOILUTSequence": [item],
+        "WindowCenter": 100,
+        "WindowWidth": 10,
+    }  # the LUT wins over the window
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", stored, 12, JPEGLosslessSV1, header=header)
+    np.testing.assert_allclose(read_grayscale(path).pixels, lut[stored] / 255.0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "transfer_syntax", [JPEG2000Lossless, JPEGLSLossless, JPEGLosslessSV1], ids=lambda uid: uid.name
+)
+def test_undecodable_dicom_names_the_file_and_its_transfer_syntax(tmp_path: Path, transfer_syntax) -> None:
+    path = dicom_files.write_undecodable(tmp_path / "broken.dcm", transfer_syntax)
+    expect_error(path, f"{transfer_syntax.name} ({transfer_syntax})", "cannot decode")
+    score = filtering.score_image(("broken", str(path), 64))  # 01 records it as unreadable, with the reason
+    assert str(path) in score.error and str(transfer_syntax) in score.error
+
+
+def test_transfer_syntax_without_an_installed_plugin_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydicom.pixels import get_decoder
+
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", dicom_files.mammogram_pixels(), 12, JPEG2000Lossless)
+    decoder = get_decoder(JPEG2000Lossless)
+    monkeypatch.setattr(decoder, "_available", {})
+    monkeypatch.setattr(decoder, "_unavailable", {"pylibjpeg": ("pylibjpeg-openjpeg>=2.0",)})
+    expect_error(path, "cannot decode transfer syntax JPEG 2000", "no decoder plugin", "pylibjpeg-openjpeg")

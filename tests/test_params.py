@@ -78,7 +78,8 @@ def test_unknown_key_is_rejected_naming_the_key_and_the_file(tmp_path):
             ["mass", "mass?", "none"],
             r"^parameter 'abnormalities': 'mass\?' is not a finding type \(only letters.*; "
             r"'none' means no finding, which cannot be selected; expected a list of finding types in words, "
-            r"e\.g\. \[mass, calcification\] or \[architectural_distortion\] \(set in .*bad\.yaml\)$",
+            r"e\.g\. \[mass, calcification\], \[architectural_distortion\] or \[any\] "
+            r"\(set in .*bad\.yaml\)$",
         ),
         ("abnormalities", [], r"'abnormalities': \[\] selects nothing; .* \(set in .*bad\.yaml\)$"),
     ],

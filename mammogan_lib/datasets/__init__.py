@@ -1,7 +1,9 @@
-"""Dataset loaders: any of three layouts -> one catalogue of full mammograms plus a record of problems.
+"""Dataset loaders: any layout -> one catalogue of full mammograms plus a record of problems.
 
 Layouts: ``kaggle_jpeg`` (the Kaggle JPEG copy of CBIS-DDSM), ``tcia_dicom`` (the original TCIA DICOM
-download) and ``image_folder`` (any folder with a ``labels.csv``). :func:`load_dataset` returns a
+download), ``image_folder`` (any folder with a ``labels.csv``), ``mini_mias``, ``inbreast``, ``vindr_mammo``
+and ``rsna_screening`` (each public dataset as distributed; see its module for the documented layout).
+:func:`load_dataset` returns a
 :class:`LoadedDataset` whose ``images`` has one row per full mammogram (:data:`CATALOGUE_COLUMNS`) and whose
 ``problems`` lists every label row, image or file that could not be resolved (:data:`PROBLEM_COLUMNS`).
 Nothing is dropped: an image whose file was not found is a catalogue row with ``image_path`` ''. Bad label

@@ -7,7 +7,9 @@ per-finding ';'-joined columns ``finding_ids``, ``finding_types``, ``finding_pat
 finding); ``mass_shapes``/``mass_margins`` list the mass findings and ``calc_types``/``calc_distributions``
 the calcification findings, in the same order. Findings are ordered mass, calcification, then the other
 types alphabetically (:func:`~.values.finding_type_order`), then by finding id; ``abnormality`` lists every
-type an image has in that order (``mass+architectural_distortion``).
+type an image has in that order (``mass+architectural_distortion``). ``birads`` is the image's (breast's)
+own BI-RADS category where the dataset gives one, and ``label_basis`` what the labels rest on: a biopsy, a
+BI-RADS reading, ... (:mod:`mammogan_lib.datasets.label_basis`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from mammogan_lib.datasets.label_basis import BIOPSY_PATHOLOGY
 from mammogan_lib.datasets.values import NO_FINDING, NOT_GIVEN, finding_type_order, most_severe
 
-LAYOUTS: tuple[str, ...] = ("kaggle_jpeg", "tcia_dicom", "image_folder")
+LAYOUTS: tuple[str, ...] = (
+    "kaggle_jpeg",
+    "tcia_dicom",
+    "image_folder",
+    "mini_mias",
+    "inbreast",
+    "vindr_mammo",
+    "rsna_screening",
+)
 
 CATALOGUE_COLUMNS: tuple[str, ...] = (
     "image_id",
@@ -46,6 +57,8 @@ CATALOGUE_COLUMNS: tuple[str, ...] = (
     "calc_types",
     "calc_distributions",
     "source_csvs",
+    "birads",
+    "label_basis",
 )
 PROBLEM_COLUMNS: tuple[str, ...] = ("source", "row", "image_id", "path", "reason")
 # Image-level values every finding repeats; findings that disagree are reported as problems.
@@ -60,7 +73,7 @@ class Finding:
     source: str  # the label file, relative to the dataset root
     row: int  # its row as a spreadsheet shows it (header = row 1)
     listed_path: str  # the image as the label file names it
-    pathology: str  # MALIGNANT | BENIGN | BENIGN_WITHOUT_CALLBACK | NORMAL
+    pathology: str  # MALIGNANT | BENIGN | BENIGN_WITHOUT_CALLBACK | NORMAL | "" (none known: BI-RADS only)
     finding_type: str  # canonical type ('mass', 'architectural_distortion', ...) | 'none' | '' (not given)
     image_path: str = ""  # absolute path of the resolved image, '' if not found
     patient_id: str = ""
@@ -68,13 +81,14 @@ class Finding:
     view: str = ""
     split: str = ""
     finding_id: str = ""
-    assessment: str = ""
+    assessment: str = ""  # the finding's BI-RADS assessment category (CBIS-DDSM, VinDr-Mammo, INbreast)
     subtlety: str = ""
     breast_density: str = ""
     mass_shape: str = ""
     mass_margins: str = ""
     calc_type: str = ""
     calc_distribution: str = ""
+    birads: str = ""  # the image's (breast's) own BI-RADS category, where the dataset gives one
 
 
 @dataclass(frozen=True)
@@ -139,6 +153,12 @@ def _distinct(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 
 
+def image_pathology(group: list[Finding]) -> str:
+    """The most severe pathology of the findings that state one; '' when none does (BI-RADS-only data)."""
+    known = [f.pathology for f in group if f.pathology]
+    return most_severe(known) if known else ""
+
+
 def image_row(group: list[Finding]) -> dict[str, object]:
     """The catalogue row of one image from its findings (sorted, all with the same ``image_id``)."""
     real = [f for f in group if f.finding_type != NO_FINDING]
@@ -150,7 +170,7 @@ def image_row(group: list[Finding]) -> dict[str, object]:
         "image_id": group[0].image_id,
         "image_path": next((f.image_path for f in group if f.image_path), ""),
         **{name: next(iter(_distinct(getattr(f, name) for f in group)), "") for name in _IMAGE_FIELDS},
-        "pathology": most_severe([f.pathology for f in group]),
+        "pathology": image_pathology(group),
         "abnormality": abnormality,
         "n_findings": len(real),
         "n_malignant": len(malignant),
@@ -166,6 +186,7 @@ def image_row(group: list[Finding]) -> dict[str, object]:
         "calc_types": _joined(f.calc_type for f in calcs),
         "calc_distributions": _joined(f.calc_distribution for f in calcs),
         "source_csvs": _joined(Path(f.source).name for f in real),
+        "birads": _joined(_distinct(f.birads for f in group)),
     }
     return row
 
@@ -200,9 +221,17 @@ def build_catalogue(findings: Iterable[Finding]) -> tuple[pd.DataFrame, list[Pro
     return images.reset_index(drop=True), problems
 
 
-def loaded(findings: list[Finding], problems: list[Problem], layout: str, root: Path) -> LoadedDataset:
-    """Assemble a :class:`LoadedDataset`: the catalogue plus every problem met on the way."""
+def loaded(
+    findings: list[Finding],
+    problems: list[Problem],
+    layout: str,
+    root: Path,
+    label_basis: str = BIOPSY_PATHOLOGY,
+) -> LoadedDataset:
+    """Assemble a :class:`LoadedDataset`: the catalogue plus every problem met on the way; every image's
+    ``label_basis`` says what its labels rest on (:mod:`~mammogan_lib.datasets.label_basis`)."""
     images, conflicts = build_catalogue(findings)
+    images["label_basis"] = label_basis
     return LoadedDataset(
         images=images, problems=problems_frame([*problems, *conflicts]), layout=layout, root=root
     )

@@ -18,6 +18,7 @@ import dataclasses
 from pathlib import Path, PurePosixPath
 
 from mammogan_lib.datasets.catalogue import Finding, LoadedDataset, Problem, loaded
+from mammogan_lib.datasets.label_basis import AS_LABELLED
 from mammogan_lib.datasets.tables import BadValues, Table, find_in_folder, read_table, spreadsheet_row
 from mammogan_lib.datasets.values import (
     NO_FINDING,
@@ -152,4 +153,4 @@ def load_image_folder(root: Path) -> LoadedDataset:
     bad.raise_if_any()
     findings = number_findings(findings)
     findings, problems = attach_files(root, findings)
-    return loaded(findings, problems, LAYOUT, root)
+    return loaded(findings, problems, LAYOUT, root, AS_LABELLED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from mammogan_lib.datasets import folder, kaggle_jpeg, tcia
+from mammogan_lib.datasets import folder, inbreast, kaggle_jpeg, mias, rsna, tcia, vindr
 from mammogan_lib.datasets.catalogue import LAYOUTS, LoadedDataset
 from mammogan_lib.datasets.tables import find_in_folder
 
@@ -14,10 +14,16 @@ LOADERS: dict[str, Callable[[Path], LoadedDataset]] = {
     kaggle_jpeg.LAYOUT: kaggle_jpeg.load_kaggle_jpeg,
     tcia.LAYOUT: tcia.load_tcia_dicom,
     folder.LAYOUT: folder.load_image_folder,
+    mias.LAYOUT: mias.load_mini_mias,
+    inbreast.LAYOUT: inbreast.load_inbreast,
+    vindr.LAYOUT: vindr.load_vindr_mammo,
+    rsna.LAYOUT: rsna.load_rsna_screening,
 }
 EXPECTED = (
     f"expected csv/{kaggle_jpeg.DICOM_INFO} (Kaggle JPEG), *case_description*.csv with .dcm files (TCIA), "
-    f"or {folder.LABELS} (image folder)"
+    f"{folder.LABELS} (image folder), {mias.INFO} with mdbNNN.pgm (mini-MIAS), {inbreast.LABELS} or "
+    f"{inbreast.SPREADSHEET} with {inbreast.DICOMS}/ (INbreast), {vindr.BREAST_LEVEL} with {vindr.FINDINGS} "
+    f"(VinDr-Mammo) or {rsna.LABELS} with RSNA's columns and {rsna.IMAGES}/ (RSNA screening)"
 )
 assert tuple(LOADERS) == LAYOUTS
 
@@ -35,6 +41,14 @@ def _marker_layout(root: Path) -> str:
         return kaggle_jpeg.LAYOUT
     if find_in_folder(root, folder.LABELS) is not None:
         return folder.LAYOUT
+    for layout, looks_like in (
+        (mias.LAYOUT, mias.looks_like_mias),
+        (inbreast.LAYOUT, inbreast.looks_like_inbreast),
+        (vindr.LAYOUT, vindr.looks_like_vindr),
+        (rsna.LAYOUT, rsna.looks_like_rsna),
+    ):
+        if looks_like(root):
+            return layout
     return ""
 
 
@@ -49,8 +63,11 @@ def _hint(root: Path, has_csv: bool, has_dicom: bool) -> str:
 
 
 def detect_layout(root: Path) -> str:
-    """'kaggle_jpeg' (``csv/dicom_info.csv``), 'image_folder' (``labels.csv``) or 'tcia_dicom' (case CSVs and
-    .dcm files anywhere below), checked in that order; raise ``ValueError`` when none matches."""
+    """The layout of ``root`` from its marker files, checked in this order: 'kaggle_jpeg'
+    (``csv/dicom_info.csv``), 'image_folder' (``labels.csv``), 'mini_mias' (``Info.txt`` + ``mdbNNN.pgm``),
+    'inbreast' (``INbreast.csv``/``.xls`` + ``AllDICOMs/``), 'vindr_mammo' (both annotation CSVs),
+    'rsna_screening' (``train.csv`` with RSNA's columns + ``train_images/``), then 'tcia_dicom' (case CSVs
+    and .dcm files anywhere below); raise ``ValueError`` when none matches."""
     root = Path(root).expanduser()
     _check_root(root)
     layout = _marker_layout(root)

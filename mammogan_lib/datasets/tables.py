@@ -56,7 +56,7 @@ def relative_name(path: Path, root: Path) -> str:
         return str(path)
 
 
-def read_table(path: Path, root: Path, required: Sequence[str]) -> Table:
+def read_table(path: Path, root: Path, required: Sequence[str], separator: str = ",") -> Table:
     """Read ``path`` as text; raise if it is missing, unparsable, or lacks a ``required`` column.
 
     ``required`` holds normalised names (see :func:`normalise_column`). Extra columns are kept.
@@ -66,7 +66,7 @@ def read_table(path: Path, root: Path, required: Sequence[str]) -> Table:
         raise FileNotFoundError(f"required CSV {source} not found (looked for {path})")
     try:
         # utf-8-sig: a byte-order mark (spreadsheets write one) must not become part of the first column name
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.EmptyDataError as error:
         raise ValueError(f"{source} is empty; expected a header row with columns {list(required)}") from error
     except (pd.errors.ParserError, UnicodeDecodeError) as error:

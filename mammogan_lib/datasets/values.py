@@ -21,15 +21,23 @@ PATHOLOGY_SEVERITY: tuple[str, ...] = ("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CA
 FINDING_TYPES: tuple[str, ...] = ("mass", "calcification")
 NO_FINDING = "none"
 NOT_GIVEN = ""  # a finding whose type the labels do not say
+ANY_FINDING_TYPE = "any"  # in ``abnormalities``: every type, also findings whose type is not given (RSNA)
 
 # Canonical finding type -> the other ways datasets write it. Case, spaces, hyphens and underscores do not
 # matter, nor a plural ending ('masses', 'calcifications', 'asymmetries', 'lymph nodes'), so only genuinely
 # different words are listed. CIRC, SPIC, ARCH, ASYM and NORM are mini-MIAS class codes.
 FINDING_VOCABULARY: dict[str, tuple[str, ...]] = {
     "mass": ("circumscribed mass", "spiculated mass", "ill-defined mass", "circ", "spic"),
-    "calcification": ("calc", "microcalcification", "micro-calcification", "calcification cluster"),
+    "calcification": (
+        "calc",
+        "microcalcification",
+        "micro-calcification",
+        "calcification cluster",
+        "cluster",  # INbreast's ROI name for a calcification cluster
+        "suspicious calcification",  # VinDr-Mammo's category
+    ),
     "architectural_distortion": ("distortion", "arch"),
-    "asymmetry": ("asymmetric density", "asym"),
+    "asymmetry": ("asymmetric density", "asym", "assymetry"),  # misspelt so in some INbreast files
     "focal_asymmetry": ("focal asymmetric density",),
     "global_asymmetry": (),
     "developing_asymmetry": (),
