@@ -9,15 +9,11 @@ import cv2
 import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import (
-    ExplicitVRLittleEndian,
     JPEG2000Lossless,
     JPEGLosslessSV1,
     JPEGLSLossless,
     RLELossless,
-    SecondaryCaptureImageStorage,
-    generate_uid,
 )
 
 from mammogan_lib import filtering, imaging
@@ -35,26 +31,6 @@ def gradient(dtype: type, top: int) -> np.ndarray:
 
 def write(path: Path, image: np.ndarray, params: list[int] | None = None) -> Path:
     assert cv2.imwrite(str(path), image, params or [])
-    return path
-
-
-def write_dicom(path: Path, pixels: np.ndarray, bits_stored: int, photometric: str = "MONOCHROME2") -> Path:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
-    dataset.SOPClassUID, dataset.SOPInstanceUID = (
-        meta.MediaStorageSOPClassUID,
-        meta.MediaStorageSOPInstanceUID,
-    )
-    dataset.Modality, dataset.PatientID = "MG", "TEST_LEFT_CC"
-    dataset.Rows, dataset.Columns = pixels.shape
-    dataset.SamplesPerPixel, dataset.PhotometricInterpretation = 1, photometric
-    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit = 16, bits_stored, bits_stored - 1
-    dataset.PixelRepresentation = 0
-    dataset.PixelData = pixels.astype(np.uint16).tobytes()
-    dataset.save_as(path, enforce_file_format=True)
     return path
 
 
@@ -124,15 +100,17 @@ def test_tiff_and_bmp(tmp_path: Path) -> None:
 
 def test_dicom_is_scaled_by_bits_stored_and_monochrome1_inverted(tmp_path: Path) -> None:
     image = gradient(np.uint16, 4095)
-    loaded = read_grayscale(write_dicom(tmp_path / "a.dcm", image, bits_stored=12))
+    loaded = read_grayscale(dicom_files.write_dicom(tmp_path / "a.dcm", image, bits_stored=12))
     check(loaded, 12, "dicom", (HEIGHT, WIDTH))
     np.testing.assert_allclose(loaded.pixels, image / 4095.0, atol=1e-6)
-    inverted = read_grayscale(write_dicom(tmp_path / "b.dcm", image, 12, photometric="MONOCHROME1"))
+    inverted = read_grayscale(
+        dicom_files.write_dicom(tmp_path / "b.dcm", image, 12, photometric="MONOCHROME1")
+    )
     np.testing.assert_allclose(inverted.pixels, 1.0 - image / 4095.0, atol=1e-6)
 
 
 def test_dicom_is_recognised_by_its_preamble_without_the_suffix(tmp_path: Path) -> None:
-    path = write_dicom(tmp_path / "a.dcm", gradient(np.uint16, 65535), bits_stored=16)
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", gradient(np.uint16, 65535), bits_stored=16)
     renamed = path.rename(tmp_path / "scan.bin")
     check(read_grayscale(renamed), 16, "dicom", (HEIGHT, WIDTH))
 
@@ -215,7 +193,7 @@ def test_truncated_png(tmp_path: Path) -> None:
 
 
 def test_truncated_dicom(tmp_path: Path) -> None:
-    path = write_dicom(tmp_path / "a.dcm", gradient(np.uint16, 4095), bits_stored=12)
+    path = dicom_files.write_dicom(tmp_path / "a.dcm", gradient(np.uint16, 4095), bits_stored=12)
     data = path.read_bytes()
     path.write_bytes(data[:-1000])
     expect_error(path, "DICOM")
