@@ -1,6 +1,7 @@
 """mammogan_lib.kaggle: the bundle `make kaggle` builds, checked offline (run: test_notebooks.py)."""
 
 import json
+import os
 import re
 import zipfile
 
@@ -222,3 +223,47 @@ def test_push_publishes_a_new_library_version_then_the_kernel(tmp_path):
     ]
     assert create[:3] == ["kaggle", "datasets", "create"] and kernel[:3] == ["kaggle", "kernels", "push"]
     assert kernel[-1] == str(tmp_path / "exp3_baseline" / "kernel")
+
+
+FAKE_KAGGLE = """#!/usr/bin/env python3
+import json, os, sys
+from pathlib import Path
+with open(os.environ["FAKE_KAGGLE_LOG"], "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\\n")
+args = sys.argv[1:]
+if args[:2] == ["kernels", "output"]:  # the last session's /kaggle/working
+    run = Path(args[args.index("-p") + 1]) / "runs" / "exp3_baseline" / "checkpoints" / "epoch_000500"
+    run.mkdir(parents=True)
+    (run / "state.json").write_text("{}")
+if args[:2] == ["datasets", "version"] and os.environ.get("FAKE_KAGGLE_NEW_DATASET"):
+    sys.exit(1)  # the state dataset does not exist yet
+"""
+
+
+def test_continue_runs_the_kaggle_cli_in_order_and_publishes_the_downloaded_output(tmp_path, monkeypatch):
+    cli = tmp_path / "bin" / "kaggle"
+    cli.parent.mkdir()
+    cli.write_text(FAKE_KAGGLE)
+    cli.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("PATH", f"{cli.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_KAGGLE_LOG", str(log))
+    monkeypatch.setenv("FAKE_KAGGLE_NEW_DATASET", "1")
+    params = [PROJECT_ROOT / "params" / "base.yaml", PROJECT_ROOT / "params" / "exp3_baseline.yaml"]
+    bundle = kaggle.build_bundle(params, tmp_path / "kaggle", user="someone", continued=True)
+    kaggle.continue_run(bundle, "someone", "exp3_baseline")
+    calls = [json.loads(line)[:2] for line in log.read_text().splitlines()]
+    assert calls == [
+        ["kernels", "output"],
+        ["datasets", "version"],  # refused: the first continuation creates the state dataset
+        ["datasets", "create"],
+        ["datasets", "version"],  # then the library, then the kernel, as make kaggle-push does
+        ["datasets", "create"],
+        ["kernels", "push"],
+    ]
+    state = bundle / "state"
+    assert (state / "runs" / "exp3_baseline" / "checkpoints" / "epoch_000500" / "state.json").is_file()
+    assert (
+        json.loads((state / "dataset-metadata.json").read_text())["id"]
+        == "someone/mammogan-exp3-baseline-state"
+    )
