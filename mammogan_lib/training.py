@@ -88,6 +88,7 @@ from mammogan_lib.config import TrainConfig
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
+from mammogan_lib.seeding import nested_layers, reseed, seed_states
 from mammogan_lib.timing import time_calls
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -273,37 +274,6 @@ def latent_batch(seed: int, step: Any, batch: int, latent_dim: int) -> Any:
 def epoch_permutation(seed: int, epoch: int, count: int) -> np.ndarray:
     """The order in which epoch ``epoch`` visits the ``count`` training images."""
     return np.random.default_rng([seed, epoch]).permutation(count)
-
-
-def seed_states(model: Any) -> list[Any]:
-    """The state variables of every ``keras.random.SeedGenerator`` inside ``model`` (Dropout, noise)."""
-    keras = import_keras()
-    states: dict[int, Any] = {}
-    for layer in nested_layers(model):
-        for value in vars(layer).values():
-            if isinstance(value, keras.random.SeedGenerator):
-                states.setdefault(id(value.state), value.state)
-    return list(states.values())
-
-
-def nested_layers(model: Any) -> Iterator[Any]:
-    """``model`` and every layer inside it, nested models included."""
-    pending = [model]
-    while pending:
-        layer = pending.pop()
-        yield layer
-        pending.extend(getattr(layer, "layers", []))
-
-
-def reseed(states: Sequence[Any], key: Any) -> None:
-    """Assign each SeedGenerator state a value drawn from the stateless seed ``key`` (eager or traced)."""
-    import tensorflow as tf
-
-    if not states:
-        return
-    values = tf.random.stateless_uniform((len(states), 2), key, minval=0, maxval=2**31 - 2, dtype=tf.int64)
-    for index, state in enumerate(states):
-        state.assign(values[index])
 
 
 # --- the trainer -----------------------------------------------------------------------------------------
