@@ -32,11 +32,12 @@ gradients vanish as D saturates, which is when the penalty is needed::
     LeCam = lecam_weight * ( E[(logit(real) - a_fake)^2] + E[(logit(fake) - a_real)^2] )
 
 R1 (Mescheder et al. 2018) takes the input gradient with a tape nested in D's, so its gradient w.r.t. D's
-weights is exact. LeCam's anchors ``a_real``, ``a_fake`` (Tseng et al. 2021) are exponential moving averages
-(decay :data:`LECAM_DECAY`, starting at 0, D undecided) of the global batch's mean logits; a step uses the
-anchors of the steps before it, then updates them; they are part of the trainer's state (``state.json``), so
-a resume restores them exactly. ``d_spectral_norm`` wraps D's layers in ``SpectralNormalization``
-(:mod:`mammogan_lib.models.discriminator`).
+weights is exact. (Under ``mixed_float16`` that input gradient is taken without loss scaling; tested here
+on CPU in float32 and bfloat16 only.) LeCam's anchors ``a_real``, ``a_fake`` (Tseng et al. 2021) are
+exponential moving averages (decay :data:`LECAM_DECAY`, starting at 0, D undecided) of the global batch's
+mean logits; a step uses the anchors of the steps before it, then updates them; they are part of the
+trainer's state (``state.json``), so a resume restores them exactly. ``d_spectral_norm`` wraps D's layers
+in ``SpectralNormalization`` (:mod:`mammogan_lib.models.discriminator`).
 
 **Why a plain class and not ``GAN(keras.Model)``.** The notebook drives training through an iterator
 (progress bar, checkpoints, sample grids, divergence guard between epochs), not ``fit``; a checkpoint is
