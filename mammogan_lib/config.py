@@ -346,6 +346,23 @@ class TrainConfig(StageConfig):
         choices=("auto", "float32", "mixed", "mixed_bfloat16", "mixed_float16"),
     )
     augment_policy: str = param("", "DiffAugment policy, e.g. 'translation,cutout'; '' = none.")
+    r1_gamma: float = param(
+        0.0,
+        "R1 penalty gamma/2 * E|grad_x D(x_real)|^2 on D's logit (Mescheder 2018): keeps D smooth on the few "
+        "real images; 0 = off.",
+        min=0.0,
+        max=1000.0,
+    )
+    d_spectral_norm: bool = param(
+        False, "Spectral normalisation of D's layers (Miyato 2018): bounds how sharply D can fit few images."
+    )
+    lecam_weight: float = param(
+        0.0,
+        "LeCam regulariser (Tseng 2021) on D's logits against EMA anchors: keeps D's outputs from drifting "
+        "apart on small data; 0 = off.",
+        min=0.0,
+        max=1000.0,
+    )
     checkpoint_every: int = param(500, "Write a checkpoint every this many epochs (and at the end).", min=1)
     sample_every: int = param(500, "Write the fixed-noise sample grid every this many epochs.", min=1)
     keep_last: int = param(3, "Checkpoints kept besides keep_epochs (the newest is the resume point).", min=1)

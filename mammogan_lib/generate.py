@@ -13,10 +13,24 @@ Written per checkpoint, into ``<run_dir>/generated/epoch_<n>/``::
 
 and, for 05_metrics' metric-vs-epoch curves, a smaller set from every kept checkpoint (same latents):
 ``<run_dir>/generated_curve/epoch_<n>.npy``.
+
+**A reusable generator.** :func:`export_generator` writes the chosen checkpoint's generator as one
+standalone ``<run_dir>/export/generator.keras`` with a JSON model card beside it
+(:mod:`mammogan_lib.model_card`). Anyone can then write PNGs from it without the rest of the pipeline (as
+medigan's ``generate`` does)::
+
+    python -m mammogan_lib.generate runs/exp3/export/generator.keras --count 100 --out synthetic/ --seed 0
+
+The command loads the file with the project's registered layers (:mod:`mammogan_lib.models.layers`) and
+imports nothing of training; the same file and seed give the same images as :func:`run_generator` on the
+trained generator. The generators are unconditional: ``--class`` is accepted only when the model card says
+the generator was trained on that one class.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +39,7 @@ import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
 from mammogan_lib import files
+from mammogan_lib import model_card as cards
 from mammogan_lib.imaging import to_uint8
 from mammogan_lib.runs import RunPaths
 
@@ -77,7 +92,7 @@ def run_generator(generator: Any, latents: np.ndarray, seed: int, batch_size: in
     """Images ``(N, R, R)`` float32 in [-1, 1] for ``latents`` (inference mode, noise seeded by ``seed``)."""
     import tensorflow as tf
 
-    from mammogan_lib.training import reseed, seed_states
+    from mammogan_lib.seeding import reseed, seed_states
 
     states = seed_states(generator)
     outputs = []
@@ -89,8 +104,8 @@ def run_generator(generator: Any, latents: np.ndarray, seed: int, batch_size: in
     return np.concatenate(outputs) if outputs else np.zeros((0, 0, 0), np.float32)
 
 
-def write_generated(images: np.ndarray, folder: Path) -> Path:
-    """Write ``images.npy`` and one PNG per image into ``folder`` (replacing older ones); return it."""
+def write_pngs(images: np.ndarray, folder: Path | str) -> Path:
+    """One 8-bit PNG per image in [-1, 1] (``0000.png`` ...) in ``folder``, replacing older ones."""
     import cv2
 
     folder = Path(folder)
@@ -100,8 +115,14 @@ def write_generated(images: np.ndarray, folder: Path) -> Path:
     for index, pixels in enumerate(to_uint8(images)):
         if not cv2.imwrite(str(folder / f"{index:04d}.png"), pixels):
             raise OSError(f"could not write {folder / f'{index:04d}.png'}")
-    files.save_array(folder / ARRAY_FILE, images.astype(np.float32))
     return folder
+
+
+def write_generated(images: np.ndarray, folder: Path) -> Path:
+    """Write ``images.npy`` and one PNG per image into ``folder`` (replacing older ones); return it."""
+    write_pngs(images, folder)
+    files.save_array(Path(folder) / ARRAY_FILE, images.astype(np.float32))
+    return Path(folder)
 
 
 def generated_folder(run_dir: Path | str, checkpoint_dir: Path | str) -> Path:
@@ -138,3 +159,83 @@ def load_curve_images(run_dir: Path | str) -> dict[int, np.ndarray]:
     """Epoch -> the curve images 04_generate wrote for it (empty when ``curve_count`` was 0)."""
     paths = sorted(RunPaths(run_dir).generated_curve.glob("epoch_*.npy"))
     return {ckpt.checkpoint_epoch(path.with_suffix("")): np.load(path) for path in paths}
+
+
+# --- the reusable generator ---------------------------------------------------------------------------------
+
+
+def export_generator(run_dir: Path | str, checkpoint_dir: Path | str) -> tuple[Path, Path]:
+    """Write the checkpoint's generator as ``<run_dir>/export/generator.keras`` and its model card (without
+    metrics until 05 adds them, or with those of an earlier 05 run of the same epoch); return both paths."""
+    checkpoint_dir, paths = Path(checkpoint_dir), RunPaths(run_dir)
+    generator = ckpt.load_generator(checkpoint_dir)
+    files.write_atomically(paths.exported_generator, lambda tmp: generator.save(str(tmp)))
+    card = cards.build_model_card(
+        run_dir, ckpt.read_params(checkpoint_dir), ckpt.read_state(checkpoint_dir), checkpoint_dir.name
+    )
+    files.write_json(paths.model_card, card)
+    cards.attach_metrics(run_dir)
+    return paths.exported_generator, paths.model_card
+
+
+def attach_card_metrics(run_dir: Path | str) -> Path | None:
+    """05's metrics into the exported generator's model card (:func:`.model_card.attach_metrics`)."""
+    return cards.attach_metrics(run_dir)
+
+
+def load_exported_generator(model_file: Path | str) -> Any:
+    """A generator exported by :func:`export_generator` (the project's layers registered, no training)."""
+    import mammogan_lib.models.layers  # noqa: F401  (registers the custom layers load_model needs)
+    from mammogan_lib.frameworks import import_keras
+
+    return import_keras().models.load_model(str(model_file), compile=False)
+
+
+def check_class(wanted: str | None, card: dict[str, Any]) -> None:
+    """``ValueError`` unless ``wanted`` is ``None`` or the one class the (unconditional) generator learned."""
+    classes = card.get("classes", [])
+    if wanted is not None and classes != [wanted]:
+        learned = " and ".join(classes) if classes else "classes its model card does not name"
+        raise ValueError(
+            f"--class {wanted}: this generator is unconditional and was trained on {learned}; it cannot "
+            "generate one class alone (train a run with abnormalities: [" + wanted + "] for that)"
+        )
+
+
+def generate_from_file(
+    model_file: Path | str, count: int, out: Path | str, seed: int = 0, wanted_class: str | None = None
+) -> Path:
+    """Write ``count`` PNGs from an exported generator into ``out``: the latents of
+    :func:`latent_vectors` and the noise of :func:`run_generator` for ``seed``."""
+    card_path = Path(model_file).with_name(RunPaths(".").model_card.name)
+    check_class(wanted_class, files.read_json(card_path) if card_path.is_file() else {})
+    generator = load_exported_generator(model_file)
+    latents = latent_vectors(count, int(generator.input_shape[-1]), seed)
+    return write_pngs(run_generator(generator, latents, seed), out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mammogan_lib.generate",
+        description="Write synthetic mammograms (8-bit PNGs) from an exported mammogan generator (.keras). "
+        "For research augmentation, not diagnosis: see the model_card.json beside the model.",
+    )
+    parser.add_argument("model", help="the exported generator.keras (its model_card.json beside it)")
+    parser.add_argument("--count", type=int, required=True, help="images to write")
+    parser.add_argument("--out", required=True, help="folder for 0000.png, 0001.png, ...")
+    parser.add_argument("--class", dest="wanted_class", help="only if the generator learned this one class")
+    parser.add_argument("--seed", type=int, default=0, help="same model and seed: same images (default 0)")
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error("--count must be at least 1")
+    try:
+        folder = generate_from_file(args.model, args.count, args.out, args.seed, args.wanted_class)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.count} images to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

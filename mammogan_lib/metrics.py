@@ -21,6 +21,7 @@ import pandas as pd
 
 from mammogan_lib import files
 from mammogan_lib.frameworks import import_torch_side
+from mammogan_lib.regularisers import describe_regularisers
 from mammogan_lib.runs import RunPaths
 
 DATA_RANGE = 2.0  # training arrays live in [-1, 1]
@@ -324,6 +325,7 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
                 "architecture": params.get("architecture"),
                 "d_dropout": params.get("d_dropout"),
                 "augment": params.get("augment_policy") or "none",
+                "regularisers": describe_regularisers(params),
                 "epochs": summary.get("epoch"),
                 "steps": summary.get("step"),
                 "thesis (Table 4.1)": THESIS_VERDICTS.get(params.get("architecture"), ""),

@@ -110,6 +110,17 @@ class RunPaths:
     def generate_record(self) -> Path:
         return self.root / "generate.json"
 
+    @property
+    def exported_generator(self) -> Path:
+        """The chosen checkpoint's generator as one standalone ``.keras`` file (``python -m
+        mammogan_lib.generate`` reads it)."""
+        return self.root / "export" / "generator.keras"
+
+    @property
+    def model_card(self) -> Path:
+        """The exported generator's model card, beside it."""
+        return self.exported_generator.with_name("model_card.json")
+
     # 05_metrics, 06_svm
     @property
     def metrics(self) -> Path:

@@ -23,6 +23,22 @@ Both gradients are taken before either optimiser moves. With a DiffAugment polic
 not inverted (unlike keras-io's DCGAN example). The discriminator outputs probabilities (float32
 sigmoid), so BCE is Keras's ``binary_crossentropy`` on probabilities, as the thesis's Keras code had.
 
+**Small-data regularisers** (each off at 0/false, where the step is exactly the one above), added to
+``d_loss``; both penalties act on D's *logit* (the sigmoid's input,
+:func:`mammogan_lib.models.discriminator.with_logits`), as the papers define them: a probability's
+gradients vanish as D saturates, which is when the penalty is needed::
+
+    R1    = r1_gamma / 2 * E[ ||grad_x logit(x)||^2 ]        x: the real images D sees (after DiffAugment)
+    LeCam = lecam_weight * ( E[(logit(real) - a_fake)^2] + E[(logit(fake) - a_real)^2] )
+
+R1 (Mescheder et al. 2018) takes the input gradient with a tape nested in D's, so its gradient w.r.t. D's
+weights is exact. (Under ``mixed_float16`` that input gradient is taken without loss scaling; tested here
+on CPU in float32 and bfloat16 only.) LeCam's anchors ``a_real``, ``a_fake`` (Tseng et al. 2021) are
+exponential moving averages (decay :data:`LECAM_DECAY`, starting at 0, D undecided) of the global batch's
+mean logits; a step uses the anchors of the steps before it, then updates them; they are part of the
+trainer's state (``state.json``), so a resume restores them exactly. ``d_spectral_norm`` wraps D's layers
+in ``SpectralNormalization`` (:mod:`mammogan_lib.models.discriminator`).
+
 **Why a plain class and not ``GAN(keras.Model)``.** The notebook drives training through an iterator
 (progress bar, checkpoints, sample grids, divergence guard between epochs), not ``fit``; a checkpoint is
 the two models' weights plus the two optimisers' variables, saved and restored explicitly. A
@@ -73,6 +89,7 @@ from mammogan_lib.config import TrainConfig
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
+from mammogan_lib.seeding import nested_layers, reseed, seed_states
 from mammogan_lib.timing import time_calls
 
 LOSS_KEYS: tuple[str, ...] = ("d_loss", "g_loss", "d_real", "d_fake")
@@ -119,6 +136,14 @@ COMPATIBILITY_KEYS: tuple[str, ...] = (
 )
 """What a checkpoint must share with the trainer to be resumed: every other training parameter (so a new
 one counts unless it is added to :data:`RESUMABLE_CHANGES`), the policy and the training data."""
+
+PARAMETER_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING
+}
+"""Each training parameter's default: what a checkpoint written before the parameter existed ran with."""
+
+LECAM_DECAY = 0.99
+"""Decay of LeCam's anchors, the moving averages of D's mean logit on real and on generated images."""
 
 # Streams of the per-step key (seed, step): independent stateless seeds for each use.
 STREAM_LATENT, STREAM_SEED_GENERATORS, STREAM_AUGMENT_REAL, STREAM_AUGMENT_FAKE = range(4)
@@ -252,37 +277,6 @@ def epoch_permutation(seed: int, epoch: int, count: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(count)
 
 
-def seed_states(model: Any) -> list[Any]:
-    """The state variables of every ``keras.random.SeedGenerator`` inside ``model`` (Dropout, noise)."""
-    keras = import_keras()
-    states: dict[int, Any] = {}
-    for layer in nested_layers(model):
-        for value in vars(layer).values():
-            if isinstance(value, keras.random.SeedGenerator):
-                states.setdefault(id(value.state), value.state)
-    return list(states.values())
-
-
-def nested_layers(model: Any) -> Iterator[Any]:
-    """``model`` and every layer inside it, nested models included."""
-    pending = [model]
-    while pending:
-        layer = pending.pop()
-        yield layer
-        pending.extend(getattr(layer, "layers", []))
-
-
-def reseed(states: Sequence[Any], key: Any) -> None:
-    """Assign each SeedGenerator state a value drawn from the stateless seed ``key`` (eager or traced)."""
-    import tensorflow as tf
-
-    if not states:
-        return
-    values = tf.random.stateless_uniform((len(states), 2), key, minval=0, maxval=2**31 - 2, dtype=tf.int64)
-    for index, state in enumerate(states):
-        state.assign(values[index])
-
-
 # --- the trainer -----------------------------------------------------------------------------------------
 
 
@@ -312,6 +306,8 @@ class Trainer:
         self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
         with strategy.scope():  # one copy per device
             self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
+            # LeCam's anchors [real, fake]: carried from step to step, so saved with the counters
+            self.lecam_anchors = tf.Variable(tf.zeros(2), trainable=False, name="lecam_anchors")
         self.step = 0
         self.epoch = 0
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
@@ -339,8 +335,21 @@ class Trainer:
         return json.loads(json.dumps(params))
 
     def state(self) -> dict[str, Any]:
-        """The counters a checkpoint saves besides the variables."""
-        return {"step": self.step, "epoch": self.epoch, "black_epochs": list(self.black_epochs)}
+        """The counters a checkpoint saves besides the variables (float32 anchors survive JSON exactly)."""
+        state: dict[str, Any] = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "black_epochs": list(self.black_epochs),
+        }
+        if self.settings.lecam_weight:
+            state["lecam_anchors"] = [float(v) for v in self.lecam_anchors.numpy()]
+        return state
+
+    def restore_state(self, state: dict[str, Any]) -> None:
+        """Set the counters (and LeCam's anchors) a checkpoint's ``state.json`` saved."""
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.black_epochs = list(state.get("black_epochs", []))
+        self.lecam_anchors.assign(np.asarray(state.get("lecam_anchors", [0.0, 0.0]), np.float32))
 
     def train_step(self, indices: Sequence[int] | np.ndarray) -> dict[str, float]:
         """One update on the images at ``indices`` (advances ``step``, not ``epoch``)."""
@@ -398,6 +407,27 @@ def _bce(target: float, probabilities: Any) -> Any:
     return keras.ops.mean(keras.losses.binary_crossentropy(labels, probabilities))
 
 
+def r1_penalty(tape: Any, logit_sum: Any, real_seen: Any, gamma: float) -> Any:
+    """``gamma / 2 * E[||grad_x logit(x)||^2]`` over this batch, from the ``tape`` that watched ``real_seen``
+    while it computed ``logit_sum``, the sum of D's logits on them (each image's gradient is its own: D
+    mixes no images)."""
+    import tensorflow as tf
+
+    gradients = tape.gradient(logit_sum, real_seen)
+    return gamma / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+
+
+def lecam_penalty(real_logits: Any, fake_logits: Any, anchors: Any, weight: float) -> Any:
+    """``weight * (E[(logit(real) - a_fake)^2] + E[(logit(fake) - a_real)^2])``, anchors [a_real, a_fake]."""
+    import tensorflow as tf
+
+    real, fake = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
+    anchor_real, anchor_fake = anchors[0], anchors[1]
+    return weight * (
+        tf.reduce_mean(tf.square(real - anchor_fake)) + tf.reduce_mean(tf.square(fake - anchor_real))
+    )
+
+
 def make_step_function(trainer: Trainer) -> Any:
     """The compiled step ``(indices (B,) int32, step int64) -> [d_loss, g_loss, d_real, d_fake]``.
 
@@ -418,6 +448,27 @@ def make_step_function(trainer: Trainer) -> Any:
     states = seed_states(generator) + seed_states(discriminator)
     policy = settings.augment_policy
     share = distribute.replica_share(settings.batch_size, replicas)
+    r1_gamma, lecam_weight, anchors = settings.r1_gamma, settings.lecam_weight, trainer.lecam_anchors
+    regularised = r1_gamma > 0 or lecam_weight > 0
+    if regularised:
+        from mammogan_lib.models.discriminator import with_logits
+
+        scored = with_logits(discriminator)  # the same D, its logits too
+
+    def regularised_d_loss(real_seen: Any, fake_seen: Any) -> tuple[Any, ...]:
+        """D's loss with R1 and LeCam (in the tapes' context), D(real), D(fake) and the mean logits."""
+        with tf.GradientTape(watch_accessed_variables=False) as r1_tape:
+            r1_tape.watch(real_seen)
+            real_logits, d_real = scored(real_seen, training=True)
+            logit_sum = tf.reduce_sum(tf.cast(real_logits, tf.float32))  # on the tape: R1 differentiates it
+        fake_logits, d_fake = scored(fake_seen, training=True)
+        d_loss = _bce(1.0, d_real) + _bce(0.0, d_fake)
+        if r1_gamma:
+            d_loss += r1_penalty(r1_tape, logit_sum, real_seen, r1_gamma)
+        if lecam_weight:
+            d_loss += lecam_penalty(real_logits, fake_logits, anchors, lecam_weight)
+        means = [tf.reduce_mean(tf.cast(logits, tf.float32)) for logits in (real_logits, fake_logits)]
+        return d_loss, d_real, d_fake, means
 
     def replica_step(indices: Any, keys: Any) -> Any:
         replica, _ = distribute.replica_position()
@@ -425,11 +476,18 @@ def make_step_function(trainer: Trainer) -> Any:
         z = distribute.global_batch_draw(
             lambda shape: tf.random.stateless_normal(shape, keys[STREAM_LATENT]), (share, settings.latent_dim)
         )
+        logit_means = []
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             fake = generator(z, training=True)  # computed once, used by both updates
-            d_real = discriminator(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), training=True)
-            d_fake = discriminator(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), training=True)
-            d_loss = (_bce(1.0, d_real) + _bce(0.0, d_fake)) / replicas
+            if regularised:
+                real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
+                fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
+                d_loss, d_real, d_fake, logit_means = regularised_d_loss(real_seen, fake_seen)
+                d_loss = d_loss / replicas
+            else:  # exactly the unregularised step of before
+                d_real = discriminator(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), training=True)
+                d_fake = discriminator(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), training=True)
+                d_loss = (_bce(1.0, d_real) + _bce(0.0, d_fake)) / replicas
             g_loss = _bce(1.0, d_fake) / replicas  # non-saturating
             d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
         d_grads = d_tape.gradient(d_scaled, discriminator.trainable_variables)
@@ -440,17 +498,25 @@ def make_step_function(trainer: Trainer) -> Any:
             d_grads, g_grads = ([tf.convert_to_tensor(g) for g in grads] for grads in (d_grads, g_grads))
         d_opt.apply(d_grads, discriminator.trainable_variables)
         g_opt.apply(g_grads, generator.trainable_variables)
+        # with LeCam, also the mean logits (real, fake) for its anchors; summed over replicas, global means
         return tf.stack(
             [d_loss, g_loss, tf.reduce_mean(d_real) / replicas, tf.reduce_mean(d_fake) / replicas]
+            + ([mean / replicas for mean in logit_means] if lecam_weight else [])
         )
 
     def step(indices: Any, step_number: Any) -> Any:
         keys = step_seeds(settings.seed, step_number)
         reseed(states, keys[STREAM_SEED_GENERATORS])  # in the cross-replica context: every copy alike
         if replicas == 1:
-            return replica_step(indices, keys)
-        per_replica = strategy.run(compiled_replica_step, args=(indices, keys))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            values = replica_step(indices, keys)
+        else:
+            per_replica = strategy.run(compiled_replica_step, args=(indices, keys))
+            values = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        if not lecam_weight:
+            return values
+        # after the step, which used the earlier anchors; in the cross-replica context: every copy alike
+        anchors.assign(LECAM_DECAY * anchors + (1 - LECAM_DECAY) * values[len(LOSS_KEYS) :])
+        return values[: len(LOSS_KEYS)]
 
     # no autograph: the step has no tensor-dependent Python control flow. XLA compiles what runs on one
     # device: the whole step, or each replica's share.
@@ -528,6 +594,7 @@ def assemble_trainer(
             settings.width,
             settings.d_dropout,
             separate_upsampling,
+            settings.d_spectral_norm,
         )
         if strategy.num_replicas_in_sync > 1:
             synchronise_batch_norm(models)
@@ -693,7 +760,11 @@ def reset_run(run_dir: Path) -> None:
 
 
 def check_compatible(current: dict[str, Any], saved: dict[str, Any], checkpoint_dir: Path) -> None:
-    """``IncompatibleCheckpoint`` naming every :data:`COMPATIBILITY_KEYS` value that differs."""
+    """``IncompatibleCheckpoint`` naming every :data:`COMPATIBILITY_KEYS` value that differs.
+
+    A key the checkpoint lacks is taken as the parameter's default: it was written before the parameter
+    existed, and a new parameter's default is the behaviour of before (e.g. ``r1_gamma: 0``)."""
+    saved = {**PARAMETER_DEFAULTS, **saved}
     differing = [key for key in COMPATIBILITY_KEYS if current.get(key) != saved.get(key)]
     if differing:
         details = "; ".join(
@@ -719,8 +790,7 @@ def resume(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
         return None
     check_compatible(trainer.params(), ckpt.read_params(latest), latest)
     loaded = ckpt.load_checkpoint(latest, trainer.models, trainer.optimizers)
-    trainer.step, trainer.epoch = loaded.step, loaded.epoch
-    trainer.black_epochs = list(loaded.state.get("black_epochs", []))
+    trainer.restore_state(loaded.state)
     log.truncate(trainer.step)
     return latest
 

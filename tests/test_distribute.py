@@ -27,13 +27,19 @@ from mammogan_lib import training
 from tests.test_training import small_settings, training_images
 
 architecture, augment, run_root = sys.argv[2], sys.argv[3], sys.argv[4]
+regularisers = json.loads(sys.argv[5])
 two_cpus = ["/cpu:0", "/cpu:1"]
 images = training_images()
 
 
 def settings(name, **overrides):
     return small_settings(
-        f"{run_root}/{name}", architecture=architecture, augment_policy=augment, d_dropout=0.3, **overrides
+        f"{run_root}/{name}",
+        architecture=architecture,
+        augment_policy=augment,
+        d_dropout=0.3,
+        **regularisers,
+        **overrides,
     )
 
 
@@ -78,22 +84,32 @@ print(json.dumps({
     "gaps": gaps,
     "lr": max(whole.lr_g, whole.lr_d),
     "resume_exact": resume_exact,
+    "anchors": [one.lecam_anchors.numpy().tolist(), two.lecam_anchors.numpy().tolist()],
     "summary_replicas": training.run_summary(resumed, resumed.settings.run_dir, [])["replicas"],
 }))
 """
 
 
 @pytest.mark.parametrize(
-    ("architecture", "augment"),
+    ("architecture", "augment", "regularisers"),
     [
-        ("baseline", ""),
+        ("baseline", "", {}),
+        # R1 per replica share over the replica count, LeCam's anchors from the global batch's logits
+        pytest.param(
+            "baseline",
+            "translation",
+            {"r1_gamma": 10.0, "lecam_weight": 0.1, "d_spectral_norm": True},
+            marks=pytest.mark.slow,
+            id="baseline-regularised",
+        ),
         # noise images, AdaIN and every DiffAugment transform draw per image: slow tier
-        pytest.param("stylegan", "translation,cutout,brightness,contrast", marks=pytest.mark.slow),
+        pytest.param("stylegan", "translation,cutout,brightness,contrast", {}, marks=pytest.mark.slow),
     ],
 )
-def test_two_devices_train_like_one_and_resume_exactly(tmp_path, architecture, augment):
+def test_two_devices_train_like_one_and_resume_exactly(tmp_path, architecture, augment, regularisers):
+    arguments = [str(PROJECT_ROOT), architecture, augment, str(tmp_path), json.dumps(regularisers)]
     result = subprocess.run(
-        [sys.executable, "-c", COMPARE_SCRIPT, str(PROJECT_ROOT), architecture, augment, str(tmp_path)],
+        [sys.executable, "-c", COMPARE_SCRIPT, *arguments],
         capture_output=True,
         text=True,
         timeout=600,
@@ -115,3 +131,4 @@ def test_two_devices_train_like_one_and_resume_exactly(tmp_path, architecture, a
     assert len(agree) > 0.8 * len(outcome["gaps"])
     assert set(outcome["gaps"]) - set(agree) <= rounding_only, outcome["gaps"]
     assert outcome["resume_exact"]
+    assert outcome["anchors"][1] == pytest.approx(outcome["anchors"][0], rel=1e-5, abs=1e-9)

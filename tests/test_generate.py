@@ -93,3 +93,89 @@ def test_generated_images_are_written_as_pngs_and_one_array(trained_run):
 
 def test_to_uint8_maps_the_range_ends():
     assert generate.to_uint8(np.array([-1.5, -1.0, 0.0, 1.0, 2.0])).tolist() == [0, 0, 128, 255, 255]
+
+
+EXPORT_CLI = """
+import json, runpy, sys
+sys.argv = ["python -m mammogan_lib.generate", *sys.argv[1:]]
+try:
+    runpy.run_module("mammogan_lib.generate", run_name="__main__")
+except SystemExit as stop:
+    print(json.dumps({"rc": stop.code, "training_imported": "mammogan_lib.training" in sys.modules}))
+"""
+
+
+def run_cli(*arguments) -> dict:
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", EXPORT_CLI, *map(str, arguments)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
+
+
+def test_the_exported_generator_reloads_alone_and_gives_the_trainers_images(tmp_path):
+    import json
+
+    from mammogan_lib import files, model_card
+    from mammogan_lib.runs import RunPaths
+
+    run_dir, paths = tmp_path / "exp2", RunPaths(tmp_path / "exp2")
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 64, 64)).astype("float32")
+    trainer = build_trainer(images, small_settings(run_dir, architecture="stylegan", epochs=1, r1_gamma=1.0))
+    list(train(trainer))  # its generator now holds the checkpoint's weights, noise scales trained
+    files.write_json(paths.filter_summary, {"dataset_root": "data/phantom/abc", "layout": "kaggle_jpeg"})
+    files.write_json(paths.stage_record("01_filter"), {"params": {"abnormalities": ["mass"]}})
+    exported, card_path = generate.export_generator(run_dir, ckpt.latest_checkpoint(run_dir))
+    assert exported == run_dir / "export" / "generator.keras" and card_path.parent == exported.parent
+
+    latents = generate.latent_vectors(5, 16, seed=7)
+    expected = generate.run_generator(trainer.generator, latents, seed=7, batch_size=2)
+    reloaded = generate.load_exported_generator(exported)
+    assert np.array_equal(generate.run_generator(reloaded, latents, seed=7, batch_size=2), expected)
+
+    card = json.loads(card_path.read_text())
+    assert card["architecture"] == "stylegan" and card["resolution"] == 64 and card["classes"] == ["mass"]
+    assert card["training_data"]["licence"] == model_card.PHANTOM_LICENCE
+    assert card["training_data"]["n_images"] == 16 and card["epochs"] == 1
+    assert card["regularisers"] == "R1 gamma 1" and "not for" in card["intended_use"]
+    assert card["metrics"] == model_card.METRICS_PENDING
+    files.write_json(
+        paths.metrics,
+        {"epoch": 1, "inception": {"pretrained": True, "source": "hub"}, "headline": {"fid": 12.5}},
+    )
+    generate.attach_card_metrics(run_dir)
+    metrics = json.loads(card_path.read_text())["metrics"]
+    assert metrics["fid"] == 12.5 and metrics["epoch"] == 1 and "InceptionV3" in metrics["feature_network"]
+
+    out = tmp_path / "pngs"
+    ran = run_cli(exported, "--count", 5, "--out", out, "--seed", 7, "--class", "mass")
+    assert ran["rc"] == 0 and not ran["training_imported"], ran["stderr"][-2000:]
+    pngs = sorted(out.glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:04d}.png" for i in range(5)]
+    written = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in pngs])
+    assert np.array_equal(written, generate.to_uint8(generate.run_generator(trainer.generator, latents, 7)))
+    refused = run_cli(exported, "--count", 1, "--out", tmp_path / "none", "--class", "calcification")
+    assert refused["rc"] == 2 and "unconditional and was trained on mass" in refused["stderr"]
+
+
+def test_the_model_cards_licence_follows_the_dataset_layout(tmp_path):
+    from mammogan_lib import files, model_card
+    from mammogan_lib.runs import RunPaths
+
+    summary = RunPaths(tmp_path).filter_summary
+    files.write_json(
+        summary, {"dataset_root": "/data/cbis", "layout": "tcia_dicom", "label_basis": ["pathology"]}
+    )
+    data = model_card.training_data(tmp_path, 500)
+    assert data["licence"] == model_card.CBIS_DDSM_LICENCE and data["label_basis"] == ["pathology"]
+    files.write_json(summary, {"dataset_root": "/data/vindr", "layout": "vindr_mammo"})
+    assert model_card.training_data(tmp_path, 500)["licence"].startswith("not recorded")

@@ -354,3 +354,119 @@ def test_settings_are_validated_naming_the_parameter():
         TrainConfig(batch_size=0)
     with pytest.raises(ParameterError, match="'keep_epochs': expected"):
         TrainConfig(keep_epochs=[20000, 16000])
+
+
+# --- small-data regularisers ------------------------------------------------------------------------------
+
+
+def test_r1_penalty_of_a_linear_critic_is_half_gamma_times_its_squared_weight_norm():
+    import tensorflow as tf
+
+    weights = tf.constant(np.arange(1, 17, dtype="float32").reshape(1, 4, 4, 1) / 10)
+    images = tf.constant(np.random.default_rng(0).normal(size=(3, 4, 4, 1)).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        logit_sum = tf.reduce_sum(images * weights)  # logit(x) = <w, x>: grad_x = w for every image
+    penalty = training.r1_penalty(tape, logit_sum, images, gamma=10.0)
+    assert float(penalty) == pytest.approx(10.0 / 2 * float(np.sum(np.square(weights))), rel=1e-6)
+
+
+def test_lecam_penalty_is_the_squared_distance_to_the_other_sides_anchor():
+    real, fake, anchors = np.array([[1.0], [3.0]]), np.array([[-1.0], [0.0]]), np.array([0.5, -0.25])
+    expected = 0.1 * (np.mean((real + 0.25) ** 2) + np.mean((fake - 0.5) ** 2))
+    penalty = training.lecam_penalty(
+        real.astype("float32"), fake.astype("float32"), anchors.astype("float32"), 0.1
+    )
+    assert float(penalty) == pytest.approx(expected, rel=1e-6)
+
+
+def hand_regularisers(trainer, indices) -> tuple[float, float, np.ndarray]:
+    """R1 and LeCam of the trainer's next step recomputed eagerly (no augmentation, no dropout), and the
+    step's mean logits (real, fake)."""
+    import tensorflow as tf
+
+    from mammogan_lib.models.discriminator import with_logits
+
+    scored = with_logits(trainer.discriminator)
+    real = tf.constant(trainer.images.numpy()[indices])
+    fake = trainer.generator(latent_batch(trainer.settings.seed, trainer.step + 1, BATCH, 16), training=True)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        real_logits = scored(real, training=True)[0]
+    gradients = tape.gradient(real_logits, real).numpy()  # one image's logit depends on that image alone
+    fake_logits = scored(fake, training=True)[0].numpy()
+    r1 = trainer.settings.r1_gamma / 2 * np.mean(np.sum(gradients**2, axis=(1, 2, 3)))
+    anchor_real, anchor_fake = trainer.lecam_anchors.numpy()
+    lecam = trainer.settings.lecam_weight * (
+        np.mean((real_logits.numpy() - anchor_fake) ** 2) + np.mean((fake_logits - anchor_real) ** 2)
+    )
+    return float(r1), float(lecam), np.array([real_logits.numpy().mean(), fake_logits.mean()])
+
+
+@pytest.mark.parametrize("regulariser", [{"r1_gamma": 10.0}, {"lecam_weight": 0.5}])
+def test_each_regulariser_adds_its_hand_computed_term_to_d_loss_only(tmp_path, regulariser):
+    images, indices = training_images(), np.arange(BATCH)
+    plain = build_trainer(images, small_settings(tmp_path / "plain", d_dropout=0.0)).train_step(indices)
+    trainer = build_trainer(images, small_settings(tmp_path / "reg", d_dropout=0.0, **regulariser))
+    r1, lecam, logit_means = hand_regularisers(trainer, indices)
+    result = trainer.train_step(indices)
+    assert (r1 > 0) == ("r1_gamma" in regulariser) and (lecam > 0) == ("lecam_weight" in regulariser)
+    assert result["d_loss"] - plain["d_loss"] == pytest.approx(r1 + lecam, rel=1e-4)
+    for key in ("g_loss", "d_real", "d_fake"):  # the same first step otherwise
+        assert result[key] == pytest.approx(plain[key], rel=1e-6)
+    # LeCam's anchors move from 0 towards this step's mean logits, after the step used the old ones
+    expected_anchors = (1 - training.LECAM_DECAY) * logit_means if "lecam_weight" in regulariser else [0, 0]
+    np.testing.assert_allclose(trainer.lecam_anchors.numpy(), expected_anchors, rtol=1e-4, atol=1e-9)
+
+
+def test_spectral_norm_divides_each_kernel_by_its_power_iteration_singular_value():
+    from mammogan_lib.models import build_discriminator
+
+    keras.utils.set_random_seed(0)
+    plain = build_discriminator("baseline", 64, 0.125)
+    normalised = build_discriminator("baseline", 64, 0.125, spectral_norm=True)
+    wrappers = [layer for layer in normalised.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    assert [w.name for w in wrappers] == ["d_conv1_sn", "d_conv2_sn", "d_conv3_sn", "d_dense_sn"]
+    assert [w.path for w in plain.weights] == [  # D without it: the layers and weight paths of before
+        "d_conv1/kernel", "d_conv1/bias", "d_conv2/kernel", "d_conv2/bias",
+        "d_conv3/kernel", "d_conv3/bias", "d_dense/kernel", "d_dense/bias",
+    ]  # fmt: skip
+    before = {w.name: (w.kernel.numpy(), w.vector_u.numpy()) for w in wrappers}
+    normalised(np.zeros((2, 64, 64, 1), "float32"), training=True)
+    for wrapper in wrappers:
+        kernel, u = before[wrapper.name]
+        matrix = kernel.reshape(-1, kernel.shape[-1])  # one power iteration, as Miyato et al.
+        v = u @ matrix.T / np.linalg.norm(u @ matrix.T)
+        u = v @ matrix / np.linalg.norm(v @ matrix)
+        sigma = (v @ matrix @ u.T).item()
+        np.testing.assert_allclose(wrapper.kernel.numpy(), kernel / sigma, rtol=1e-4, atol=1e-7)
+    for _ in range(30):  # the power iteration converges: the largest singular value becomes 1
+        normalised(np.zeros((2, 64, 64, 1), "float32"), training=True)
+    kernel = wrappers[1].kernel.numpy()
+    assert np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0] == pytest.approx(
+        1, abs=0.02
+    )
+
+
+def test_regularised_runs_resume_exactly_and_old_checkpoints_resume_under_the_defaults(tmp_path):
+    images = training_images()
+    regularised = dict(r1_gamma=1.0, lecam_weight=0.1, d_spectral_norm=True, augment_policy="translation")
+    whole = build_trainer(images, small_settings(tmp_path / "whole", **regularised))
+    list(train(whole))
+    list(train(build_trainer(images, small_settings(tmp_path / "split", epochs=1, **regularised))))
+    resumed = build_trainer(images, small_settings(tmp_path / "split", **regularised))
+    list(train(resumed))
+    assert ckpt.read_state(ckpt.latest_checkpoint(tmp_path / "split"))["lecam_anchors"] == [
+        float(v) for v in whole.lecam_anchors.numpy()
+    ]
+    assert np.array_equal(resumed.lecam_anchors.numpy(), whole.lecam_anchors.numpy())
+    for a, b in zip(resumed.discriminator.weights, whole.discriminator.weights, strict=True):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), a.path  # spectral norm's vector_u included
+    # a checkpoint written before the regularisers existed (params.json without them) still resumes
+    list(train(build_trainer(images, small_settings(tmp_path / "old", epochs=1))))
+    params_file = ckpt.latest_checkpoint(tmp_path / "old") / ckpt.PARAMS_FILE
+    params = json.loads(params_file.read_text())
+    params_file.write_text(json.dumps({k: v for k, v in params.items() if k not in regularised}))
+    assert [p.epoch for p in train(build_trainer(images, small_settings(tmp_path / "old")))] == [2]
+    with pytest.raises(training.IncompatibleCheckpoint, match="r1_gamma: 0.0 in the checkpoint, 1.0 now"):
+        list(train(build_trainer(images, small_settings(tmp_path / "old", epochs=3, r1_gamma=1.0))))

@@ -19,6 +19,13 @@ is the common choice for this exact block.
 Filter schedule (:data:`DISCRIMINATOR_FILTERS`): 128 -> (32, 64, 128, 256); 64 -> (32, 64, 128), the
 first three, so the 64x64 input still ends at 8x8; 256 -> (16, 32, 64, 128, 256), a 16-filter conv
 prepended to downsample the extra octave cheaply.
+
+Spectral normalisation (``spectral_norm=True``, the ``d_spectral_norm`` parameter; Miyato et al. 2018): every
+convolution and the dense layer is wrapped in ``keras.layers.SpectralNormalization``, which in training mode
+divides the kernel, in place, by its largest singular value (one power iteration per call, its vector
+``vector_u`` a non-trainable weight that checkpoints save), bounding D's Lipschitz constant so that a small
+training set cannot be fitted by an arbitrarily sharp D. Without it the model is exactly the one above (same
+layers, names and weight files).
 """
 
 from __future__ import annotations
@@ -50,21 +57,41 @@ def discriminator_filters(resolution: int) -> tuple[int, ...]:
     return filters
 
 
-def downsampling_block(x: keras.KerasTensor, filters: int, dropout: float, index: int) -> keras.KerasTensor:
+def spectrally_normalised(layer: keras.layers.Layer, spectral_norm: bool) -> keras.layers.Layer:
+    """``layer``, or with ``spectral_norm`` wrapped in ``SpectralNormalization`` named ``<layer>_sn``."""
+    if not spectral_norm:
+        return layer
+    return layers.SpectralNormalization(layer, power_iterations=1, name=f"{layer.name}_sn")
+
+
+def downsampling_block(
+    x: keras.KerasTensor, filters: int, dropout: float, index: int, spectral_norm: bool = False
+) -> keras.KerasTensor:
     """``Conv2D 4x4 stride 2 'same' -> LeakyReLU(0.2) -> Dropout``: halves H and W."""
-    x = layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", name=f"d_conv{index}")(x)
+    conv = layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", name=f"d_conv{index}")
+    x = spectrally_normalised(conv, spectral_norm)(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"d_lrelu{index}")(x)  # (H/2, W/2, filters)
     return GlobalBatchDropout(dropout, name=f"d_drop{index}")(x)
 
 
-def build_discriminator_model(resolution: int, dropout: float, width: float = 1.0) -> keras.Model:
+def build_discriminator_model(
+    resolution: int, dropout: float, width: float = 1.0, spectral_norm: bool = False
+) -> keras.Model:
     """Image ``(resolution, resolution, 1)`` -> probability ``(1,)`` that it is real (float32)."""
     check_dropout(dropout)
     image = keras.Input((resolution, resolution, 1), name="image")
     x = image
     for index, filters in enumerate(discriminator_filters(resolution), start=1):
-        x = downsampling_block(x, scaled(filters, width), dropout, index)  # (R/2^i, R/2^i, filters)
+        x = downsampling_block(x, scaled(filters, width), dropout, index, spectral_norm)  # (R/2^i, R/2^i, C)
     x = layers.Flatten(name="d_flatten")(x)  # (8*8*C_last,)
-    x = layers.Dense(1, name="d_dense")(x)  # (1,) logit
+    x = spectrally_normalised(layers.Dense(1, name="d_dense"), spectral_norm)(x)  # (1,) logit
     probability = layers.Activation("sigmoid", dtype="float32", name="d_out")(x)  # (1,) float32
     return keras.Model(image, probability, name="discriminator")
+
+
+def with_logits(discriminator: keras.Model) -> keras.Model:
+    """The same discriminator (shared layers and variables) returning ``[logit, probability]``, each
+    ``(N, 1)``: the regularisers act on the logit (the sigmoid's input), where D's gradients do not vanish
+    as it saturates."""
+    logit = discriminator.get_layer("d_out").input
+    return keras.Model(discriminator.inputs, [logit, discriminator.output], name="discriminator_logits")

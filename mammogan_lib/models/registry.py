@@ -60,14 +60,19 @@ def build_generator(
 
 
 def build_discriminator(
-    architecture: str, resolution: int, width: float = 1.0, dropout: float | None = None
+    architecture: str,
+    resolution: int,
+    width: float = 1.0,
+    dropout: float | None = None,
+    spectral_norm: bool = False,
 ) -> keras.Model:
     """Discriminator for ``architecture``: ``(N, R, R, 1)`` -> ``(N, 1)`` probabilities (float32).
 
-    ``dropout`` defaults to the architecture's thesis value (0.2 baseline, 0.3 deep and stylegan).
+    ``dropout`` defaults to the architecture's thesis value (0.2 baseline, 0.3 deep and stylegan);
+    ``spectral_norm`` wraps its convolutions and dense layer in ``SpectralNormalization``.
     """
     rate = get_architecture(architecture).d_dropout if dropout is None else dropout
-    return build_discriminator_model(resolution, rate, width)
+    return build_discriminator_model(resolution, rate, width, spectral_norm)
 
 
 def build_models(
@@ -77,8 +82,9 @@ def build_models(
     width: float = 1.0,
     d_dropout: float | None = None,
     separate_upsampling: bool = False,
+    d_spectral_norm: bool = False,
 ) -> tuple[keras.Model, keras.Model]:
     """``(generator, discriminator)`` for ``architecture`` at ``resolution`` (``separate_upsampling``: see
-    :func:`build_generator`)."""
+    :func:`build_generator`; ``d_spectral_norm``: see :func:`build_discriminator`)."""
     generator = build_generator(architecture, resolution, latent_dim, width, separate_upsampling)
-    return generator, build_discriminator(architecture, resolution, width, d_dropout)
+    return generator, build_discriminator(architecture, resolution, width, d_dropout, d_spectral_norm)
