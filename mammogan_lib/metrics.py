@@ -244,6 +244,7 @@ def bootstrap_intervals(
     """Bootstrap: ``statistic(rows_a, rows_b)`` on ``repeats`` resamples (with replacement) of both sets'
     images; for each statistic, the central ``confidence`` of its resampled values, shifted by their bias
     (their mean minus the ``full_sample`` value) and clipped to its ``bounds``. ``repeats`` 0: none.
+    Resamples where the statistic is NaN are left out; a statistic NaN in all of them gets no interval.
 
     Why shifted: a resample holds only ~63 % distinct images, and FID's small-N bias grows as distinct images
     fall, so the plain percentile interval of FID lies wholly *above* the full-sample FID (measured: at
@@ -261,6 +262,8 @@ def bootstrap_intervals(
     tail = (1 - confidence) / 2 * 100
     intervals = {}
     for key, values in samples.items():
+        if np.isnan(values).all():  # no resample could compute it (e.g. too few distinct images): no interval
+            continue
         bias = np.nanmean(values) - full_sample[key]
         low, high = np.nanpercentile(values, [tail, 100 - tail]) - bias
         floor, ceiling = (bounds or {}).get(key, (-np.inf, np.inf))
@@ -268,20 +271,34 @@ def bootstrap_intervals(
     return intervals
 
 
+WARNING_SEPARATOR = " | "  # between a comparison's trust warnings in its table cell
+
+
 def trust_warnings(
-    n_a: int, n_b: int, feature_dim: int, pretrained: bool, network: str, kid_subset_size: int, kid_size: int
+    n_a: int,
+    n_b: int,
+    feature_dim: int,
+    pretrained: bool,
+    network: str,
+    kid_subset_size: int,
+    kid_size: int,
+    distance_names: tuple[str, str] = ("fid", "kid"),
 ) -> list[str]:
     """What makes a comparison's numbers untrustworthy, from its N and its features (empty: nothing known)."""
+    frechet, kernel = (name.upper() for name in distance_names)
     notes = []
     if not pretrained:
-        notes.append(f"random-weight {network} features: not FID/KID, comparable within this run only")
+        notes.append(
+            f"random-weight {network} features: not {frechet}/{kernel} as published, comparable within this "
+            "run only"
+        )
     if min(n_a, n_b) < feature_dim:
         notes.append(
-            f"FID: N={min(n_a, n_b)} < feature dimension {feature_dim}: the covariance is singular and "
-            "FID is dominated by its small-N bias; compare FIDs only at equal N"
+            f"{frechet}: N={min(n_a, n_b)} < feature dimension {feature_dim}: the covariance is singular and "
+            f"{frechet} is dominated by its small-N bias, so compare it only at equal N"
         )
     if kid_size < kid_subset_size:
-        notes.append(f"KID: subset size clipped from {kid_subset_size} to {kid_size} (the smaller set)")
+        notes.append(f"{kernel}: subset size clipped from {kid_subset_size} to {kid_size} (the smaller set)")
     return notes
 
 
@@ -298,13 +315,21 @@ def set_comparisons(
     """FID, KID, precision/recall/density/coverage for each ``(candidates, references)`` pair of named
     feature sets, each with its bootstrap interval (``_low``/``_high``), both N and its trust warnings.
 
-    Keys carry ``network.tag``. A pair too small for a metric gets a note saying why instead of numbers.
+    Keys are named after the network (``fid``/``kid`` for InceptionV3, ``fd``/``kd`` otherwise, then
+    ``network.tag``: ``fid_random_inception``, ``fd_dinov2``, ``precision_dinov2``).
+    A pair too small for a metric gets a note saying why instead of numbers.
     """
     tag = network.tag
+    fd, kd = (f"{name}{tag}" for name in network.distance_names)  # fid, kid for Inception; fd_dinov2, ...
     rows = []
     for name_a, name_b in pairs:
         a, b = features[name_a], features[name_b]
-        row: dict[str, object] = {"comparison": f"{name_a} vs {name_b}", "n_a": len(a), "n_b": len(b)}
+        row: dict[str, object] = {
+            "features": network.name,
+            "comparison": f"{name_a} vs {name_b}",
+            "n_a": len(a),
+            "n_b": len(b),
+        }
         if min(len(a), len(b)) < 2:
             rows.append(row | {"note": "not computed: fewer than 2 images in a set"})
             continue
@@ -312,16 +337,23 @@ def set_comparisons(
         def set_metrics(rows_a: np.ndarray, rows_b: np.ndarray, a=a, b=b) -> dict[str, float]:
             # one KID subset per resample: the repeats average the subset noise, at 1/kid_subsets the cost
             kid = kernel_distance(a[rows_a], b[rows_b], 1, kid_subset_size, seed)
-            return {f"fid{tag}": frechet_distance(a[rows_a], b[rows_b]), f"kid{tag}_mean": kid.mean}
+            return {fd: frechet_distance(a[rows_a], b[rows_b]), f"{kd}_mean": kid.mean}
 
         kid = kernel_distance(a, b, kid_subsets, kid_subset_size, seed)
-        values = {f"fid{tag}": frechet_distance(a, b), f"kid{tag}_mean": kid.mean}
-        row |= {f"kid{tag}_std": kid.std, "kid_subset_size": kid.subset_size}
+        values = {fd: frechet_distance(a, b), f"{kd}_mean": kid.mean}
+        row |= {f"{kd}_std": kid.std, "kid_subset_size": kid.subset_size}
         intervals = bootstrap_intervals(
-            set_metrics, values, len(a), len(b), bootstrap_repeats, seed, {f"fid{tag}": (0, np.inf)}
+            set_metrics, values, len(a), len(b), bootstrap_repeats, seed, {fd: (0, np.inf)}
         )
         notes = trust_warnings(
-            len(a), len(b), a.shape[1], network.pretrained, network.name, kid_subset_size, kid.subset_size
+            len(a),
+            len(b),
+            a.shape[1],
+            network.pretrained,
+            network.name,
+            kid_subset_size,
+            kid.subset_size,
+            network.distance_names,
         )
         if min(len(a), len(b)) > prdc_k:
             distances = ManifoldDistances.between(a, b)
@@ -339,6 +371,11 @@ def set_comparisons(
                 manifold_metrics, manifold, len(a), len(b), bootstrap_repeats, seed, bounds
             )
             intervals |= {f"{key}{tag}": value for key, value in manifold_intervals.items()}
+            if bootstrap_repeats and len(manifold_intervals) < len(manifold):
+                notes.append(
+                    f"precision/recall/density/coverage: no interval, resamples of N={min(len(a), len(b))} "
+                    f"hold no more than prdc_k={prdc_k} distinct images"
+                )
         else:
             notes.append(
                 "precision/recall/density/coverage: not computed, a set has no more than "
@@ -348,18 +385,19 @@ def set_comparisons(
             row[key] = value
             if key in intervals:
                 row[f"{key}_low"], row[f"{key}_high"] = intervals[key]
-        rows.append(row | {"warnings": "; ".join(notes), "note": ""})
+        rows.append(row | {"warnings": WARNING_SEPARATOR.join(notes), "note": ""})
     return pd.DataFrame(rows)
 
 
 def equal_n_fid(
-    candidates: Mapping[str, np.ndarray], reference: np.ndarray, repeats: int, seed: int, tag: str
+    candidates: Mapping[str, np.ndarray], reference: np.ndarray, repeats: int, seed: int, distance_key: str
 ) -> pd.DataFrame:
     """FID of each candidate set against ``reference`` at one N (the smallest candidate set's).
 
     FID's small-N bias depends on N, so the generator can be judged against the real-vs-real floor only at
     equal N: every candidate set is subsampled (without replacement) to that N, ``max(repeats, 1)`` times;
-    the rows give the mean and the central 95 % of those FIDs.
+    the rows give the mean and the central 95 % of those FIDs (none for the set used whole, whose FID is
+    one number: its spread over images is in the bootstrap interval of :func:`set_comparisons`).
     """
     n = min(len(features) for features in candidates.values())
     if n < 2 or len(reference) < 2:
@@ -368,6 +406,7 @@ def equal_n_fid(
     rows = []
     tail = (1 - CONFIDENCE) / 2 * 100
     for name, features in candidates.items():
+        subsampled = len(features) > n  # a set used whole has one FID and no interval
         fids = [
             frechet_distance(features[rng.choice(len(features), n, replace=False)], reference)
             for _ in range(max(repeats, 1))
@@ -377,27 +416,33 @@ def equal_n_fid(
                 "candidates": name,
                 "n_candidates": n,
                 "n_reference": len(reference),
-                f"fid{tag}_equal_n": float(np.mean(fids)),
-                f"fid{tag}_equal_n_low": float(np.percentile(fids, tail)),
-                f"fid{tag}_equal_n_high": float(np.percentile(fids, 100 - tail)),
+                f"{distance_key}_equal_n": float(np.mean(fids)),
+                f"{distance_key}_equal_n_low": float(np.percentile(fids, tail)) if subsampled else None,
+                f"{distance_key}_equal_n_high": float(np.percentile(fids, 100 - tail))
+                if subsampled
+                else None,
             }
         )
     return pd.DataFrame(rows).set_index("candidates")
 
 
-def floor_warnings(equal_n: pd.DataFrame, generated: str, real: str, tag: str) -> list[str]:
+def floor_warnings(equal_n: pd.DataFrame, generated: str, real: str, distance_key: str) -> list[str]:
     """What the equal-N comparison says about the floor: below it, or indistinguishable from it."""
-    key = f"fid{tag}_equal_n"
+    key = f"{distance_key}_equal_n"
     gen, floor = equal_n.loc[generated], equal_n.loc[real]
     if floor[key] > gen[key]:
         return [
-            f"the real floor ({real} vs held-out, FID {floor[key]:.4g}) is worse than the generator "
-            f"({gen[key]:.4g}) at N={int(gen['n_candidates'])}: at this N FID cannot rank the generator"
+            f"the real floor ({real} vs held-out, {distance_key} {floor[key]:.4g}) is worse than the "
+            f"generator ({gen[key]:.4g}) at N={int(gen['n_candidates'])}: it cannot rank the generator here"
         ]
-    if gen[f"{key}_low"] <= floor[f"{key}_high"]:
+    generator_low = (
+        gen[key] if pd.isna(gen[f"{key}_low"]) else gen[f"{key}_low"]
+    )  # a set used whole: its value
+    floor_high = floor[key] if pd.isna(floor[f"{key}_high"]) else floor[f"{key}_high"]
+    if generator_low <= floor_high:
         return [
             f"at N={int(gen['n_candidates'])} the generator's FID interval overlaps the real floor's: "
-            "it is not distinguishable from held-out real images by FID at this N"
+            f"it is not distinguishable from held-out real images by {distance_key} at this N"
         ]
     return []
 
@@ -549,9 +594,19 @@ def _comparability(reference: Mapping[str, Any], other: Mapping[str, Any]) -> st
     if other["real_sets"] != reference["real_sets"]:
         return "not compared: its real train/held-out images differ from this run's"
     same_features = ("pretrained", "key_suffix")
-    if any(other["inception"].get(key) != reference["inception"].get(key) for key in same_features) or (
-        other.get("settings", {}).get("feature_seed") != reference.get("settings", {}).get("feature_seed")
-        and not reference["inception"]["pretrained"]
+    networks = reference.get("features", {"inception": reference["inception"]})
+    other_networks = other.get("features", {"inception": other["inception"]})
+    if (
+        set(networks) != set(other_networks)
+        or any(
+            other_networks[name].get(key) != record.get(key)
+            for name, record in networks.items()
+            for key in same_features
+        )
+        or (
+            other.get("settings", {}).get("feature_seed") != reference.get("settings", {}).get("feature_seed")
+            and not all(record["pretrained"] for record in networks.values())  # random weights: by seed
+        )
     ):
         return "not compared: its feature network differs from this run's"
     return ""
@@ -604,10 +659,57 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str], reference_run: str | No
 # --- the results file (metrics.json) ---------------------------------------------------------------------
 
 
+def trust_table(set_table: pd.DataFrame, floor_notes: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Every trust warning, one row each, with the comparison and feature network it belongs to."""
+    rows = [
+        {"comparison": f"{row['comparison']}, {row['features']}", "warning": note}
+        for row in set_table.to_dict(orient="records")
+        for note in str(row.get("warnings") or "").split(WARNING_SEPARATOR)
+        if note
+    ] + [
+        {"comparison": f"generated and train vs heldout at equal N, {name}", "warning": note}
+        for name, notes in floor_notes.items()
+        for note in notes
+    ]
+    return pd.DataFrame(rows, columns=["comparison", "warning"])
+
+
+def distance_key(network: Any) -> str:
+    """The Fréchet distance's key for a network: ``fid``, ``fid_random_inception``, ``fd_dinov2``, ..."""
+    return f"{network.distance_names[0]}{network.tag}"
+
+
+def _network_headline(network: Any, set_table: pd.DataFrame, equal_n: pd.DataFrame) -> dict[str, Any]:
+    """One network's headline numbers: generated vs train with intervals, the held-out and floor FIDs."""
+    tag, fd = network.tag, distance_key(network)
+    kd = f"{network.distance_names[1]}{tag}"
+    by_comparison = set_table[set_table["features"] == network.name].set_index("comparison")
+    versus_train = by_comparison.loc["generated vs train"]
+    interval_keys = [
+        fd,
+        f"{kd}_mean",
+        *(f"{name}{tag}" for name in ("precision", "recall", "density", "coverage")),
+    ]
+    return {
+        fd: versus_train.get(fd),
+        f"{kd}_mean": versus_train.get(f"{kd}_mean"),
+        f"{fd}_heldout": by_comparison.loc["generated vs heldout"].get(fd),
+        f"{fd}_real_floor": by_comparison.loc["train vs heldout"].get(fd),
+        f"{fd}_equal_n": equal_n.loc["generated", f"{fd}_equal_n"],
+        f"{fd}_real_floor_equal_n": equal_n.loc["train", f"{fd}_equal_n"],
+        **{
+            key: versus_train.get(key)
+            for base in interval_keys
+            for key in (base, f"{base}_low", f"{base}_high")
+            if key in versus_train.index
+        },
+    }
+
+
 def build_results(
     exp_id: str,
     epoch: int,
-    inception: Any,
+    networks: Sequence[Any],
     set_table: pd.DataFrame,
     generated_scores: pd.DataFrame,
     heldout_scores: pd.DataFrame,
@@ -617,37 +719,28 @@ def build_results(
     losses_tail: pd.Series,
     curve: pd.DataFrame,
     *,
-    equal_n: pd.DataFrame,
-    floor_notes: Sequence[str],
+    equal_n: Mapping[str, pd.DataFrame],
+    floor_notes: Mapping[str, Sequence[str]],
     real_images: Mapping[str, np.ndarray],
     settings: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The layout of ``metrics.json``, from what 05_metrics computed.
+    """The layout of ``metrics.json``, from what 05_metrics computed with each feature network.
 
-    ``headline`` holds the numbers a reader (``index.html``, :func:`compare_runs`) shows first, keyed with
-    the feature network's suffix (``fid_random_inception`` when the weights were random), each with its
-    interval (``_low``/``_high``) where one was computed and the N of every set. ``warnings`` lists every
-    trust warning with the comparison it belongs to; ``real_sets`` fingerprints the real images so that
-    :func:`compare_runs` can refuse runs measured against other data.
+    ``set_table`` holds every network's rows (column ``features``); ``equal_n`` and ``floor_notes`` are keyed
+    by network name. ``headline`` holds the numbers a reader (``index.html``, :func:`compare_runs`) shows
+    first, keyed after the network (``fid_random_inception`` when the weights were random, ``fd_dinov2``),
+    each with its interval (``_low``/``_high``) where one was computed and the N of every set. ``warnings``
+    lists every trust warning with the comparison and network it belongs to; ``real_sets`` fingerprints the
+    real images so that :func:`compare_runs` can refuse runs measured against other data.
     """
-    tag = inception.tag
-    by_comparison = set_table.set_index("comparison")
-    versus_train = by_comparison.loc["generated vs train"]
-    interval_keys = [f"{name}{tag}" for name in ("fid", "kid", "precision", "recall", "density", "coverage")]
-    headline = {
-        f"fid{tag}": versus_train.get(f"fid{tag}"),
-        f"kid{tag}_mean": versus_train.get(f"kid{tag}_mean"),
-        f"fid{tag}_heldout": by_comparison.loc["generated vs heldout"].get(f"fid{tag}"),
-        f"fid{tag}_real_floor": by_comparison.loc["train vs heldout"].get(f"fid{tag}"),
-        f"fid{tag}_equal_n": equal_n.loc["generated", f"fid{tag}_equal_n"],
-        f"fid{tag}_real_floor_equal_n": equal_n.loc["train", f"fid{tag}_equal_n"],
-        "n_equal": int(equal_n.loc["generated", "n_candidates"]),
-        **{
-            key: versus_train.get(key)
-            for base in interval_keys
-            for key in (base, f"{base}_low", f"{base}_high", f"{base}_mean_low", f"{base}_mean_high")
-            if key in versus_train.index
-        },
+    by_name = {network.name: network for network in networks}
+    if "inception" not in by_name:
+        raise ValueError("parameter 'feature_networks' must include inception (the thesis's FID)")
+    headline: dict[str, Any] = {}
+    for network in networks:
+        headline |= _network_headline(network, set_table, equal_n[network.name])
+    headline |= {
+        "n_equal": int(equal_n["inception"].loc["generated", "n_candidates"]),
         "n_generated": len(generated_scores),
         "n_train": int(real_images["train"].shape[0]),
         "n_heldout": int(real_images["heldout"].shape[0]),
@@ -658,22 +751,22 @@ def build_results(
         "beta_real": texture.loc["beta median", "train"],
     }
     headline = {key: (None if isinstance(v, float) and np.isnan(v) else v) for key, v in headline.items()}
-    warnings = [
-        {"comparison": row["comparison"], "warning": note}
-        for row in set_table.to_dict(orient="records")
-        for note in str(row.get("warnings") or "").split("; ")
-        if note
-    ] + [{"comparison": "generated and train vs heldout, equal N", "warning": note} for note in floor_notes]
+    warnings = trust_table(set_table, floor_notes).to_dict(orient="records")
     return {
         "exp_id": exp_id,
         "epoch": epoch,
-        "inception": inception.record(),
+        "inception": by_name["inception"].record(),
+        "features": {network.name: network.record() for network in networks},
         "settings": dict(settings),
         "real_sets": {name: fingerprint_images(images) for name, images in real_images.items()},
         "headline": headline,
         "warnings": warnings,
         "sets": set_table.replace({np.nan: None}).to_dict(orient="records"),
-        "equal_n": equal_n.reset_index().to_dict(orient="records"),
+        "equal_n": [
+            {"features": name, **row}
+            for name, table in equal_n.items()
+            for row in table.reset_index().to_dict(orient="records")
+        ],
         "psnr_ssim_top3": best.reset_index(names="generated_index").to_dict(orient="records"),
         "psnr_ssim_distribution": {
             name: scores[["psnr", "ssim"]].describe().to_dict()

@@ -169,25 +169,54 @@ def results_from_small_inputs(pretrained: bool = False) -> dict:
     set_table = pd.DataFrame(
         [
             {
+                "features": "inception",
                 "comparison": "generated vs train",
                 f"fid{tag}": 12.5,
                 f"fid{tag}_low": 10.0,
                 f"fid{tag}_high": 16.0,
                 f"kid{tag}_mean": 0.25,
                 f"coverage{tag}": 0.5,
-                "warnings": "FID: N=3 < feature dimension 2048; KID: subset size clipped",
+                "warnings": "FID: N=3 < feature dimension 2048 | KID: subset size clipped",
             },
             {
+                "features": "inception",
                 "comparison": "generated vs heldout",
                 f"fid{tag}": 15.0,
                 f"kid{tag}_mean": float("nan"),
                 "warnings": "",
             },
-            {"comparison": "train vs heldout", f"fid{tag}": 11.0, f"kid{tag}_mean": 0.125, "warnings": ""},
+            {
+                "features": "inception",
+                "comparison": "train vs heldout",
+                f"fid{tag}": 11.0,
+                f"kid{tag}_mean": 0.125,
+                "warnings": "",
+            },
         ]
     )
     equal_n = pd.DataFrame(
         {"n_candidates": [2, 2], f"fid{tag}_equal_n": [14.0, 12.0]}, index=["generated", "train"]
+    )
+    dinov2 = FeatureNetwork("dinov2", pretrained, "hub" if pretrained else "offline", None)
+    fd = f"fd{dinov2.tag}"
+    set_table = pd.concat(
+        [
+            set_table,
+            pd.DataFrame(
+                [
+                    {"features": "dinov2", "comparison": comparison, fd: value, "warnings": ""}
+                    for comparison, value in (
+                        ("generated vs train", 300.0),
+                        ("generated vs heldout", 320.0),
+                        ("train vs heldout", 280.0),
+                    )
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+    dinov2_equal_n = pd.DataFrame(
+        {"n_candidates": [2, 2], f"{fd}_equal_n": [310.0, 290.0]}, index=["generated", "train"]
     )
     generated = pd.DataFrame({"psnr": [18.0, 20.0, 22.0], "ssim": [0.5, 0.6, 0.9], "nearest_real": [0, 1, 0]})
     heldout = pd.DataFrame({"psnr": [19.0, 21.0], "ssim": [0.55, 0.65], "nearest_real": [1, 0]})
@@ -199,7 +228,7 @@ def results_from_small_inputs(pretrained: bool = False) -> dict:
     return metrics.build_results(
         "exp",
         8,
-        inception,
+        [inception, dinov2],
         set_table,
         generated,
         heldout,
@@ -208,8 +237,8 @@ def results_from_small_inputs(pretrained: bool = False) -> dict:
         texture,
         tail,
         curve,
-        equal_n=equal_n,
-        floor_notes=["not distinguishable"],
+        equal_n={"inception": equal_n, "dinov2": dinov2_equal_n},
+        floor_notes={"inception": ["not distinguishable"], "dinov2": []},
         real_images=real,
         settings={"prdc_k": 5, "bootstrap_repeats": 3, "feature_seed": 0},
     )
@@ -238,10 +267,18 @@ def test_the_results_file_is_built_from_what_the_stage_computed_with_its_keys_la
     assert headline["fid_random_inception_equal_n"] == 14.0
     assert headline["fid_random_inception_real_floor_equal_n"] == 12.0
     assert results["warnings"] == [
-        {"comparison": "generated vs train", "warning": "FID: N=3 < feature dimension 2048"},
-        {"comparison": "generated vs train", "warning": "KID: subset size clipped"},
-        {"comparison": "generated and train vs heldout, equal N", "warning": "not distinguishable"},
+        {"comparison": "generated vs train, inception", "warning": "FID: N=3 < feature dimension 2048"},
+        {"comparison": "generated vs train, inception", "warning": "KID: subset size clipped"},
+        {
+            "comparison": "generated and train vs heldout at equal N, inception",
+            "warning": "not distinguishable",
+        },
     ]
+    # the second feature network: its own keys, named after it, labelled random like Inception's
+    assert headline["fd_random_dinov2"] == 300.0 and headline["fd_random_dinov2_real_floor_equal_n"] == 290.0
+    assert results["features"]["dinov2"]["key_suffix"] == "_random_dinov2"
+    pretrained_headline = results_from_small_inputs(pretrained=True)["headline"]
+    assert pretrained_headline["fd_dinov2"] == 300.0 and pretrained_headline["fid"] == 12.5
     assert results["real_sets"]["train"]["n"] == 4 and len(results["real_sets"]["heldout"]["sha256"]) == 64
 
 
@@ -393,6 +430,7 @@ class Network:  # what set_comparisons reads of a features.FeatureNetwork
     def __init__(self, pretrained: bool) -> None:
         self.name, self.pretrained = "inception", pretrained
         self.tag = "" if pretrained else "_random_inception"
+        self.distance_names = ("fid", "kid")
 
 
 def test_set_comparisons_give_every_metric_an_interval_covering_it_and_n_and_warnings():
@@ -408,7 +446,7 @@ def test_set_comparisons_give_every_metric_an_interval_covering_it_and_n_and_war
         assert row[f"{value}_low"] <= row[value] <= row[f"{value}_high"], key
     assert row["fid_random_inception"] == pytest.approx(metrics.frechet_distance(*sets.values()))
     assert row["precision_random_inception"] == manifold_metrics(*sets.values())["precision"]
-    warnings = row["warnings"].split("; ")
+    warnings = row["warnings"].split(metrics.WARNING_SEPARATOR)
     assert any(w.startswith("random-weight inception") for w in warnings)
     assert not any("feature dimension" in w for w in warnings)  # N > D = 8
     assert any("clipped from 1000 to 60" in w for w in warnings)
@@ -428,19 +466,33 @@ def test_small_sets_get_a_note_instead_of_manifold_metrics():
     assert "precision" not in row.index and "prdc_k=5" in row["warnings"] and row["fid"] > 0
 
 
+def test_a_set_barely_above_prdc_k_gets_values_but_no_interval_and_says_why():
+    rng = np.random.default_rng(20)
+    sets = {"a": rng.normal(size=(6, 3)), "b": rng.normal(size=(30, 3))}
+    row = metrics.set_comparisons(sets, [("a", "b")], Network(True), 5, 10, 0, 5, bootstrap_repeats=5).iloc[0]
+    assert 0 <= row["precision"] <= 1 and "precision_low" not in row.index and row["fid_low"] < row["fid"]
+    assert "no interval, resamples of N=6 hold no more than prdc_k=5 distinct images" in row["warnings"]
+
+
 def test_fid_at_equal_n_and_the_floor_warnings():
     rng = np.random.default_rng(18)
     heldout = rng.normal(size=(40, 4))
     same = {"generated": rng.normal(size=(300, 4)), "train": rng.normal(size=(60, 4))}
-    table = metrics.equal_n_fid(same, heldout, repeats=20, seed=0, tag="")
+    table = metrics.equal_n_fid(same, heldout, repeats=20, seed=0, distance_key="fid")
     assert table["n_candidates"].tolist() == [60, 60] and table["n_reference"].tolist() == [40, 40]
-    assert (table["fid_equal_n_low"] <= table["fid_equal_n"]).all()
-    assert (table["fid_equal_n"] <= table["fid_equal_n_high"]).all()
+    generated = table.loc["generated"]
+    assert generated["fid_equal_n_low"] < generated["fid_equal_n"] < generated["fid_equal_n_high"]
+    assert pd.isna(table.loc["train", "fid_equal_n_low"])  # used whole: one FID, no interval
+    assert table.loc["train", "fid_equal_n"] == pytest.approx(
+        metrics.frechet_distance(same["train"], heldout)
+    )
     # the generator draws from the real distribution: not distinguishable (or even below the floor)
-    assert metrics.floor_warnings(table, "generated", "train", "")
+    assert metrics.floor_warnings(table, "generated", "train", "fid")
     shifted = {"generated": same["generated"] + 2.0, "train": same["train"]}
     assert (
-        metrics.floor_warnings(metrics.equal_n_fid(shifted, heldout, 20, 0, ""), "generated", "train", "")
+        metrics.floor_warnings(
+            metrics.equal_n_fid(shifted, heldout, 20, 0, "fid"), "generated", "train", "fid"
+        )
         == []
     )
     floor_worse = pd.DataFrame(
@@ -452,4 +504,4 @@ def test_fid_at_equal_n_and_the_floor_warnings():
         },
         index=["generated", "train"],
     )
-    assert "worse than the generator" in metrics.floor_warnings(floor_worse, "generated", "train", "")[0]
+    assert "worse than the generator" in metrics.floor_warnings(floor_worse, "generated", "train", "fid")[0]
