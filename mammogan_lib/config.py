@@ -434,8 +434,22 @@ class MetricsConfig(EvaluationConfig):
     inception_weights: str = param(
         "", "InceptionV3 FID weights file; '' = the torch hub cache or a download."
     )
+    feature_networks: list[str] = param(
+        ["inception", "dinov2"],
+        "Feature networks every set-level metric is computed in (inception first: the thesis's FID).",
+        choices=["inception", "dinov2"],
+    )
+    dinov2_weights: str = param(
+        "", "DINOv2 ViT-B/14 weights file; '' = the torch hub cache (facebookresearch/dinov2) or a download."
+    )
     kid_subsets: int = param(100, "KID: random subsets averaged.", min=1)
     kid_subset_size: int = param(1000, "KID: images per subset (clipped to the smaller set).", min=2)
+    prdc_k: int = param(
+        5, "Neighbours k of the k-NN manifolds of precision, recall, density and coverage.", min=1, max=100
+    )
+    bootstrap_repeats: int = param(
+        200, "Bootstrap resamples of the images behind each 95 % interval; 0 = no intervals.", min=0
+    )
     memorisation_quantile: float = param(
         0.05,
         "Flag generated images nearer a training image than this quantile of held-out images are.",
@@ -447,6 +461,20 @@ class MetricsConfig(EvaluationConfig):
         ["exp1_deep", "exp2_stylegan", "exp3_baseline", "exp4_diffaug"],
         "Runs (exp_id) in the experiment comparison table, when they exist.",
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        networks = self.feature_networks
+        if not networks or networks[0] != "inception" or len(set(networks)) != len(networks):
+            raise ParameterError(
+                f"parameter 'feature_networks': {networks!r} must start with inception (the FID every run "
+                "reports) and name each network once, e.g. [inception, dinov2]",
+                "feature_networks",
+            )
+
+    def weights_path(self, network: str) -> str:
+        """The weights-file parameter of a feature network ('' = hub cache or download)."""
+        return {"inception": self.inception_weights, "dinov2": self.dinov2_weights}[network]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Pretrained feature networks for 05_metrics (InceptionV3, FID/KID) and 06_svm (ResNet50), on the torch side.
+"""Pretrained feature networks for 05_metrics (InceptionV3: FID/KID; DINOv2: FD/KD) and 06_svm (ResNet50).
 
 Weights are found the standard way: a file named in params, else torch's hub cache (``$TORCH_HOME/hub/
 checkpoints``, where a machine that was once online keeps them), else a download. Where none works (an
@@ -24,6 +24,11 @@ from mammogan_lib.frameworks import import_torch_side
 from mammogan_lib.imaging import to_uint8
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"  # torch-fidelity's FID Inception (TF port)
+DINOV2_FILE = (
+    "dinov2_vitb14_pretrain.pth"  # facebookresearch/dinov2's ViT-B/14, torch-fidelity's dinov2-vit-b-14
+)
+DINOV2_DIM = 768
+UNSUFFIXED_NETWORKS = ("inception", "resnet50")  # pretrained, their keys carry no suffix (fid, accuracy)
 RESNET50_FILE = "resnet50-0676ba61.pth"  # torchvision IMAGENET1K_V1, "pretrained=True" in the thesis's days
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -45,8 +50,16 @@ class FeatureNetwork:
 
     @property
     def tag(self) -> str:
-        """'' for pretrained weights, else e.g. '_random_inception': appended to every key and title."""
-        return "" if self.pretrained else f"_random_{self.name}"
+        """Appended to every key and title made from these features: '_random_<name>' for random weights;
+        pretrained: '' for InceptionV3 and ResNet50 (their keys predate a second network), else '_<name>'."""
+        if not self.pretrained:
+            return f"_random_{self.name}"
+        return "" if self.name in UNSUFFIXED_NETWORKS else f"_{self.name}"
+
+    @property
+    def distance_names(self) -> tuple[str, str]:
+        """The Fréchet and kernel distances' key stems: FID/KID are Inception's; elsewhere FD/KD."""
+        return ("fid", "kid") if self.name == "inception" else ("fd", "kd")
 
     def record(self) -> dict[str, Any]:
         """What a results file keeps of the network: pretrained or not, where the weights came from, and
@@ -119,6 +132,72 @@ def load_inception(weights_path: str = "", allow_random: bool = False, seed: int
     return _pretrained_or_random(
         "inception", "inception_weights", weights_path, INCEPTION_FILE, pretrained, random, allow_random
     )
+
+
+def load_dinov2(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:
+    """torch-fidelity's DINOv2 ViT-B/14 (768-d class token; Stein et al. 2023), or a seeded random ViT-B/14.
+
+    The model comes the way torch-fidelity loads it: ``torch.hub.load("facebookresearch/dinov2")``, i.e. the
+    hub cache (``$TORCH_HOME/hub``: the repository and ``checkpoints/dinov2_vitb14_pretrain.pth``) or a
+    download; ``weights_path`` replaces the weights (the model code still comes from the hub cache).
+    """
+    torch, torchvision = import_torch_side()
+
+    def pretrained() -> Any:
+        from torch_fidelity.feature_extractor_dinov2 import FeatureExtractorDinoV2
+
+        if not weights_path:
+            return _dinov2_class()(FeatureExtractorDinoV2("dinov2-vit-b-14", ["dinov2"]))
+        model = torch.hub.load("facebookresearch/dinov2", "dinov2_vitb14", pretrained=False)
+        model.load_state_dict(
+            torch.load(Path(weights_path).expanduser(), map_location="cpu", weights_only=True)
+        )
+        return _dinov2_class()(model, from_hub=True)
+
+    def random() -> Any:
+        torch.manual_seed(seed)
+        vit = torchvision.models.vision_transformer.VisionTransformer(
+            image_size=224, patch_size=14, num_layers=12, num_heads=12, hidden_dim=DINOV2_DIM, mlp_dim=3072
+        )
+        vit.heads = torch.nn.Identity()  # the class token, as DINOv2's forward returns it
+        return _dinov2_class()(vit, from_hub=True)
+
+    return _pretrained_or_random(
+        "dinov2", "dinov2_weights", weights_path, DINOV2_FILE, pretrained, random, allow_random
+    )
+
+
+def _dinov2_class() -> type:
+    """Defined on first use: torch is imported lazily (see frameworks.py)."""
+    torch, torchvision = import_torch_side()
+
+    class DinoV2Features(torch.nn.Module):
+        """uint8 RGB of any size in, 768-d features out: torch-fidelity's extractor as it is, or a bare ViT
+        given torch-fidelity's input preparation (224 px bilinear, ImageNet normalisation)."""
+
+        def __init__(self, model: Any, from_hub: bool = False) -> None:
+            super().__init__()
+            self.model, self.prepare = model, from_hub
+
+        def forward(self, images: Any) -> Any:
+            if not self.prepare:
+                return self.model(images)[0]
+            x = torch.nn.functional.interpolate(
+                images.float(), size=(224, 224), mode="bilinear", align_corners=False
+            )
+            mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+            std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
+            return self.model((x - mean) / std)
+
+    return DinoV2Features
+
+
+def load_feature_network(name: str, weights_path: str, allow_random: bool, seed: int) -> FeatureNetwork:
+    """05's feature networks by name (parameter ``feature_networks``)."""
+    loaders = {"inception": load_inception, "dinov2": load_dinov2}
+    if name not in loaders:
+        raise ValueError(f"parameter 'feature_networks': {name!r} is not one of {list(loaders)}")
+    return loaders[name](weights_path, allow_random, seed)
 
 
 def load_resnet50(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:
@@ -213,7 +292,7 @@ def extract_features(
 ) -> np.ndarray:
     """2048-d features (float64) of each image, in batches; ``progress(range, total=n)`` may wrap the loop."""
     torch, _ = import_torch_side()
-    prepare = uint8_rgb if network.name == "inception" else imagenet_batch
+    prepare = imagenet_batch if network.name == "resnet50" else uint8_rgb
     starts: Iterable[int] = range(0, len(images), batch_size)
     if progress is not None:
         starts = progress(starts, total=-(-len(images) // batch_size))
@@ -222,4 +301,8 @@ def extract_features(
         for start in starts:
             batch = prepare(images[start : start + batch_size])
             batches.append(network.module(batch).reshape(len(batch), -1).double().numpy())
-    return np.concatenate(batches) if batches else np.zeros((0, FEATURE_DIM))
+    return (
+        np.concatenate(batches)
+        if batches
+        else np.zeros((0, DINOV2_DIM if network.name == "dinov2" else FEATURE_DIM))
+    )

@@ -1,9 +1,17 @@
 """05_metrics: set-level FID/KID, PSNR/SSIM against the nearest real image, memorisation, texture.
 
-FID and KID are torchmetrics' own computations, fed with features extracted once per image set
-(``features.extract_features``) through a pass-through "feature network": one Inception pass serves every
-comparison (generated vs train, vs held-out, real vs held-out, every checkpoint). FID is biased upwards at
-small N, so N is always reported with it; KID is unbiased and comes with its spread over subsets.
+KID is torchmetrics' own computation and FID the same formula computed exactly in an N x N form (tested
+against scipy's ``sqrtm`` and torchmetrics), both fed with features extracted once per image set
+(``features.extract_features``): one Inception pass serves every comparison (generated vs train, vs
+held-out, real vs held-out, every checkpoint). FID is biased upwards at small N, so N is always reported
+with it; KID is unbiased and comes with its spread over subsets.
+
+Precision and recall (Kynkäänniemi et al. 2019) split quality from diversity with k-NN manifolds; density
+and coverage (Naeem et al. 2020) are their outlier-robust successors. All four are computed here from one
+pair of distance matrices, with the formulas of the ``prdc`` package (tests/test_metrics.py checks ours
+against it), so that a bootstrap can reuse the distances. Every set-level number comes with a 95 %
+bootstrap interval over images and the N of both sets, and with the trust warnings that apply to it
+(:func:`trust_warnings`): computed, never written by hand.
 
 PSNR and SSIM compare two images, so each generated image is compared with its nearest training image
 (pixel L2, i.e. the one that maximises PSNR); ``data_range`` is explicit (2.0 for arrays in [-1, 1]).
@@ -11,13 +19,15 @@ PSNR and SSIM compare two images, so each generated image is compared with its n
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.spatial.distance import cdist
 
 from mammogan_lib import files
 from mammogan_lib.frameworks import import_torch_side
@@ -57,14 +67,30 @@ def _check_features(features_a: np.ndarray, features_b: np.ndarray, minimum: int
 
 
 def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
-    """FID between two sets of (N, D) features (torchmetrics ``FrechetInceptionDistance``, float64)."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
+    """FID of two (N, D) feature sets: ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)), in float64.
 
+    tr((S_a S_b)^(1/2)) is computed exactly as the nuclear norm of X_a X_b^T / sqrt((N_a - 1)(N_b - 1)), X the
+    centred features: the nonzero eigenvalues of S_a S_b are the squared singular values of that N_a x N_b
+    matrix. Why not torchmetrics' D x D eigendecomposition: at D = 2,048 it took 79 s per FID on this
+    project's 2-core CI machine, which makes a bootstrap (hundreds of FIDs) impossible, while the SVD of a
+    few hundred images takes milliseconds; both agree with scipy's ``sqrtm`` (tests/test_metrics.py).
+    """
     _check_features(features_a, features_b, 2)
-    metric = FrechetInceptionDistance(feature=_precomputed(features_a.shape[1])).double()
-    metric.update(_as_tensor(features_a), real=True)
-    metric.update(_as_tensor(features_b), real=False)
-    return float(metric.compute())
+    a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    centred_a, centred_b = a - a.mean(axis=0), b - b.mean(axis=0)
+    scale = np.sqrt((len(a) - 1) * (len(b) - 1))
+    cross = centred_a @ centred_b.T if min(len(a), len(b)) <= a.shape[1] else None
+    if cross is not None:
+        trace_root = np.linalg.svd(cross, compute_uv=False).sum() / scale
+    else:  # more images than dimensions: the same trace from the D x D symmetric form
+        sigma_a = centred_a.T @ centred_a / (len(a) - 1)
+        values, vectors = np.linalg.eigh(sigma_a)
+        root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+        sigma_b = centred_b.T @ centred_b / (len(b) - 1)
+        trace_root = np.sqrt(np.clip(np.linalg.eigvalsh(root_a @ sigma_b @ root_a), 0, None)).sum()
+    trace_a = (centred_a**2).sum() / (len(a) - 1)
+    trace_b = (centred_b**2).sum() / (len(b) - 1)
+    return float(((a.mean(axis=0) - b.mean(axis=0)) ** 2).sum() + trace_a + trace_b - 2 * trace_root)
 
 
 @dataclass(frozen=True)
@@ -139,37 +165,287 @@ def psnr_ssim(
     return psnr.numpy(), ssim.numpy()
 
 
+CONFIDENCE = 0.95  # of every bootstrap interval
+
+
+@dataclass(frozen=True)
+class ManifoldDistances:
+    """Euclidean distances within a candidate set, within a reference set and between them (k-NN metrics).
+
+    The ids name the image behind each row: in a bootstrap sample one image may appear several times, and
+    its copies must not count as each other's neighbours (they would shrink its radius to 0 and make every
+    k-NN metric look better than the data are).
+    """
+
+    candidate_candidate: np.ndarray  # (C, C)
+    reference_reference: np.ndarray  # (R, R)
+    candidate_reference: np.ndarray  # (C, R)
+    candidate_ids: np.ndarray  # (C,)
+    reference_ids: np.ndarray  # (R,)
+
+    @classmethod
+    def between(cls, candidates: np.ndarray, references: np.ndarray) -> ManifoldDistances:
+        return cls(
+            cdist(candidates, candidates),
+            cdist(references, references),
+            cdist(candidates, references),
+            np.arange(len(candidates)),
+            np.arange(len(references)),
+        )
+
+    def resampled(self, candidate_rows: np.ndarray, reference_rows: np.ndarray) -> ManifoldDistances:
+        return ManifoldDistances(
+            self.candidate_candidate[np.ix_(candidate_rows, candidate_rows)],
+            self.reference_reference[np.ix_(reference_rows, reference_rows)],
+            self.candidate_reference[np.ix_(candidate_rows, reference_rows)],
+            self.candidate_ids[candidate_rows],
+            self.reference_ids[reference_rows],
+        )
+
+
+def _kth_neighbour_radii(within: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row to its k-th nearest *other* image (copies of itself excluded)."""
+    return np.sort(np.where(ids[:, None] == ids[None, :], np.inf, within), axis=1)[:, k - 1]
+
+
+def precision_recall_density_coverage(distances: ManifoldDistances, k: int) -> dict[str, float]:
+    """Precision, recall, density and coverage of candidates against references (``prdc``'s formulas).
+
+    A set's manifold is the union of balls around each of its images reaching that image's k-th nearest
+    other image. Precision: share of candidates inside the reference manifold (quality). Recall: share of
+    references inside the candidate manifold (diversity). Density: how many reference balls hold each
+    candidate, over k (about 1 when the sets match, above 1 when candidates crowd where references are
+    dense). Coverage: share of references whose ball holds a candidate (falls when a mode is dropped).
+    """
+    distinct = min(len(np.unique(distances.candidate_ids)), len(np.unique(distances.reference_ids)))
+    if distinct <= k:
+        raise ValueError(f"parameter 'prdc_k' ({k}) needs more than k distinct images in each set")
+    reference_radii = _kth_neighbour_radii(distances.reference_reference, distances.reference_ids, k)
+    candidate_radii = _kth_neighbour_radii(distances.candidate_candidate, distances.candidate_ids, k)
+    across = distances.candidate_reference
+    in_reference_balls = across < reference_radii[None, :]  # (C, R): candidate c lies in reference r's ball
+    return {
+        "precision": float(in_reference_balls.any(axis=1).mean()),
+        "recall": float((across < candidate_radii[:, None]).any(axis=0).mean()),
+        "density": float(in_reference_balls.sum(axis=1).mean() / k),
+        "coverage": float((across.min(axis=0) < reference_radii).mean()),
+    }
+
+
+def bootstrap_intervals(
+    statistic: Callable[[np.ndarray, np.ndarray], Mapping[str, float]],
+    full_sample: Mapping[str, float],
+    n_a: int,
+    n_b: int,
+    repeats: int,
+    seed: int,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    confidence: float = CONFIDENCE,
+) -> dict[str, tuple[float, float]]:
+    """Bootstrap: ``statistic(rows_a, rows_b)`` on ``repeats`` resamples (with replacement) of both sets'
+    images; for each statistic, the central ``confidence`` of its resampled values, shifted by their bias
+    (their mean minus the ``full_sample`` value) and clipped to its ``bounds``. ``repeats`` 0: none.
+    Resamples where the statistic is NaN are left out; a statistic NaN in all of them gets no interval.
+
+    Why shifted: a resample holds only ~63 % distinct images, and FID's small-N bias grows as distinct images
+    fall, so the plain percentile interval of FID lies wholly *above* the full-sample FID (measured: at
+    N=60, D=8, every resample). The bootstrap's spread is what it estimates well; its location is the
+    full-sample value.
+    """
+    if repeats == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    samples: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        values = statistic(rng.integers(0, n_a, n_a), rng.integers(0, n_b, n_b))
+        for key, value in values.items():
+            samples.setdefault(key, []).append(value)
+    tail = (1 - confidence) / 2 * 100
+    intervals = {}
+    for key, values in samples.items():
+        if np.isnan(values).all():  # no resample could compute it (e.g. too few distinct images): no interval
+            continue
+        bias = np.nanmean(values) - full_sample[key]
+        low, high = np.nanpercentile(values, [tail, 100 - tail]) - bias
+        floor, ceiling = (bounds or {}).get(key, (-np.inf, np.inf))
+        intervals[key] = (float(np.clip(low, floor, ceiling)), float(np.clip(high, floor, ceiling)))
+    return intervals
+
+
+WARNING_SEPARATOR = " | "  # between a comparison's trust warnings in its table cell
+
+
+def trust_warnings(
+    n_a: int,
+    n_b: int,
+    feature_dim: int,
+    pretrained: bool,
+    network: str,
+    kid_subset_size: int,
+    kid_size: int,
+    distance_names: tuple[str, str] = ("fid", "kid"),
+) -> list[str]:
+    """What makes a comparison's numbers untrustworthy, from its N and its features (empty: nothing known)."""
+    frechet, kernel = (name.upper() for name in distance_names)
+    notes = []
+    if not pretrained:
+        notes.append(
+            f"random-weight {network} features: not {frechet}/{kernel} as published, comparable within this "
+            "run only"
+        )
+    if min(n_a, n_b) < feature_dim:
+        notes.append(
+            f"{frechet}: N={min(n_a, n_b)} < feature dimension {feature_dim}: the covariance is singular and "
+            f"{frechet} is dominated by its small-N bias, so compare it only at equal N"
+        )
+    if kid_size < kid_subset_size:
+        notes.append(f"{kernel}: subset size clipped from {kid_subset_size} to {kid_size} (the smaller set)")
+    return notes
+
+
 def set_comparisons(
     features: Mapping[str, np.ndarray],
     pairs: Sequence[tuple[str, str]],
-    tag: str,
+    network: Any,
     kid_subsets: int,
     kid_subset_size: int,
     seed: int,
+    prdc_k: int = 5,
+    bootstrap_repeats: int = 0,
 ) -> pd.DataFrame:
-    """FID and KID for each ``(set_a, set_b)`` pair of named feature sets; keys carry ``tag``.
+    """FID, KID, precision/recall/density/coverage for each ``(candidates, references)`` pair of named
+    feature sets, each with its bootstrap interval (``_low``/``_high``), both N and its trust warnings.
 
-    A pair with fewer than two images on a side gets a row that says why instead of numbers.
+    Keys are named after the network (``fid``/``kid`` for InceptionV3, ``fd``/``kd`` otherwise, then
+    ``network.tag``: ``fid_random_inception``, ``fd_dinov2``, ``precision_dinov2``).
+    A pair too small for a metric gets a note saying why instead of numbers.
     """
+    tag = network.tag
+    fd, kd = (f"{name}{tag}" for name in network.distance_names)  # fid, kid for Inception; fd_dinov2, ...
     rows = []
     for name_a, name_b in pairs:
         a, b = features[name_a], features[name_b]
-        row: dict[str, object] = {"comparison": f"{name_a} vs {name_b}", "n_a": len(a), "n_b": len(b)}
+        row: dict[str, object] = {
+            "features": network.name,
+            "comparison": f"{name_a} vs {name_b}",
+            "n_a": len(a),
+            "n_b": len(b),
+        }
         if min(len(a), len(b)) < 2:
             rows.append(row | {"note": "not computed: fewer than 2 images in a set"})
             continue
+
+        def set_metrics(rows_a: np.ndarray, rows_b: np.ndarray, a=a, b=b) -> dict[str, float]:
+            # one KID subset per resample: the repeats average the subset noise, at 1/kid_subsets the cost
+            kid = kernel_distance(a[rows_a], b[rows_b], 1, kid_subset_size, seed)
+            return {fd: frechet_distance(a[rows_a], b[rows_b]), f"{kd}_mean": kid.mean}
+
         kid = kernel_distance(a, b, kid_subsets, kid_subset_size, seed)
+        values = {fd: frechet_distance(a, b), f"{kd}_mean": kid.mean}
+        row |= {f"{kd}_std": kid.std, "kid_subset_size": kid.subset_size}
+        intervals = bootstrap_intervals(
+            set_metrics, values, len(a), len(b), bootstrap_repeats, seed, {fd: (0, np.inf)}
+        )
+        notes = trust_warnings(
+            len(a),
+            len(b),
+            a.shape[1],
+            network.pretrained,
+            network.name,
+            kid_subset_size,
+            kid.subset_size,
+            network.distance_names,
+        )
+        if min(len(a), len(b)) > prdc_k:
+            distances = ManifoldDistances.between(a, b)
+
+            def manifold_metrics(rows_a: np.ndarray, rows_b: np.ndarray, d=distances) -> dict[str, float]:
+                resampled = d.resampled(rows_a, rows_b)
+                if min(len(np.unique(rows_a)), len(np.unique(rows_b))) <= prdc_k:
+                    return dict.fromkeys(("precision", "recall", "density", "coverage"), np.nan)
+                return precision_recall_density_coverage(resampled, prdc_k)
+
+            manifold = precision_recall_density_coverage(distances, prdc_k)
+            values |= {f"{key}{tag}": value for key, value in manifold.items()}
+            bounds = dict.fromkeys(("precision", "recall", "coverage"), (0.0, 1.0)) | {"density": (0, np.inf)}
+            manifold_intervals = bootstrap_intervals(
+                manifold_metrics, manifold, len(a), len(b), bootstrap_repeats, seed, bounds
+            )
+            intervals |= {f"{key}{tag}": value for key, value in manifold_intervals.items()}
+            if bootstrap_repeats and len(manifold_intervals) < len(manifold):
+                notes.append(
+                    f"precision/recall/density/coverage: no interval, resamples of N={min(len(a), len(b))} "
+                    f"hold no more than prdc_k={prdc_k} distinct images"
+                )
+        else:
+            notes.append(
+                "precision/recall/density/coverage: not computed, a set has no more than "
+                f"prdc_k={prdc_k} images"
+            )
+        for key, value in values.items():
+            row[key] = value
+            if key in intervals:
+                row[f"{key}_low"], row[f"{key}_high"] = intervals[key]
+        rows.append(row | {"warnings": WARNING_SEPARATOR.join(notes), "note": ""})
+    return pd.DataFrame(rows)
+
+
+def equal_n_fid(
+    candidates: Mapping[str, np.ndarray], reference: np.ndarray, repeats: int, seed: int, distance_key: str
+) -> pd.DataFrame:
+    """FID of each candidate set against ``reference`` at one N (the smallest candidate set's).
+
+    FID's small-N bias depends on N, so the generator can be judged against the real-vs-real floor only at
+    equal N: every candidate set is subsampled (without replacement) to that N, ``max(repeats, 1)`` times;
+    the rows give the mean and the central 95 % of those FIDs (none for the set used whole, whose FID is
+    one number: its spread over images is in the bootstrap interval of :func:`set_comparisons`).
+    """
+    n = min(len(features) for features in candidates.values())
+    if n < 2 or len(reference) < 2:
+        raise ValueError(f"FID at equal N needs at least 2 images per set, got N={n} and {len(reference)}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    tail = (1 - CONFIDENCE) / 2 * 100
+    for name, features in candidates.items():
+        subsampled = len(features) > n  # a set used whole has one FID and no interval
+        fids = [
+            frechet_distance(features[rng.choice(len(features), n, replace=False)], reference)
+            for _ in range(max(repeats, 1))
+        ]
         rows.append(
-            row
-            | {
-                f"fid{tag}": frechet_distance(a, b),
-                f"kid{tag}_mean": kid.mean,
-                f"kid{tag}_std": kid.std,
-                "kid_subset_size": kid.subset_size,
-                "note": "",
+            {
+                "candidates": name,
+                "n_candidates": n,
+                "n_reference": len(reference),
+                f"{distance_key}_equal_n": float(np.mean(fids)),
+                f"{distance_key}_equal_n_low": float(np.percentile(fids, tail)) if subsampled else None,
+                f"{distance_key}_equal_n_high": float(np.percentile(fids, 100 - tail))
+                if subsampled
+                else None,
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).set_index("candidates")
+
+
+def floor_warnings(equal_n: pd.DataFrame, generated: str, real: str, distance_key: str) -> list[str]:
+    """What the equal-N comparison says about the floor: below it, or indistinguishable from it."""
+    key = f"{distance_key}_equal_n"
+    gen, floor = equal_n.loc[generated], equal_n.loc[real]
+    if floor[key] > gen[key]:
+        return [
+            f"the real floor ({real} vs held-out, {distance_key} {floor[key]:.4g}) is worse than the "
+            f"generator ({gen[key]:.4g}) at N={int(gen['n_candidates'])}: it cannot rank the generator here"
+        ]
+    generator_low = (
+        gen[key] if pd.isna(gen[f"{key}_low"]) else gen[f"{key}_low"]
+    )  # a set used whole: its value
+    floor_high = floor[key] if pd.isna(floor[f"{key}_high"]) else floor[f"{key}_high"]
+    if generator_low <= floor_high:
+        return [
+            f"at N={int(gen['n_candidates'])} the generator's FID interval overlaps the real floor's: "
+            f"it is not distinguishable from held-out real images by {distance_key} at this N"
+        ]
+    return []
 
 
 def nearest_real_scores(images: np.ndarray, real: np.ndarray) -> pd.DataFrame:
@@ -305,16 +581,63 @@ THESIS_VERDICTS = {
 }
 
 
-def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
+def fingerprint_images(images: np.ndarray) -> dict[str, Any]:
+    """N, shape and a SHA-256 of an image set: two runs used the same real set only if these agree."""
+    array = np.ascontiguousarray(images)
+    digest = hashlib.sha256(str((array.dtype.str, array.shape)).encode() + array.tobytes()).hexdigest()
+    return {"n": int(len(array)), "shape": list(array.shape[1:]), "sha256": digest}
+
+
+def _comparability(reference: Mapping[str, Any], other: Mapping[str, Any]) -> str:
+    """'' when two metrics.json files measured against the same real sets with the same features."""
+    if "real_sets" not in other or "real_sets" not in reference:
+        return "not compared: its metrics.json predates real-set fingerprints (re-run 05_metrics)"
+    if other["real_sets"] != reference["real_sets"]:
+        return "not compared: its real train/held-out images differ from this run's"
+    same_features = ("pretrained", "key_suffix")
+    networks = reference.get("features", {"inception": reference["inception"]})
+    other_networks = other.get("features", {"inception": other["inception"]})
+    if (
+        set(networks) != set(other_networks)
+        or any(
+            other_networks[name].get(key) != record.get(key)
+            for name, record in networks.items()
+            for key in same_features
+        )
+        or (
+            other.get("settings", {}).get("feature_seed") != reference.get("settings", {}).get("feature_seed")
+            and not all(record["pretrained"] for record in networks.values())  # random weights: by seed
+        )
+    ):
+        return "not compared: its feature network differs from this run's"
+    return ""
+
+
+def compare_runs(runs_dir: Path, run_ids: Sequence[str], reference_run: str | None = None) -> pd.DataFrame:
     """One row per run: its training set-up (train_summary.json) and headline metrics (metrics.json).
 
-    Runs without a metrics.json are listed as not evaluated rather than left out.
+    Runs without a metrics.json are listed as not evaluated rather than left out. With ``reference_run``,
+    a run measured against other real images or other features than that run's is listed with the reason
+    instead of numbers: FIDs of different real sets or feature networks cannot be compared.
     """
+    reference = None
+    if reference_run is not None:
+        reference_paths = RunPaths(Path(runs_dir) / reference_run)
+        if not reference_paths.metrics.is_file():
+            raise ValueError(
+                f"compare_runs: the reference run {reference_run!r} has no {reference_paths.metrics}"
+            )
+        reference = files.read_json(reference_paths.metrics)
     rows = []
     for run_id in dict.fromkeys(run_ids):
         paths = RunPaths(Path(runs_dir) / run_id)
         if not paths.metrics.is_file() or not paths.train_summary.is_file():
             rows.append({"run": run_id, "status": f"not evaluated (no {paths.metrics.name})"})
+            continue
+        results = files.read_json(paths.metrics)
+        problem = _comparability(reference, results) if reference is not None else ""
+        if problem:
+            rows.append({"run": run_id, "status": problem})
             continue
         summary = files.read_json(paths.train_summary)
         params = summary.get("params", {})
@@ -329,7 +652,7 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
                 "epochs": summary.get("epoch"),
                 "steps": summary.get("step"),
                 "thesis (Table 4.1)": THESIS_VERDICTS.get(params.get("architecture"), ""),
-                **files.read_json(paths.metrics)["headline"],
+                **results["headline"],
             }
         )
     return pd.DataFrame(rows)
@@ -338,10 +661,57 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str]) -> pd.DataFrame:
 # --- the results file (metrics.json) ---------------------------------------------------------------------
 
 
+def trust_table(set_table: pd.DataFrame, floor_notes: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    """Every trust warning, one row each, with the comparison and feature network it belongs to."""
+    rows = [
+        {"comparison": f"{row['comparison']}, {row['features']}", "warning": note}
+        for row in set_table.to_dict(orient="records")
+        for note in str(row.get("warnings") or "").split(WARNING_SEPARATOR)
+        if note
+    ] + [
+        {"comparison": f"generated and train vs heldout at equal N, {name}", "warning": note}
+        for name, notes in floor_notes.items()
+        for note in notes
+    ]
+    return pd.DataFrame(rows, columns=["comparison", "warning"])
+
+
+def distance_key(network: Any) -> str:
+    """The Fréchet distance's key for a network: ``fid``, ``fid_random_inception``, ``fd_dinov2``, ..."""
+    return f"{network.distance_names[0]}{network.tag}"
+
+
+def _network_headline(network: Any, set_table: pd.DataFrame, equal_n: pd.DataFrame) -> dict[str, Any]:
+    """One network's headline numbers: generated vs train with intervals, the held-out and floor FIDs."""
+    tag, fd = network.tag, distance_key(network)
+    kd = f"{network.distance_names[1]}{tag}"
+    by_comparison = set_table[set_table["features"] == network.name].set_index("comparison")
+    versus_train = by_comparison.loc["generated vs train"]
+    interval_keys = [
+        fd,
+        f"{kd}_mean",
+        *(f"{name}{tag}" for name in ("precision", "recall", "density", "coverage")),
+    ]
+    return {
+        fd: versus_train.get(fd),
+        f"{kd}_mean": versus_train.get(f"{kd}_mean"),
+        f"{fd}_heldout": by_comparison.loc["generated vs heldout"].get(fd),
+        f"{fd}_real_floor": by_comparison.loc["train vs heldout"].get(fd),
+        f"{fd}_equal_n": equal_n.loc["generated", f"{fd}_equal_n"],
+        f"{fd}_real_floor_equal_n": equal_n.loc["train", f"{fd}_equal_n"],
+        **{
+            key: versus_train.get(key)
+            for base in interval_keys
+            for key in (base, f"{base}_low", f"{base}_high")
+            if key in versus_train.index
+        },
+    }
+
+
 def build_results(
     exp_id: str,
     epoch: int,
-    inception: Any,
+    networks: Sequence[Any],
     set_table: pd.DataFrame,
     generated_scores: pd.DataFrame,
     heldout_scores: pd.DataFrame,
@@ -350,32 +720,55 @@ def build_results(
     texture: pd.DataFrame,
     losses_tail: pd.Series,
     curve: pd.DataFrame,
+    *,
+    equal_n: Mapping[str, pd.DataFrame],
+    floor_notes: Mapping[str, Sequence[str]],
+    real_images: Mapping[str, np.ndarray],
+    settings: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The layout of ``metrics.json``, from what 05_metrics computed.
+    """The layout of ``metrics.json``, from what 05_metrics computed with each feature network.
 
-    ``headline`` holds the numbers a reader (``index.html``, :func:`compare_runs`) shows first, keyed with
-    the feature network's suffix (``fid_random_inception`` when the weights were random).
+    ``set_table`` holds every network's rows (column ``features``); ``equal_n`` and ``floor_notes`` are keyed
+    by network name. ``headline`` holds the numbers a reader (``index.html``, :func:`compare_runs`) shows
+    first, keyed after the network (``fid_random_inception`` when the weights were random, ``fd_dinov2``),
+    each with its interval (``_low``/``_high``) where one was computed and the N of every set. ``warnings``
+    lists every trust warning with the comparison and network it belongs to; ``real_sets`` fingerprints the
+    real images so that :func:`compare_runs` can refuse runs measured against other data.
     """
-    tag = inception.tag
-    by_comparison = set_table.set_index("comparison")
-    headline = {
-        f"fid{tag}": by_comparison.loc["generated vs train"].get(f"fid{tag}"),
-        f"kid{tag}_mean": by_comparison.loc["generated vs train"].get(f"kid{tag}_mean"),
-        f"fid{tag}_heldout": by_comparison.loc["generated vs heldout"].get(f"fid{tag}"),
-        f"fid{tag}_real_floor": by_comparison.loc["train vs heldout"].get(f"fid{tag}"),
+    by_name = {network.name: network for network in networks}
+    if "inception" not in by_name:
+        raise ValueError("parameter 'feature_networks' must include inception (the thesis's FID)")
+    headline: dict[str, Any] = {}
+    for network in networks:
+        headline |= _network_headline(network, set_table, equal_n[network.name])
+    headline |= {
+        "n_equal": int(equal_n["inception"].loc["generated", "n_candidates"]),
         "n_generated": len(generated_scores),
+        "n_train": int(real_images["train"].shape[0]),
+        "n_heldout": int(real_images["heldout"].shape[0]),
         "psnr_median": float(generated_scores["psnr"].median()),
         "ssim_median": float(generated_scores["ssim"].median()),
         "memorised_fraction": audit.flagged_fraction,
         "beta_generated": texture.loc["beta median", "generated"],
         "beta_real": texture.loc["beta median", "train"],
     }
+    headline = {key: (None if isinstance(v, float) and np.isnan(v) else v) for key, v in headline.items()}
+    warnings = trust_table(set_table, floor_notes).to_dict(orient="records")
     return {
         "exp_id": exp_id,
         "epoch": epoch,
-        "inception": inception.record(),
+        "inception": by_name["inception"].record(),
+        "features": {network.name: network.record() for network in networks},
+        "settings": dict(settings),
+        "real_sets": {name: fingerprint_images(images) for name, images in real_images.items()},
         "headline": headline,
+        "warnings": warnings,
         "sets": set_table.replace({np.nan: None}).to_dict(orient="records"),
+        "equal_n": [
+            {"features": name, **row}
+            for name, table in equal_n.items()
+            for row in table.reset_index().to_dict(orient="records")
+        ],
         "psnr_ssim_top3": best.reset_index(names="generated_index").to_dict(orient="records"),
         "psnr_ssim_distribution": {
             name: scores[["psnr", "ssim"]].describe().to_dict()

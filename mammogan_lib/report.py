@@ -86,6 +86,14 @@ def _warnings(metrics: dict[str, Any] | None, svm: dict[str, Any] | None) -> lis
             "FID/KID were computed with a <b>random-weight InceptionV3</b> (keys end in "
             "<code>_random_inception</code>): they are not FID and not comparable with published values."
         )
+    for name, record in (metrics or {}).get("features", {}).items():
+        if name != "inception" and not record["pretrained"]:
+            notes.append(
+                f"Metrics in {html.escape(name)} features used <b>random weights</b> (keys end in "
+                f"<code>{html.escape(record['key_suffix'])}</code>): comparable within this run only."
+            )
+    for warning in (metrics or {}).get("warnings", []):
+        notes.append(f"<b>{html.escape(warning['comparison'])}:</b> {html.escape(warning['warning'])}")
     if svm and not svm["resnet50"]["pretrained"]:
         notes.append(
             "The SVM used <b>random-weight ResNet50</b> features (keys end in "
@@ -165,8 +173,13 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         parts += [
             f"<h2>Metrics (05, epoch {metrics['epoch']:,})</h2>",
             _table(headline),
-            _table(pd.DataFrame(metrics["sets"])),
+            _table(pd.DataFrame(metrics["sets"]).drop(columns=["warnings"], errors="ignore")),
         ]
+        if metrics.get("equal_n"):
+            parts += [
+                "<h3>FID at equal N against the held-out images</h3>",
+                _table(pd.DataFrame(metrics["equal_n"])),
+            ]
     if svm and (table := _svm_table(svm)) is not None:
         parts += [
             f"<h2>Classifier (06): mean and {svm['confidence']:.0%} interval over repeats</h2>",

@@ -93,3 +93,38 @@ def test_inception_weights_load_from_a_path_in_torch_fidelitys_format(tmp_path, 
     assert all(torch.equal(loaded[key], value) for key, value in state.items())
     images = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32)).astype(np.float32)
     assert features.extract_features(images, network, 2).shape == (2, features.FEATURE_DIM)
+
+
+def test_dinov2_offline_stops_naming_its_parameter_or_goes_on_with_labelled_random_weights(offline_hub):
+    with pytest.raises(features.WeightsUnavailable, match=r"dinov2.*dinov2_weights.*allow_random_weights"):
+        features.load_dinov2()
+    network = features.load_feature_network("dinov2", "", allow_random=True, seed=0)
+    assert (
+        not network.pretrained and network.tag == "_random_dinov2" and "RANDOM weights" in network.description
+    )
+    assert network.distance_names == ("fd", "kd")
+    images = np.random.default_rng(3).uniform(-1, 1, (3, 32, 32)).astype(np.float32)
+    first = features.extract_features(images, network, 2)
+    again = features.extract_features(images, features.load_dinov2(allow_random=True, seed=0), 3)
+    assert first.shape == (3, features.DINOV2_DIM) and first.dtype == np.float64
+    np.testing.assert_allclose(first, again, rtol=1e-4, atol=1e-5)  # seeded
+    assert 1e-3 < first.std() < 1e3 and not np.allclose(first[0], first[1])
+    with pytest.raises(ValueError, match="parameter 'feature_networks': 'clip'"):
+        features.load_feature_network("clip", "", True, 0)
+
+
+def test_keys_are_named_after_the_network_and_legacy_keys_stay_unsuffixed():
+    named = {
+        (name, pretrained): features.FeatureNetwork(name, pretrained, "", None)
+        for name in ("inception", "resnet50", "dinov2")
+        for pretrained in (True, False)
+    }
+    assert [named[key].tag for key in named] == [
+        "",
+        "_random_inception",
+        "",
+        "_random_resnet50",
+        "_dinov2",
+        "_random_dinov2",
+    ]
+    assert named["inception", True].distance_names == ("fid", "kid")

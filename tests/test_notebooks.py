@@ -197,8 +197,30 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
     assert 0 <= results["memorisation"]["flagged_fraction"] <= 1
     checkpoints = files.read_json(paths.train_summary)["checkpoints"]
     assert [row["epoch"] for row in results["curve"]] == [int(name.split("_")[1]) for name in checkpoints]
+    # every set-level number with its interval and both N; the N-based trust warnings computed
+    for row in results["sets"]:
+        assert row["n_a"] > 0 and row["n_b"] > 0
+        suffix = results["features"][row["features"]]["key_suffix"]
+        stem = "fid" if row["features"] == "inception" else "fd"
+        for key in (f"{stem}{suffix}", f"precision{suffix}", f"coverage{suffix}", f"density{suffix}"):
+            if row.get(f"{key}_low") is None:  # a set too small to resample: it must say so
+                assert "no interval" in row["warnings"], (row["comparison"], key, row)
+                continue
+            assert row[f"{key}_low"] <= row[key] <= row[f"{key}_high"], (row["comparison"], key, row)
+    assert headline["n_heldout"] == results["real_sets"]["heldout"]["n"] > 0
+    assert headline["n_equal"] == min(generated, headline["n_train"])
+    assert headline[f"fid{tag}_equal_n"] > 0 and headline[f"fid{tag}_real_floor_equal_n"] > 0
+    # the second feature network: its own keys, labelled like Inception's when its weights are random
+    assert list(results["features"]) == run.value("feature_networks") == ["inception", "dinov2"]
+    dinov2_tag = results["features"]["dinov2"]["key_suffix"]
+    assert headline[f"fd{dinov2_tag}"] > 0 and f"precision{dinov2_tag}" in headline
+    assert {row["features"] for row in results["sets"]} == {"inception", "dinov2"}
+    warnings = [item["warning"] for item in results["warnings"]]
+    assert any("< feature dimension 2048" in w for w in warnings)  # tiny's N is far below 2,048
+    assert any(w.startswith("random-weight inception") for w in warnings) != pretrained
     executed = paths.executed_notebook("05_metrics").read_text()
     assert ("RANDOM-WEIGHT INCEPTION" in executed) != pretrained
+    assert "Trust warnings" in executed
     for name in (
         "metric_losses",
         "memorisation_distances",

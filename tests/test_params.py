@@ -172,6 +172,18 @@ def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_fold
         ("keep_epochs", [9, 5], r"'keep_epochs': expected .*got \[9, 5\] \(set in .*bad.yaml\)"),
         ("augment_policy", "flip", r"'augment_policy': unknown DiffAugment policy 'flip'.*bad.yaml"),
         ("svm_generated", 500, r"'svm_generated': 500 generated tumours cannot replace .*400.*bad.yaml"),
+        (
+            "feature_networks",
+            ["dinov2"],
+            r"'feature_networks': \['dinov2'\] must start with inception.*bad.yaml",
+        ),
+        (
+            "feature_networks",
+            ["inception", "clip"],
+            r"'feature_networks' \(set in .*bad.yaml\): 'clip' is not one of",
+        ),
+        ("prdc_k", 0, r"'prdc_k' \(set in .*bad.yaml\): 0 is below the minimum 1"),
+        ("bootstrap_repeats", -1, r"'bootstrap_repeats' \(set in .*bad.yaml\): -1 is below the minimum 0"),
     ],
 )
 def test_config_checks_run_before_anything_executes(tmp_path, key, value, message):

@@ -23,6 +23,11 @@ def test_index_warns_when_metrics_used_random_weights(tmp_path):
     page = report.write_index(tmp_path, ["05_metrics"]).read_text()
     assert "random-weight InceptionV3" in page and "<th>fid_random_inception</th>" in page
     assert "Metrics (05, epoch 8)" in page and "generated vs heldout" in page
+    # the computed trust warnings, each with its comparison, and the equal-N table with the N beside it
+    assert "<b>generated vs train, inception:</b> FID: N=3 &lt; feature dimension 2048" in page
+    assert "dinov2 features used <b>random weights</b>" in page and "<th>fd_random_dinov2</th>" in page
+    assert "FID at equal N" in page and "<th>fid_random_inception_equal_n</th>" in page
+    assert "<th>n_heldout</th>" in page and "<th>fid_random_inception_low</th>" in page
 
 
 def test_index_of_pretrained_metrics_has_no_warning_and_plain_keys(tmp_path):
