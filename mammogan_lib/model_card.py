@@ -86,18 +86,29 @@ def build_model_card(
     }
 
 
+FEATURE_NETWORK_TITLES = {
+    "inception": "InceptionV3 2048-d pool features (torchmetrics FID/KID)",
+    "dinov2": "DINOv2 ViT-B/14 768-d class token (torch-fidelity)",
+}
+
+
 def card_metrics(results: Mapping[str, Any]) -> dict[str, Any]:
     """The card's metrics from 05's ``metrics.json``: the headline numbers, the epoch they were measured on,
-    and the feature network they were computed with (named, with its weights' source)."""
-    inception = results.get("inception", {})
-    weights = (
-        "pretrained" if inception.get("pretrained") else "RANDOM weights: not comparable with published FID"
-    )
+    the feature networks they were computed with (named, with their weights' source) and 05's trust
+    warnings."""
+    networks = results.get("features") or {"inception": results.get("inception", {})}
+
+    def described(name: str, record: Mapping[str, Any]) -> str:
+        weights = (
+            "pretrained" if record.get("pretrained") else "RANDOM weights: not comparable with published"
+        )
+        return f"{FEATURE_NETWORK_TITLES.get(name, name)}, {weights}, weights from {record.get('source')}"
+
     return {
         "epoch": results.get("epoch"),
-        "feature_network": f"InceptionV3 2048-d pool features (torchmetrics FID/KID), {weights}, "
-        f"weights from {inception.get('source')}",
+        "feature_networks": [described(name, record) for name, record in networks.items()],
         **results.get("headline", {}),
+        "warnings": results.get("warnings", []),
     }
 
 

@@ -154,7 +154,22 @@ def test_the_exported_generator_reloads_alone_and_gives_the_trainers_images(tmp_
     )
     generate.attach_card_metrics(run_dir)
     metrics = json.loads(card_path.read_text())["metrics"]
-    assert metrics["fid"] == 12.5 and metrics["epoch"] == 1 and "InceptionV3" in metrics["feature_network"]
+    assert metrics["fid"] == 12.5 and metrics["epoch"] == 1
+    assert metrics["feature_networks"] == [
+        f"{model_card.FEATURE_NETWORK_TITLES['inception']}, pretrained, weights from hub"
+    ]
+    offline = {
+        "inception": {"pretrained": True, "source": "hub"},
+        "dinov2": {"pretrained": False, "source": "offline"},
+    }
+    warning = "fd_random_dinov2: random weights"
+    files.write_json(
+        paths.metrics, {"epoch": 1, "features": offline, "headline": {"fid": 12.5}, "warnings": [warning]}
+    )
+    generate.attach_card_metrics(run_dir)
+    metrics = json.loads(card_path.read_text())["metrics"]
+    assert "DINOv2" in metrics["feature_networks"][1] and "RANDOM" in metrics["feature_networks"][1]
+    assert metrics["warnings"] == [warning]
 
     out = tmp_path / "pngs"
     ran = run_cli(exported, "--count", 5, "--out", out, "--seed", 7, "--class", "mass")
