@@ -66,10 +66,9 @@ def global_batch_draw(draw: Callable[[list[Any]], Any], local_shape: Sequence[An
     """``draw(shape)`` for this replica's rows of the global batch.
 
     ``local_shape`` is the shape this replica needs as a sequence (its batch first; entries may be scalar
-    tensors). On one device that is simply
-    ``draw(local_shape)``; on ``n`` replicas the draw is made for ``n`` times the batch with the same seed
-    on every replica, and replica ``i`` keeps rows ``i*b .. (i+1)*b - 1``, the rows a single device would
-    have given those images.
+    tensors). On one device that is simply ``draw(local_shape)``; on ``n`` replicas the draw is made for
+    ``n`` times the batch with the same seed on every replica, and replica ``i`` keeps rows
+    ``i*b .. (i+1)*b - 1``, the rows a single device would have given those images.
     """
     replica, replicas = replica_position()
     if replicas == 1:

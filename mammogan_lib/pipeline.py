@@ -137,11 +137,15 @@ def is_stage_current(run_dir: Path, stage: str, fingerprint: str) -> bool:
     return marker.get("fingerprint") == fingerprint and not marker.get("partial")
 
 
-def upstream_link(run_dir: Path, stage: str, fingerprint: str) -> str:
-    """What the stages after ``stage`` depend on: its fingerprint, plus how far it got when it stopped
-    partway, so that they run again once it has gone further."""
+def recorded_partial(run_dir: Path, stage: str, fingerprint: str) -> dict[str, Any] | None:
+    """How far the last run of the stage with this fingerprint got if it stopped partway, else None."""
     marker = files.read_json_if_present(RunPaths(run_dir).done_marker(stage)) or {}
-    partial = marker.get("partial") if marker.get("fingerprint") == fingerprint else None
+    return marker.get("partial") if marker.get("fingerprint") == fingerprint else None
+
+
+def upstream_link(fingerprint: str, partial: Mapping[str, Any] | None) -> str:
+    """What the stages after a stage depend on: its fingerprint, plus how far it got when it stopped
+    partway, so that they run again once it has gone further."""
     return f"{fingerprint} partial {json.dumps(partial, sort_keys=True)}" if partial else fingerprint
 
 
@@ -205,12 +209,12 @@ def run_pipeline(
         params = stage_params(stage, merged)
         fingerprint = stage_fingerprint(stage, params, upstream)
         if stage not in stages:
-            upstream.append(upstream_link(run_dir, stage, fingerprint))
+            upstream.append(upstream_link(fingerprint, recorded_partial(run_dir, stage, fingerprint)))
             continue
         if not force and is_stage_current(run_dir, stage, fingerprint):
             log(f"[{stage}] unchanged since its last run: skipped (FORCE=1 re-runs)")
             outcome[stage] = "skipped"
-            upstream.append(upstream_link(run_dir, stage, fingerprint))
+            upstream.append(fingerprint)  # current, so it did not stop partway
             continue
         log(f"[{stage}] running -> {paths.executed_notebook(stage)}")
         started = time.time()
@@ -221,7 +225,7 @@ def run_pipeline(
             paths.done_marker(stage),
             {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1), "partial": partial},
         )
-        upstream.append(upstream_link(run_dir, stage, fingerprint))
+        upstream.append(upstream_link(fingerprint, partial))
         if partial:
             log(
                 f"[{stage}] stopped partway in {time.time() - started:.0f} s: {partial['reason']} at epoch "
