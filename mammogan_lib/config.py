@@ -25,6 +25,10 @@ from mammogan_lib.runs import RunPaths
 
 EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 KAGGLE_DATASET_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_-]*$")
+BUILT_IN_FEATURE_NETWORKS = ("inception", "dinov2")  # 05's networks with weights found by name
+# a TorchScript network's name becomes its keys' suffix: it must not pass for another network's keys
+FEATURE_NETWORK_NAME_PATTERN = re.compile(r"^(?!random)[a-z][a-z0-9_]*$")
+RESERVED_FEATURE_NETWORK_NAMES = ("resnet50",)
 
 
 class ParameterError(ValueError):
@@ -436,11 +440,16 @@ class MetricsConfig(EvaluationConfig):
     )
     feature_networks: list[str] = param(
         ["inception", "dinov2"],
-        "Feature networks every set-level metric is computed in (inception first: the thesis's FID).",
-        choices=["inception", "dinov2"],
+        "Feature networks every set-level metric is computed in (inception first: the thesis's FID); "
+        "any other name is the TorchScript network of feature_network_path.",
     )
     dinov2_weights: str = param(
         "", "DINOv2 ViT-B/14 weights file; '' = the torch hub cache (facebookresearch/dinov2) or a download."
+    )
+    feature_network_path: str = param(
+        "",
+        "A TorchScript feature network (e.g. a RadImageNet ResNet50), named in feature_networks by the name "
+        "its keys carry; '' = none.",
     )
     kid_subsets: int = param(100, "KID: random subsets averaged.", min=1)
     kid_subset_size: int = param(1000, "KID: images per subset (clipped to the smaller set).", min=2)
@@ -471,10 +480,39 @@ class MetricsConfig(EvaluationConfig):
                 "reports) and name each network once, e.g. [inception, dinov2]",
                 "feature_networks",
             )
+        problems = [
+            f"{name!r} is not one of {list(BUILT_IN_FEATURE_NETWORKS)}, nor a name for the TorchScript "
+            "network of feature_network_path (lower-case letters, digits and '_', starting with a letter)"
+            for name in self.torchscript_networks
+            if not FEATURE_NETWORK_NAME_PATTERN.match(name) or name in RESERVED_FEATURE_NETWORK_NAMES
+        ]
+        if len(self.torchscript_networks) > 1:
+            problems.append(
+                f"{self.torchscript_networks} all stand for the one network of feature_network_path"
+            )
+        if self.torchscript_networks and not self.feature_network_path:
+            problems.append(
+                f"{self.torchscript_networks[0]!r} is not one of {list(BUILT_IN_FEATURE_NETWORKS)}; "
+                "for a TorchScript network of that name set feature_network_path"
+            )
+        if self.feature_network_path and not self.torchscript_networks:
+            problems.append(
+                f"feature_network_path is set ({self.feature_network_path}) but no name in feature_networks "
+                "stands for it: add the name its keys should carry, e.g. [inception, dinov2, radimagenet]"
+            )
+        if problems:
+            raise ParameterError(f"parameter 'feature_networks': {'; '.join(problems)}", "feature_networks")
+
+    @property
+    def torchscript_networks(self) -> list[str]:
+        """The names in ``feature_networks`` that are not built in (at most one is valid)."""
+        return [name for name in self.feature_networks if name not in BUILT_IN_FEATURE_NETWORKS]
 
     def weights_path(self, network: str) -> str:
-        """The weights-file parameter of a feature network ('' = hub cache or download)."""
-        return {"inception": self.inception_weights, "dinov2": self.dinov2_weights}[network]
+        """The weights-file parameter of a feature network ('' = hub cache or download); for the
+        TorchScript network, its file."""
+        built_in = {"inception": self.inception_weights, "dinov2": self.dinov2_weights}
+        return built_in.get(network, self.feature_network_path)
 
 
 @dataclass(frozen=True)

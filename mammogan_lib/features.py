@@ -1,4 +1,5 @@
-"""Pretrained feature networks for 05_metrics (InceptionV3: FID/KID; DINOv2: FD/KD) and 06_svm (ResNet50).
+"""Pretrained feature networks for 05_metrics (InceptionV3: FID/KID; DINOv2 and a user's TorchScript
+network: FD/KD) and 06_svm (ResNet50).
 
 Weights are found the standard way: a file named in params, else torch's hub cache (``$TORCH_HOME/hub/
 checkpoints``, where a machine that was once online keeps them), else a download. Where none works (an
@@ -43,7 +44,7 @@ class WeightsUnavailable(RuntimeError):
 class FeatureNetwork:
     """A feature extractor and where its weights came from."""
 
-    name: str  # "inception" | "resnet50"
+    name: str  # "inception" | "dinov2" | "resnet50" | a TorchScript network's name
     pretrained: bool
     source: str  # the weights file used, or why random weights were used
     module: Any  # torch.nn.Module, in eval mode
@@ -192,12 +193,69 @@ def _dinov2_class() -> type:
     return DinoV2Features
 
 
+def load_torchscript(name: str, path: str) -> FeatureNetwork:
+    """A user's own feature network (``feature_network_path``), e.g. a RadImageNet ResNet50: a TorchScript
+    file (``torch.jit.save``) or an exported program (``torch.export.save``, batch dimension dynamic).
+
+    Its input is what torchvision's ImageNet models take: float32 (N, 3, 224, 224), the grayscale image in
+    three channels, scaled to [0, 1] and ImageNet-normalised; its output, (N, D) or anything that flattens to
+    D features per image. Its weights are the user's, so it is never replaced by random ones: a file that
+    does not load stops the run.
+    """
+    torch, _ = import_torch_side()
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise WeightsUnavailable(f"parameter 'feature_network_path': {path} is not a file")
+    problems = []
+    try:
+        scripted = torch.jit.load(str(file))
+        return FeatureNetwork(name, True, str(file), _imagenet_input_class()(scripted).eval())
+    except Exception as error:  # noqa: BLE001 - whatever fails here, the exported-program reader may read it
+        problems.append(f"torch.jit.load: {type(error).__name__}: {str(error).splitlines()[0]}")
+    try:
+        program = torch.export.load(str(file)).module()
+    except Exception as error:  # noqa: BLE001 - a pickle, a state dict, a corrupt file: all "not a network"
+        problems.append(f"torch.export.load: {type(error).__name__}: {str(error).splitlines()[0]}")
+        raise WeightsUnavailable(
+            f"parameter 'feature_network_path': {path} is neither a TorchScript module nor an exported "
+            f"program ({'; '.join(problems)}); save one with torch.jit.save(torch.jit.script(model), path) "
+            "or torch.export.save(torch.export.export(model, ...), path)"
+        ) from None
+    return FeatureNetwork(name, True, str(file), _imagenet_input_class()(program, exported=True))
+
+
+def _imagenet_input_class() -> type:
+    """Defined on first use: torch is imported lazily (see frameworks.py)."""
+    torch, _ = import_torch_side()
+
+    class ImageNetInput(torch.nn.Module):
+        """uint8 RGB of any size in (the contract of every 05 network), ImageNet's 224 px input out."""
+
+        def __init__(self, model: Any, exported: bool = False) -> None:
+            super().__init__()
+            if exported:  # train/eval is fixed at export, and torch refuses to set it: not a child module
+                self.__dict__["model"] = model
+            else:
+                self.model = model
+
+        def forward(self, images: Any) -> Any:
+            return self.model(imagenet_normalised(images.float() / 255))
+
+    return ImageNetInput
+
+
 def load_feature_network(name: str, weights_path: str, allow_random: bool, seed: int) -> FeatureNetwork:
-    """05's feature networks by name (parameter ``feature_networks``)."""
+    """05's feature networks by name (parameter ``feature_networks``); a name that is not built in is the
+    TorchScript network at ``weights_path`` (parameter ``feature_network_path``)."""
     loaders = {"inception": load_inception, "dinov2": load_dinov2}
-    if name not in loaders:
-        raise ValueError(f"parameter 'feature_networks': {name!r} is not one of {list(loaders)}")
-    return loaders[name](weights_path, allow_random, seed)
+    if name in loaders:
+        return loaders[name](weights_path, allow_random, seed)
+    if not weights_path:
+        raise ValueError(
+            f"parameter 'feature_networks': {name!r} is not one of {list(loaders)}; for a TorchScript "
+            "network of that name set feature_network_path"
+        )
+    return load_torchscript(name, weights_path)
 
 
 def load_resnet50(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:
@@ -276,6 +334,12 @@ def imagenet_batch(images: np.ndarray, size: int = 224) -> Any:
     """(N, R, R) floats in [-1, 1] -> float (N, 3, size, size), ImageNet-normalised (ResNet50's input)."""
     torch, _ = import_torch_side()
     unit = torch.from_numpy(np.asarray(images, dtype=np.float32))[:, None].add(1).div(2).clamp(0, 1)
+    return imagenet_normalised(unit, size)
+
+
+def imagenet_normalised(unit: Any, size: int = 224) -> Any:
+    """A float (N, 1 or 3, H, W) tensor in [0, 1] -> (N, 3, size, size), resized and ImageNet-normalised."""
+    torch, _ = import_torch_side()
     resized = torch.nn.functional.interpolate(
         unit, size=(size, size), mode="bilinear", align_corners=False, antialias=True
     ).expand(-1, 3, -1, -1)

@@ -20,7 +20,7 @@ PSNR and SSIM compare two images, so each generated image is compared with its n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -656,6 +656,45 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str], reference_run: str | No
             }
         )
     return pd.DataFrame(rows)
+
+
+def checkpoint_curve(
+    curve_images: Mapping[int, np.ndarray],
+    train_features: Mapping[str, np.ndarray],
+    networks: Sequence[Any],
+    extract: Callable[[np.ndarray, Any], np.ndarray],
+    kid_subsets: int,
+    kid_subset_size: int,
+    seed: int,
+    progress: Callable[..., Iterable[int]] | None = None,
+) -> pd.DataFrame:
+    """Each kept checkpoint's curve images (04) against the real training images, in every feature network:
+    one row per epoch with ``n_generated`` and, per network, ``<fd>_vs_train``, ``<kd>_vs_train`` and
+    ``<kd>_std`` (``fid_vs_train``, ``fd_dinov2_vs_train``, ...). ``train_features`` is keyed by network
+    name; ``extract(images, network)`` makes a checkpoint's features."""
+    epochs: Iterable[int] = sorted(curve_images)
+    if progress is not None:
+        epochs = progress(epochs, total=len(curve_images))
+    rows = []
+    for epoch in epochs:
+        images = curve_images[epoch]
+        row: dict[str, Any] = {"epoch": epoch, "n_generated": len(images)}
+        for network in networks:
+            generated, train = extract(images, network), train_features[network.name]
+            fd, kd = distance_key(network), f"{network.distance_names[1]}{network.tag}"
+            kid = kernel_distance(generated, train, kid_subsets, kid_subset_size, seed)
+            row |= {
+                f"{fd}_vs_train": frechet_distance(generated, train),
+                f"{kd}_vs_train": kid.mean,
+                f"{kd}_std": kid.std,
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def curve_columns(networks: Sequence[Any]) -> list[str]:
+    """The columns of :func:`checkpoint_curve` a figure shows: each network's two distances."""
+    return [f"{name}{network.tag}_vs_train" for network in networks for name in network.distance_names]
 
 
 # --- the results file (metrics.json) ---------------------------------------------------------------------

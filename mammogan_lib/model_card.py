@@ -102,7 +102,8 @@ def card_metrics(results: Mapping[str, Any]) -> dict[str, Any]:
         weights = (
             "pretrained" if record.get("pretrained") else "RANDOM weights: not comparable with published"
         )
-        return f"{FEATURE_NETWORK_TITLES.get(name, name)}, {weights}, weights from {record.get('source')}"
+        title = FEATURE_NETWORK_TITLES.get(name, f"{name} (the user's feature network)")
+        return f"{title}, {weights}, weights from {record.get('source')}"
 
     return {
         "epoch": results.get("epoch"),

@@ -136,10 +136,16 @@ def power_spectra(frequencies: np.ndarray, powers: Mapping[str, np.ndarray], tit
     return fig
 
 
-def metric_curves(table: pd.DataFrame, x: str, columns: Sequence[str], title: str) -> Figure:
-    """One panel per column of ``table`` against ``x`` (e.g. FID and KID against the checkpoint epoch)."""
-    fig, axes = plt.subplots(1, len(columns), figsize=(4.2 * len(columns), 3.2), squeeze=False)
-    for ax, column in zip(axes.flat, columns, strict=True):
+def metric_curves(
+    table: pd.DataFrame, x: str, columns: Sequence[str], title: str, per_row: int = 2
+) -> Figure:
+    """One panel per column of ``table`` against ``x`` (e.g. FID and KID against the checkpoint epoch),
+    ``per_row`` panels to a row (one row per feature network for :func:`metrics.curve_columns`)."""
+    rows, width = -(-len(columns) // per_row), min(per_row, len(columns))
+    fig, axes = plt.subplots(rows, width, figsize=(4.2 * width, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(columns) :]:
+        ax.set_visible(False)
+    for ax, column in zip(axes.flat, columns, strict=False):
         ax.plot(table[x], table[column], marker="o")
         ax.set_xlabel(x)
         ax.set_title(column, fontsize=10)

@@ -113,6 +113,45 @@ def test_dinov2_offline_stops_naming_its_parameter_or_goes_on_with_labelled_rand
         features.load_feature_network("clip", "", True, 0)
 
 
+def test_a_torchscript_or_exported_network_gets_imagenet_input_and_names_its_keys(tmp_path):
+    class InputProbe(torch.nn.Module):
+        """Reports what it was given: each channel's mean, and the height and width."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            size = torch.tensor([x.shape[2], x.shape[3]], dtype=x.dtype).expand(x.shape[0], 2)
+            return torch.cat([x.mean((2, 3)), size], dim=1)
+
+    scripted, exported = tmp_path / "probe.pt", tmp_path / "probe.pt2"
+    torch.jit.save(torch.jit.script(InputProbe()), str(scripted))
+    batch = torch.export.Dim.AUTO
+    torch.export.save(
+        torch.export.export(InputProbe(), (torch.zeros(2, 3, 224, 224),), dynamic_shapes=({0: batch},)),
+        str(exported),
+    )
+    grey = 0.2  # a flat image at 8-bit level 153: any resize keeps it flat
+    images = np.full((3, 40, 40), grey, dtype=np.float32)
+    unit = np.round((grey + 1) / 2 * 255) / 255
+    expected = (unit - np.array(features.IMAGENET_MEAN)) / np.array(features.IMAGENET_STD)
+    for path in (scripted, exported):
+        network = features.load_feature_network("radimagenet", str(path), allow_random=False, seed=0)
+        assert network.pretrained and network.source == str(path) and network.tag == "_radimagenet"
+        assert network.distance_names == ("fd", "kd")
+        found = features.extract_features(images, network, batch_size=2)
+        np.testing.assert_allclose(found[:, :3], np.tile(expected, (3, 1)), atol=1e-5)
+        assert (found[:, 3:] == 224).all()
+
+
+def test_a_feature_network_path_that_is_missing_or_not_a_network_stops_the_run(tmp_path):
+    missing = r"'feature_network_path': .*nowhere.pt is not a file"
+    with pytest.raises(features.WeightsUnavailable, match=missing):
+        features.load_feature_network("radimagenet", str(tmp_path / "nowhere.pt"), allow_random=True, seed=0)
+    state_dict = tmp_path / "weights.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), state_dict)
+    not_a_network = r"weights.pth is neither a TorchScript module nor an exported program"
+    with pytest.raises(features.WeightsUnavailable, match=not_a_network):
+        features.load_feature_network("radimagenet", str(state_dict), allow_random=True, seed=0)
+
+
 def test_keys_are_named_after_the_network_and_legacy_keys_stay_unsuffixed():
     named = {
         (name, pretrained): features.FeatureNetwork(name, pretrained, "", None)

@@ -505,3 +505,36 @@ def test_fid_at_equal_n_and_the_floor_warnings():
         index=["generated", "train"],
     )
     assert "worse than the generator" in metrics.floor_warnings(floor_worse, "generated", "train", "fid")[0]
+
+
+def test_the_checkpoint_curve_has_both_distances_in_every_feature_network():
+    from mammogan_lib.features import FeatureNetwork
+
+    rng = np.random.default_rng(5)
+    inception = FeatureNetwork("inception", False, "offline", None)
+    dinov2 = FeatureNetwork("dinov2", True, "hub", None)
+    curve_images = {900: rng.normal(size=(12, 6)), 300: rng.normal(0.5, 1.0, size=(12, 6))}
+    train = {"inception": rng.normal(size=(20, 6)), "dinov2": rng.normal(size=(20, 3))}
+
+    def extract(images, network):  # each network sees the images differently
+        return images if network.name == "inception" else images[:, :3] * 2
+
+    curve = metrics.checkpoint_curve(curve_images, train, [inception, dinov2], extract, 4, 10, seed=1)
+    assert curve["epoch"].tolist() == [300, 900] and curve["n_generated"].tolist() == [12, 12]
+    assert metrics.curve_columns([inception, dinov2]) == [
+        "fid_random_inception_vs_train",
+        "kid_random_inception_vs_train",
+        "fd_dinov2_vs_train",
+        "kd_dinov2_vs_train",
+    ]
+    first = curve.iloc[0]
+    assert first["fid_random_inception_vs_train"] == pytest.approx(
+        reference_fid(curve_images[300], train["inception"]), rel=1e-6
+    )
+    assert first["fd_dinov2_vs_train"] == pytest.approx(
+        reference_fid(curve_images[300][:, :3] * 2, train["dinov2"]), rel=1e-6
+    )
+    kid = metrics.kernel_distance(curve_images[300][:, :3] * 2, train["dinov2"], 4, 10, seed=1)
+    assert (first["kd_dinov2_vs_train"], first["kd_dinov2_std"]) == (kid.mean, kid.std)
+    empty = metrics.checkpoint_curve({}, train, [inception, dinov2], extract, 4, 10, seed=1)
+    assert empty.empty

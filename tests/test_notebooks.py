@@ -215,6 +215,7 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
     dinov2_tag = results["features"]["dinov2"]["key_suffix"]
     assert headline[f"fd{dinov2_tag}"] > 0 and f"precision{dinov2_tag}" in headline
     assert {row["features"] for row in results["sets"]} == {"inception", "dinov2"}
+    assert all(row[f"fd{dinov2_tag}_vs_train"] > 0 for row in results["curve"])  # the curve in both too
     warnings = [item["warning"] for item in results["warnings"]]
     assert any("< feature dimension 2048" in w for w in warnings)  # tiny's N is far below 2,048
     assert any(w.startswith("random-weight inception") for w in warnings) != pretrained

@@ -180,7 +180,17 @@ def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_fold
         (
             "feature_networks",
             ["inception", "clip"],
-            r"'feature_networks' \(set in .*bad.yaml\): 'clip' is not one of",
+            r"'feature_networks': 'clip' is not one of .'inception', 'dinov2'.*feature_network_path.*bad",
+        ),
+        (
+            "feature_networks",
+            ["inception", "random_net", "Other"],
+            r"'random_net' is not one of .*'Other' is not one of .*all stand for the one network.*bad.yaml",
+        ),
+        (
+            "feature_network_path",
+            "/models/radimagenet.pt",
+            r"'feature_networks': feature_network_path is set \(/models/radimagenet.pt\) but no name",
         ),
         ("prdc_k", 0, r"'prdc_k' \(set in .*bad.yaml\): 0 is below the minimum 1"),
         ("bootstrap_repeats", -1, r"'bootstrap_repeats' \(set in .*bad.yaml\): -1 is below the minimum 0"),
@@ -190,3 +200,15 @@ def test_config_checks_run_before_anything_executes(tmp_path, key, value, messag
     bad = write_yaml(tmp_path, "bad.yaml", {key: value})
     with pytest.raises(config.ParameterError, match=message):
         pipeline.check_params(pipeline.load_params([PARAMS / "base.yaml", bad]))
+
+
+def test_a_feature_network_not_built_in_is_the_file_of_feature_network_path(tmp_path):
+    named = write_yaml(
+        tmp_path,
+        "named.yaml",
+        {"feature_networks": ["inception", "radimagenet"], "feature_network_path": "/models/rad.pt"},
+    )
+    merged = pipeline.load_params([PARAMS / "base.yaml", named])
+    settings = config.MetricsConfig(**pipeline.stage_params("05_metrics", merged))
+    assert settings.torchscript_networks == ["radimagenet"]
+    assert [settings.weights_path(name) for name in settings.feature_networks] == ["", "/models/rad.pt"]
