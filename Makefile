@@ -11,8 +11,9 @@ KERNEL := mammogan
 EXP ?= smoke
 DATA ?=
 FORCE ?=
+VERBOSE ?=
 PARAMS := params/base.yaml $(if $(filter-out base,$(EXP)),params/$(EXP).yaml)
-PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force)
+PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force) $(if $(filter-out 0,$(VERBOSE)),--verbose)
 
 EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug
 KAGGLE_USER ?= your-kaggle-username
@@ -23,6 +24,7 @@ RESUME ?=
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 	@echo "  variables: EXP=<params/EXP.yaml> (default smoke)  DATA=<dataset root>  FORCE=1 (re-run finished stages)"
+	@echo "             VERBOSE=1 (show everything the notebooks' kernels print, framework start-up noise included)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

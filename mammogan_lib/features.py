@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mammogan_lib import progress
 from mammogan_lib.frameworks import import_torch_side
 from mammogan_lib.imaging import to_uint8
 
@@ -112,7 +113,12 @@ def _pretrained_or_random(
         problem = _weights_problem(parameter, weights_path, file_name, error)
     if not allow_random:
         raise WeightsUnavailable(f"{name}: {problem}")
-    return FeatureNetwork(name, False, problem, build_random().eval())
+    network = FeatureNetwork(name, False, problem, build_random().eval())
+    progress.warn(
+        f"{name} has RANDOM weights (no pretrained weights found): its numbers carry `{network.tag}` and "
+        "are comparable within this run only"
+    )
+    return network
 
 
 def load_inception(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:

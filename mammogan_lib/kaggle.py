@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mammogan_lib import config, files, pipeline, provenance
+from mammogan_lib import config, failures, files, pipeline, provenance, terminal
 
 TEMPLATE_FILE = "kaggle-kernel-metadata.json"
 CBIS_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"
@@ -464,7 +464,16 @@ def run_on_kaggle(
         values["non_tumour_root"] = str(inputs.non_tumour)
     merged = pipeline.MergedParams(values, dict.fromkeys(values, "the Kaggle kernel's parameters"))
     chosen = pipeline.STAGES if stages == "all" else tuple(s.strip() for s in stages.split(","))
-    return pipeline.run_pipeline(merged, chosen, cwd=project)
+    # a kernel's log is not a terminal: plain progress lines, the kernels' start-up noise filtered
+    shown, record, failed = terminal.Terminal(sys.stdout, live=False), pipeline.RunRecord(), None
+    try:
+        return pipeline.run_pipeline(merged, chosen, cwd=project, shown=shown, record=record)
+    except failures.StageFailed as error:
+        failed = error.stage
+        print(error, file=sys.stderr, flush=True)  # its reason above the summary, as the command shows it
+        raise
+    finally:
+        pipeline.show_summary(pipeline.run_dir_of(merged, project), record, shown, failed)
 
 
 def push_commands(bundle: Path, message: str) -> list[list[str]]:

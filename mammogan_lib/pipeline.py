@@ -15,19 +15,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mammogan_lib import config, failures, files, provenance, report
+from mammogan_lib import config, failures, files, provenance, report, terminal
 from mammogan_lib.runs import RunPaths
 
 STAGES: tuple[str, ...] = (
@@ -149,37 +151,57 @@ def upstream_link(fingerprint: str, partial: Mapping[str, Any] | None) -> str:
     return f"{fingerprint} partial {json.dumps(partial, sort_keys=True)}" if partial else fingerprint
 
 
+@contextlib.contextmanager
+def _without_missing_cell_id_warnings() -> Iterator[None]:
+    """nbformat warns that our notebooks' cells have no ids (an optional field of nbformat 4.5) each time
+    it reads one: nothing a user can act on."""
+    from nbformat.validator import MissingIDFieldWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        yield
+
+
 def export_html(notebook_path: Path, html_path: Path) -> Path:
     """Export an executed notebook to a standalone HTML file with its figures embedded."""
     import nbformat
     from nbconvert import HTMLExporter
 
-    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nbformat.read(notebook_path, as_version=4))
+    with _without_missing_cell_id_warnings():
+        notebook = nbformat.read(notebook_path, as_version=4)
+        body, _ = HTMLExporter(embed_images=True).from_notebook_node(notebook)
     return files.write_text(html_path, body)
 
 
-def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Path) -> Path:
+def execute_stage(
+    stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Path, shown: terminal.Terminal | None = None
+) -> Path:
     """Execute one notebook with papermill; return the executed notebook's path.
 
+    The kernel writes its progress to the stage's progress file; with ``shown``, its standard error goes
+    through :class:`terminal.KernelOutput` (start-up noise filtered out, everything in the stage's log).
     Any failure (an exception in a cell, a kernel that died, a kernel that would not start) raises
     :class:`failures.StageFailed` with a readable message (see :mod:`mammogan_lib.failures`).
     """
     import papermill
 
-    output = RunPaths(run_dir).executed_notebook(stage)
+    paths = RunPaths(run_dir)
+    output = paths.executed_notebook(stage)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)  # a failure's message points at this file: never at an older run's
     failures.ExitRecordingKernelManager.last_exit_status = None
+    kernel = terminal.stage_kernel(shown, stage, paths.stage_log(stage), paths.progress_file(stage))
     try:
-        papermill.execute_notebook(
-            str(notebook_path(stage)),
-            str(output),
-            parameters=dict(params),
-            cwd=str(cwd),
-            progress_bar=False,
-            kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
-            kernel_manager_class=failures.ExitRecordingKernelManager,
-        )
+        with kernel, _without_missing_cell_id_warnings():
+            papermill.execute_notebook(
+                str(notebook_path(stage)),
+                str(output),
+                parameters=dict(params),
+                cwd=str(cwd),
+                progress_bar=False,
+                kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),
+                kernel_manager_class=terminal.StageKernelManager,
+            )
     except Exception as error:
         exit_status = failures.ExitRecordingKernelManager.last_exit_status
         message = failures.describe_failure(stage, error, run_dir, output, cwd, exit_status)
@@ -187,22 +209,43 @@ def execute_stage(stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Pat
     return output
 
 
+def run_dir_of(merged: MergedParams, cwd: Path) -> Path:
+    """The run folder the merged parameters name (``<runs_dir>/<exp_id>``)."""
+    exp_id = merged.values.get("exp_id") or notebook_parameters(STAGES[0])["exp_id"]
+    runs_dir = merged.values.get("runs_dir") or notebook_parameters(STAGES[0])["runs_dir"]
+    return config.resolve_path(runs_dir, cwd) / exp_id
+
+
+@dataclass
+class RunRecord:
+    """What one invocation did: stage -> 'ran' | 'skipped' | 'partial' | 'failed', and wall seconds."""
+
+    outcome: dict[str, str] = field(default_factory=dict)
+    wall_s: dict[str, float] = field(default_factory=dict)
+
+
 def run_pipeline(
     merged: MergedParams,
     stages: Sequence[str] = STAGES,
     force: bool = False,
     cwd: Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
+    shown: terminal.Terminal | None = None,
+    record: RunRecord | None = None,
 ) -> dict[str, str]:
     """Validate, then run (or skip) each stage in order. Returns stage -> 'ran' | 'skipped' | 'partial' (it
-    stopped partway, e.g. training at its time budget; the next run continues it)."""
+    stopped partway, e.g. training at its time budget; the next run continues it).
+
+    ``shown`` (a :class:`terminal.Terminal`) shows each running stage's progress and filters its kernel's
+    output; ``log`` receives the pipeline's own lines (default: the terminal's, else print). ``record``
+    is filled as stages end, so that a caller still has it when a stage fails."""
     check_params(merged)
     cwd = Path(cwd or Path.cwd())
-    exp_id = merged.values.get("exp_id") or notebook_parameters(STAGES[0])["exp_id"]
-    runs_dir = merged.values.get("runs_dir") or notebook_parameters(STAGES[0])["runs_dir"]
-    run_dir = config.resolve_path(runs_dir, cwd) / exp_id
+    log = log or (shown.line if shown else print)
+    run_dir = run_dir_of(merged, cwd)
     paths = RunPaths(run_dir)
-    outcome: dict[str, str] = {}
+    record = record if record is not None else RunRecord()
+    outcome = record.outcome
     upstream: list[str] = []
     os.environ.setdefault(config.SESSION_STARTED_VARIABLE, str(time.time()))  # the time budget's start
     for stage in STAGES:
@@ -218,8 +261,19 @@ def run_pipeline(
             continue
         log(f"[{stage}] running -> {paths.executed_notebook(stage)}")
         started = time.time()
-        executed = execute_stage(stage, params, run_dir, cwd)
+        watching = (
+            shown.watching(stage, STAGES.index(stage) + 1, len(STAGES), paths.progress_file(stage))
+            if shown
+            else contextlib.nullcontext()
+        )
+        try:
+            with watching:
+                executed = execute_stage(stage, params, run_dir, cwd, shown)
+        except failures.StageFailed:
+            outcome[stage], record.wall_s[stage] = "failed", time.time() - started
+            raise
         export_html(executed, paths.report(stage))
+        record.wall_s[stage] = time.time() - started
         partial = (files.read_json_if_present(paths.stage_record(stage)) or {}).get("partial")
         files.write_json(
             paths.done_marker(stage),
@@ -251,6 +305,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--stages", default="all", help="comma-separated stage names, or 'all'")
     parser.add_argument("--force", action="store_true", help="re-run stages even if unchanged")
     parser.add_argument("--check", action="store_true", help="only validate the parameters")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=os.environ.get("VERBOSE", "") not in ("", "0"),
+        help="show everything the kernels print, framework start-up noise included (also VERBOSE=1)",
+    )
     args = parser.parse_args(argv)
     stages = STAGES if args.stages == "all" else tuple(s.strip() for s in args.stages.split(","))
     unknown_stages = sorted(set(stages) - set(STAGES))
@@ -262,14 +322,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_params(merged)
             print(f"parameters OK: {len(merged.values)} keys from {', '.join(map(str, args.params))}")
             return 0
-        run_pipeline(merged, stages, force=args.force)
+    except config.ParameterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    shown, record = terminal.Terminal(verbose=args.verbose), RunRecord()
+    failed = None
+    try:
+        run_pipeline(merged, stages, force=args.force, shown=shown, record=record)
     except config.ParameterError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except failures.StageFailed as error:
+        sys.stdout.flush()
         print(error, file=sys.stderr)
-        return 1
-    return 0
+        sys.stderr.flush()
+        failed = error.stage
+    show_summary(run_dir_of(merged, Path.cwd()), record, shown, failed)
+    return 1 if failed else 0
+
+
+def show_summary(run_dir: Path, record: RunRecord, shown: terminal.Terminal, failed: str | None) -> None:
+    """The closing summary, once a stage ran, was skipped or failed: what the run folder now holds."""
+    if not record.outcome:
+        return
+    if failed:  # run_pipeline writes the page only at the end; the failed stage shows as not run
+        report.write_index(run_dir, STAGES)
+    overview = report.run_overview(run_dir, STAGES)
+    for line in report.summary_lines(overview, record.outcome, record.wall_s, failed):
+        shown.line(line)
 
 
 if __name__ == "__main__":

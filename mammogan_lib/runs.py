@@ -14,6 +14,7 @@ the contract between them::
     notebooks/<stage>.ipynb  reports/<stage>.html          the pipeline: executed notebooks, HTML exports
     provenance/<stage>.json  provenance.json               each stage's record, merged
     stages/<stage>.done.json                               the pipeline's "finished, with this fingerprint"
+    logs/<stage>.log  logs/<stage>.progress.json           the pipeline: kernel messages, live progress
     index.html                                             the run's report page
 
 Use ``RunPaths(run_dir)`` (a notebook: ``cfg.paths``) instead of writing a name twice.
@@ -161,6 +162,14 @@ class RunPaths:
 
     def done_marker(self, stage: str) -> Path:
         return self.root / "stages" / f"{stage}.done.json"
+
+    def stage_log(self, stage: str) -> Path:
+        """Everything the stage's kernel wrote to its standard error, start-up noise included."""
+        return self.root / "logs" / f"{stage}.log"
+
+    def progress_file(self, stage: str) -> Path:
+        """The running stage's progress bar and warnings, for the terminal (mammogan_lib.progress)."""
+        return self.root / "logs" / f"{stage}.progress.json"
 
     @property
     def index(self) -> Path:

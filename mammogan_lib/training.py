@@ -82,7 +82,7 @@ from typing import Any
 import numpy as np
 
 from mammogan_lib import checkpoint as ckpt
-from mammogan_lib import config, distribute, files
+from mammogan_lib import config, distribute, files, progress
 from mammogan_lib import precision as precisions
 from mammogan_lib.augment import diff_augment
 from mammogan_lib.config import TrainConfig
@@ -716,6 +716,10 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
         last_good = written or last_good
         if stopping:
             trainer.budget_stop = budget_stop_record(settings, trainer.epoch, written or last_good)
+            progress.warn(
+                f"{trainer.budget_stop['reason']}: training stops at epoch {trainer.epoch:,} of "
+                f"{settings.epochs:,} with checkpoint {trainer.budget_stop['checkpoint']}"
+            )
         means = losses.mean(axis=0)
         yield Progress(
             trainer.epoch,

@@ -7,6 +7,10 @@ into a temporary folder.
 """
 
 import functools
+import os
+import pty
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,3 +354,64 @@ def test_the_kaggle_kernel_runs_locally_on_the_phantom_and_resumes_from_its_outp
         assert files.read_json(kaggle_run.train_summary)["epoch"] == 4
         assert files.read_json(kaggle_run.metrics)["epoch"] == 4
         assert "Partial run" not in kaggle_run.index.read_text()
+
+
+def run_in_a_terminal(command: list[str], env: dict[str, str], timeout: float = 900) -> tuple[int, str]:
+    """Run ``command`` with a pseudo-terminal as its stdout and stderr (what a user's shell gives it)."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # the terminal closes with the command
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return process.wait(timeout=60), b"".join(chunks).decode(errors="replace")
+
+
+def pipeline_command(run: PipelineRun, runs_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mammogan_lib.pipeline",
+        *map(str, TIERS["tiny"]),
+        "--set",
+        f"runs_dir={runs_dir}",
+        "--set",
+        f"data_dir={run.tmp / 'data'}",  # the tiny run's phantom: made once
+        *extra,
+    ]
+
+
+def quiet_environment() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "VERBOSE"}
+    return env | {"COLUMNS": "200"}
+
+
+@pytest.mark.parametrize("run", ["tiny"], indirect=True)  # the terminal is the same whatever the tier
+def test_in_a_terminal_the_command_shows_live_progress_no_start_up_noise_and_a_closing_summary(run, tmp_path):
+    stages = "01_filter,02_preprocess,03_train_gan"
+    command = pipeline_command(run, tmp_path / "runs", "--stages", stages)
+    status, shown = run_in_a_terminal(command, quiet_environment())
+    assert status == 0, shown
+    # live: one line redrawn in place, with the stage's position, and 03's epochs and losses
+    assert "\r\x1b[2K[03_train_gan] 3/6 · " in shown and "\r\x1b[2K[01_filter] 1/6 · " in shown
+    assert "scoring breasts" in shown and "/8 epoch" in shown and "D=" in shown and "G=" in shown
+    # quiet: none of the frameworks' start-up lines, which the stage's log keeps
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "IPKernelApp", "MissingIDFieldWarning"):
+        assert noise not in shown, noise
+    kept = (tmp_path / "runs" / "tiny" / "logs" / "03_train_gan.log").read_text()
+    assert "absl::InitializeLog" in kept
+    # the closing summary: the stages, the headline and where the report is
+    summary = shown[shown.index("── mammogan run tiny: finished (3 of 6 stages ran)") :]
+    assert "03_train_gan   ran in " in summary and "04_generate    not run" in summary
+    assert "images kept (01)" in summary and "training (03)" in summary and "steps on" in summary
+    assert f"report: {tmp_path / 'runs' / 'tiny' / 'index.html'}" in summary
+    assert (tmp_path / "runs" / "tiny" / "index.html").is_file()

@@ -160,3 +160,25 @@ def test_the_command_prints_a_bad_labels_failure_without_a_traceback(tmp_path):
     ]
     assert "Traceback (most recent call last)" not in result.stderr
     assert "[01_filter] running" in result.stdout
+    # then, on stdout, the closing summary, in plain lines (a log is not a terminal)
+    summary = result.stdout[result.stdout.index("── mammogan run tiny: stopped: 01_filter failed") :]
+    assert "01_filter      FAILED after" in summary and "(the reason is above)" in summary
+    assert "02_preprocess  not run" in summary
+    assert summary.splitlines()[-1] == f"  report: {tmp_path / 'runs' / 'tiny' / 'index.html'}"
+    assert "\x1b" not in result.stdout + result.stderr
+
+
+def test_verbose_comes_from_the_flag_or_the_environment(monkeypatch):
+    seen = []
+
+    def remember(merged, stages, force, shown, record):
+        seen.append(shown.verbose)
+
+    monkeypatch.setattr(pipeline, "run_pipeline", remember)
+    for flags, variable in (["--verbose"], None), ([], "1"), ([], "0"), ([], None):
+        if variable is None:
+            monkeypatch.delenv("VERBOSE", raising=False)
+        else:
+            monkeypatch.setenv("VERBOSE", variable)
+        assert pipeline.main([str(PROJECT_ROOT / "params" / "base.yaml"), *flags]) == 0
+    assert seen == [True, True, False, False]

@@ -2,7 +2,7 @@
 
 import json
 
-from mammogan_lib import files, report
+from mammogan_lib import files, pipeline, report
 from mammogan_lib.runs import RunPaths
 from tests.test_metrics import results_from_small_inputs
 
@@ -21,19 +21,53 @@ def test_index_of_a_run_that_has_not_got_far_lists_stages_as_not_run(tmp_path):
 def test_index_warns_when_metrics_used_random_weights(tmp_path):
     files.write_json(RunPaths(tmp_path).metrics, results_from_small_inputs(pretrained=False))  # 05's layout
     page = report.write_index(tmp_path, ["05_metrics"]).read_text()
-    assert "random-weight InceptionV3" in page and "<th>fid_random_inception</th>" in page
-    assert "Metrics (05, epoch 8)" in page and "generated vs heldout" in page
-    # the computed trust warnings, each with its comparison, and the equal-N table with the N beside it
-    assert "<b>generated vs train, inception:</b> FID: N=3 &lt; feature dimension 2048" in page
-    assert "dinov2 features used <b>random weights</b>" in page and "<th>fd_random_dinov2</th>" in page
-    assert "FID at equal N" in page and "<th>fid_random_inception_equal_n</th>" in page
-    assert "<th>n_heldout</th>" in page and "<th>fid_random_inception_low</th>" in page
+    alerts = [part.split("</p>")[0] for part in page.split('<p class="warning">')[1:]]
+    assert any(
+        "random-weight InceptionV3" in alert and "<code>_random_inception</code>" in alert for alert in alerts
+    )
+    assert any("dinov2 features used random weights" in alert for alert in alerts)
+    assert "Metrics (05, epoch 8)" in page and "<th>generated vs heldout</th>" in page
+    # the headline: each network's distance with its interval and the N behind it, in key/value rows
+    assert "<td>fid_random_inception 12.5 [10, 16]</td>" in page and "N = 3 generated vs" in page
+    assert "<td>FID (05)</td>" in page and "<td>fd_random_dinov2 300</td>" in page
+    # a row per metric, a column per comparison, each value with its interval
+    assert "<td>fid_random_inception</td>" in page and "<td>12.5 [10, 16]</td>" in page
+    assert "<td>fd_random_dinov2</td>" in page
+    # the computed trust warnings, grouped, each with the comparisons it applies to, under one summary line
+    assert "<b>3 trust warnings</b>" in page
+    assert "<li>FID: N=3 &lt; feature dimension 2048 <i>(generated vs train, inception)</i></li>" in page
+    assert '3 trust warnings on 05\'s numbers: <a href="#metrics">' in page
+    assert "FID at equal N" in page and "<td>fid_random_inception_equal_n</td>" in page
+    assert "<td>n_heldout</td>" in page
 
 
 def test_index_of_pretrained_metrics_has_no_warning_and_plain_keys(tmp_path):
     files.write_json(RunPaths(tmp_path).metrics, results_from_small_inputs(pretrained=True))
     page = report.write_index(tmp_path, ["05_metrics"]).read_text()
-    assert "random-weight" not in page and "<th>fid</th>" in page
+    assert "random-weight" not in page and "<td>fid</td>" in page and "<td>fid 12.5 [10, 16]</td>" in page
+
+
+def table_widths(page: str) -> list[int]:
+    """The number of columns of every table of a page, from its header row (or first row)."""
+    widths = []
+    for table in page.split("<table")[1:]:
+        first_row = table.split("<tr")[1].split("</tr>")[0]
+        widths.append(first_row.count("<th") + first_row.count("<td"))
+    return widths
+
+
+def test_index_tables_stay_narrow_enough_for_a_laptop_and_wrap(tmp_path):
+    paths = RunPaths(tmp_path)
+    files.write_json(paths.metrics, results_from_small_inputs(pretrained=False))
+    files.write_json(paths.svm, svm_results())
+    page = report.write_index(tmp_path, list(pipeline.STAGES)).read_text()
+    widths = table_widths(page)
+    assert len(widths) >= 6 and max(widths) <= report.MAX_TABLE_COLUMNS, widths
+    assert "overflow-wrap: anywhere" in page and "overflow-x: auto" in page and "width=device-width" in page
+    headline = (
+        "<td>accuracy_random_resnet50: real_only 0.7 [0.6, 0.8] · generated_enhanced 0.7 [0.6, 0.8]</td>"
+    )
+    assert headline in page  # one line per non-tumour source, each design with its CI
 
 
 def test_index_says_how_far_training_got_and_in_which_precision_and_why(tmp_path):
@@ -54,7 +88,7 @@ def test_index_says_how_far_training_got_and_in_which_precision_and_why(tmp_path
     }
     (tmp_path / "train_summary.json").write_text(json.dumps(summary))
     page = report.write_index(tmp_path, ["03_train_gan"]).read_text()
-    assert "600 epochs, 1,200 steps on 71 images" in page and "<b>float32</b>" in page
+    assert "600 epochs, 1,200 steps on 71 images; precision float32" in page
     assert "auto on CPU (no native bfloat16 flag): this CPU has no native bfloat16" in page
     assert "36.3 ms per step" in page
 
@@ -85,3 +119,51 @@ def test_index_of_a_run_stopped_by_its_time_budget_says_so_and_how_to_continue(t
     assert "Partial run" in banner and "epoch 5,000 of 20,000" in banner and "11 h" in banner
     assert "<code>epoch_005000</code>" in banner and "make kaggle-continue" in banner
     assert "stopped partway" in page and "data-parallel on 2 devices" in page
+
+
+def svm_results() -> dict:
+    """svm.json as 06_svm writes it, reduced to what the report reads."""
+    row = {"repeats": 3, "non_tumour_source": "other_source", "accuracy": 0.7, "accuracy_ci_low": 0.6}
+    row |= {"accuracy_ci_high": 0.8, "auc": 0.75, "sensitivity": 0.7, "specificity": 0.7}
+    return {
+        "resnet50": {"pretrained": False, "source": "offline", "key_suffix": "_random_resnet50"},
+        "confidence": 0.95,
+        "test_per_class": 10,
+        "summary_random_resnet50": [
+            {**row, "design": design} for design in ("real_only", "generated_enhanced")
+        ],
+    }
+
+
+def test_the_closing_summary_shows_what_the_index_opens_with(tmp_path):
+    paths = RunPaths(tmp_path)
+    files.write_json(paths.metrics, results_from_small_inputs(pretrained=False))
+    files.write_json(paths.svm, svm_results())
+    files.write_json(
+        paths.filter_summary, {"counts": {"kept": 26, "images_in_dataset": 64}, "selection": "x"}
+    )
+    for stage in ("01_filter", "02_preprocess"):
+        paths.report(stage).parent.mkdir(exist_ok=True)
+        paths.report(stage).write_text("<html></html>")
+    overview = report.run_overview(tmp_path, pipeline.STAGES)
+    lines = report.summary_lines(
+        overview,
+        {"01_filter": "skipped", "02_preprocess": "ran", "03_train_gan": "failed"},
+        {"02_preprocess": 3.4, "03_train_gan": 12.0},
+        failed="03_train_gan",
+    )
+    text = "\n".join(lines)
+    assert lines[0].startswith("── mammogan run") and "stopped: 03_train_gan failed" in lines[0]
+    assert "01_filter      skipped: unchanged since its last run" in text
+    assert "02_preprocess  ran in 3 s" in text and "03_train_gan   FAILED after 12 s" in text
+    assert "04_generate    not run" in text
+    assert "images kept (01)" in text and "26 of 64" in text
+    assert "fid_random_inception 12.5 [10, 16]" in text and "N = 3 generated" in text
+    assert "SVM accuracy (06), other_source" in text and "real_only 0.7 [0.6, 0.8] · generated" in text
+    assert "! FID/KID were computed with a random-weight InceptionV3" in text
+    assert "! 3 trust warnings on 05's numbers (3 distinct)" in text
+    assert lines[-1] == f"  report: {paths.index}"
+    # every headline line of the summary is a row of the page
+    page = report.write_index(tmp_path, pipeline.STAGES).read_text()
+    for item in overview.headline:
+        assert f"<td>{item.label}</td>" in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from mammogan_lib import progress
 from mammogan_lib.datasets import folder, inbreast, kaggle_jpeg, mias, rsna, tcia, vindr
 from mammogan_lib.datasets.catalogue import LAYOUTS, LoadedDataset
 from mammogan_lib.datasets.tables import find_in_folder
@@ -90,4 +91,11 @@ def load_dataset(root: Path | str, layout: str = AUTO) -> LoadedDataset:
     _check_root(root)
     root = root.resolve()
     chosen = detect_layout(root) if layout == AUTO else layout
-    return LOADERS[chosen](root)
+    loaded = LOADERS[chosen](root)
+    if len(loaded.problems):
+        reasons = loaded.problems["reason"].str.split(":").str[0].value_counts()
+        progress.warn(
+            f"{len(loaded.problems):,} dataset rows or files could not be used, each recorded with its "
+            f"reason (problems.csv); most often: {reasons.index[0]} ({reasons.iloc[0]:,})"
+        )
+    return loaded
