@@ -1,0 +1,224 @@
+"""Class-conditional generation: labels from 01's manifest through 02, conditional G and D of every
+architecture, class draws per (seed, step), exact resume with conditional training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mammogan_lib.frameworks import import_keras
+
+keras = import_keras()
+
+from mammogan_lib import checkpoint as ckpt  # noqa: E402
+from mammogan_lib import conditioning, filtering, training  # noqa: E402
+from mammogan_lib.conditioning import ClassLabels  # noqa: E402
+from mammogan_lib.models import ARCHITECTURES, build_models  # noqa: E402
+from mammogan_lib.models.discriminator import with_logits  # noqa: E402
+from tests.test_training import small_settings, training_images  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+
+ARCHS = sorted(ARCHITECTURES)
+LATENT = 16
+
+
+def latents(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(count, LATENT)).astype("float32")
+
+
+# --- labels: 01's manifest -> 02's split ---------------------------------------------------------------
+
+
+def catalogue_row(types: str, pathologies: str) -> dict:
+    count = len(types.split(";"))
+    return {
+        "image_id": f"{types}|{pathologies}",
+        "n_findings": count,
+        "finding_types": types,
+        "finding_pathologies": pathologies,
+        "assessments": "",
+        "label_basis": "biopsy",
+    }
+
+
+def test_the_manifest_records_the_types_each_image_was_selected_for():
+    rows = pd.DataFrame(
+        [
+            catalogue_row("mass", "MALIGNANT"),
+            catalogue_row("mass;calcification", "BENIGN;MALIGNANT"),  # selected for its calcification only
+            catalogue_row("mass;calcification", "MALIGNANT;MALIGNANT"),
+            catalogue_row("calcification;calcification", "MALIGNANT;MALIGNANT"),
+            catalogue_row("mass", "BENIGN"),
+        ]
+    )
+    selection = filtering.Selection("MALIGNANT", ("mass", "calcification"))
+    wanted = [filtering.wanted_types(row, selection) for _, row in rows.iterrows()]
+    assert wanted == [["mass"], ["calcification"], ["mass", "calcification"], ["calcification"], []]
+    assert filtering.selection_mask(rows, selection).tolist() == [True, True, True, True, False]
+
+
+def test_images_get_their_one_selected_type_and_mixed_ones_none_with_the_counts_adding_up():
+    manifest = pd.DataFrame(
+        {
+            "image_id": ["a", "b", "c", "d", "e"],
+            conditioning.SELECTED_TYPES_COLUMN: ["mass", "calcification", "mass+calcification", "mass", ""],
+        }
+    )
+    split = pd.DataFrame({"image_id": ["a", "b", "c", "d", "e"], "split": ["train"] * 4 + ["heldout"]})
+    labelled, record = conditioning.label_split(split, manifest)
+    assert labelled[conditioning.CLASS_COLUMN].tolist() == ["mass", "calcification", "", "mass", ""]
+    assert (
+        labelled["class_reason"][2]
+        == "selected findings of several types (mass+calcification): no single class"
+    )
+    assert record["classes"] == ["mass", "calcification"]  # the finding-type order, not alphabetical
+    assert record["per_class"] == {"mass": 2, "calcification": 1}
+    assert record["unlabelled_by_reason"] == {
+        conditioning.NO_SELECTED_TYPE: ["e"],
+        "selected findings of several types (mass+calcification): no single class": ["c"],
+    }
+    assert record["labelled"] + record["unlabelled"] == record["images"] == 5
+
+    images = np.arange(5, dtype="float32")[:, None, None] * np.ones((5, 2, 2), "float32")
+    train_rows = labelled[labelled["split"] == "train"].reset_index(drop=True)
+    kept, labels, left_out = conditioning.labelled_training_set(images[:4], train_rows)
+    assert kept[:, 0, 0].tolist() == [0, 1, 3]
+    assert labels.classes == ("mass", "calcification") and labels.labels.tolist() == [0, 1, 0]
+    assert labels.counts == [2, 1] and labels.priors.tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert left_out["image_id"].tolist() == ["c"]
+
+
+def test_a_split_without_labels_is_refused_naming_the_parameter_and_the_fix():
+    rows = pd.DataFrame({"image_id": ["a"], "split": ["train"]})
+    with pytest.raises(
+        ValueError, match="'conditional' is true, but split.csv has no finding_class.*02_preprocess"
+    ):
+        conditioning.labelled_training_set(np.zeros((1, 2, 2), "float32"), rows)
+    with pytest.raises(ValueError, match=r"\['asymmetry'\] are not among the classes"):
+        ClassLabels.from_names(["mass", "asymmetry"], ["mass", "calcification"])
+
+
+# --- the models -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("architecture", ARCHS)
+def test_conditional_models_of_every_architecture_take_a_class_and_it_changes_the_image(architecture):
+    generator, discriminator = build_models(architecture, 64, LATENT, width=0.125, n_classes=2)
+    assert [tuple(shape) for shape in generator.input_shape] == [(None, LATENT), (None,)]
+    assert [tuple(shape) for shape in discriminator.input_shape] == [(None, 64, 64, 1), (None,)]
+    z = np.repeat(latents(1), 3, axis=0)  # the same latent three times
+    classes = np.array([0, 1, 0], "int32")
+    images = generator([z, classes], training=False).numpy()
+    assert images.shape == (3, 64, 64, 1)
+    np.testing.assert_array_equal(images[0], images[2])  # same latent, same class: same image
+    assert np.abs(images[0] - images[1]).max() > 1e-4  # same latent, other class: another image
+    probabilities = discriminator([images, classes], training=False).numpy()
+    assert probabilities.shape == (3, 1) and ((probabilities > 0) & (probabilities < 1)).all()
+    assert generator.get_layer("g_class_embedding").input_dim == 2
+
+
+@pytest.mark.parametrize("architecture", ARCHS)
+def test_unconditional_models_are_unchanged(architecture):
+    generator, discriminator = build_models(architecture, 64, LATENT, width=0.125)
+    assert tuple(generator.input_shape) == (None, LATENT)
+    assert tuple(discriminator.input_shape) == (None, 64, 64, 1)
+    names = [layer.name for model in (generator, discriminator) for layer in model.layers]
+    assert not [name for name in names if "class" in name or "projection" in name]
+
+
+def test_the_projection_term_is_the_inner_product_of_the_class_embedding_and_the_features():
+    _, discriminator = build_models("baseline", 64, LATENT, width=0.125, d_dropout=0.0, n_classes=2)
+    projection = discriminator.get_layer("d_class_projection")
+    projection.embeddings.assign(np.random.default_rng(1).normal(size=projection.embeddings.shape))
+    images = np.random.default_rng(2).uniform(-1, 1, (4, 64, 64, 1)).astype("float32")
+    classes = np.array([0, 1, 1, 0], "int32")
+    features_model = keras.Model(discriminator.inputs, discriminator.get_layer("d_flatten").output)
+    features = features_model([images, classes], training=False).numpy().astype(np.float64)
+    kernel, bias = (np.asarray(w, np.float64) for w in discriminator.get_layer("d_dense").weights)
+    embeddings = projection.embeddings.numpy().astype(np.float64)
+    by_hand = features @ kernel + bias + np.sum(embeddings[classes] * features, axis=1, keepdims=True)
+    logits, probabilities = with_logits(discriminator)([images, classes], training=False)
+    np.testing.assert_allclose(logits.numpy(), by_hand, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(probabilities.numpy(), 1 / (1 + np.exp(-by_hand)), rtol=1e-4, atol=1e-6)
+
+
+# --- training -------------------------------------------------------------------------------------------
+
+
+def test_class_draws_are_a_function_of_seed_and_step_with_the_training_shares():
+    priors = np.array([0.75, 0.25])
+    first = training.label_batch(0, 5, 400, priors).numpy()
+    assert first.dtype == np.int32 and set(first.tolist()) == {0, 1}
+    np.testing.assert_array_equal(first, training.label_batch(0, 5, 400, priors).numpy())
+    assert not np.array_equal(first, training.label_batch(0, 6, 400, priors).numpy())
+    assert not np.array_equal(first, training.label_batch(1, 5, 400, priors).numpy())
+    assert np.mean(first == 0) == pytest.approx(0.75, abs=0.07)
+    # a draw for a larger (global) batch starts with the rows of the smaller one
+    np.testing.assert_array_equal(training.label_batch(0, 5, 800, priors).numpy()[:400], first)
+
+
+def conditional_labels(count: int = 32) -> ClassLabels:
+    return ClassLabels.from_names([("mass", "calcification")[i % 3 == 0] for i in range(count)])
+
+
+def test_a_conditional_trainer_needs_labels_and_saves_its_classes(tmp_path):
+    images = training_images()
+    with pytest.raises(ValueError, match="'conditional' is true but no class labels"):
+        training.build_trainer(images, small_settings(tmp_path / "none", conditional=True))
+    trainer = training.build_trainer(
+        images,
+        small_settings(tmp_path / "run", epochs=1, conditional=True),
+        class_labels=conditional_labels(),
+    )
+    assert [progress.epoch for progress in training.train(trainer)] == [1]  # finite losses, or it raises
+    params = ckpt.read_params(ckpt.latest_checkpoint(tmp_path / "run"))
+    assert params["classes"] == ["mass", "calcification"] and params["class_counts"] == [21, 11]
+    generator = ckpt.load_generator(ckpt.latest_checkpoint(tmp_path / "run"))
+    np.testing.assert_array_equal(
+        generator([latents(2), np.array([0, 1], "int32")], training=False).numpy(),
+        trainer.generator([latents(2), np.array([0, 1], "int32")], training=False).numpy(),
+    )
+    # the labels are part of the data: other labels, another run
+    other = ClassLabels(("mass", "calcification"), 1 - conditional_labels().labels)
+    changed = training.build_trainer(
+        images, small_settings(tmp_path / "run", epochs=2, conditional=True), class_labels=other
+    )
+    with pytest.raises(training.IncompatibleCheckpoint, match="data_fingerprint"):
+        list(training.train(changed))
+
+
+def test_conditional_runs_resume_exactly(tmp_path):
+    images, labels = training_images(), conditional_labels()
+    settings = dict(conditional=True, architecture="stylegan", lecam_weight=0.1)
+    whole = training.build_trainer(
+        images, small_settings(tmp_path / "whole", **settings), class_labels=labels
+    )
+    list(training.train(whole))
+    first = small_settings(tmp_path / "split", epochs=1, **settings)
+    list(training.train(training.build_trainer(images, first, class_labels=labels)))
+    resumed = training.build_trainer(
+        images, small_settings(tmp_path / "split", **settings), class_labels=labels
+    )
+    assert [p.epoch for p in training.train(resumed)] == [2]
+    whole_losses = pd.read_csv(tmp_path / "whole" / "losses.csv")
+    np.testing.assert_array_equal(
+        whole_losses.to_numpy(), pd.read_csv(tmp_path / "split" / "losses.csv").to_numpy()
+    )
+    for model in ("generator", "discriminator"):
+        for a, b in zip(whole.models[model].weights, resumed.models[model].weights, strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), a.path
+
+
+def test_an_unconditional_run_ignores_labels_it_is_given(tmp_path):
+    images = training_images()
+    plain = training.build_trainer(images, small_settings(tmp_path / "plain"))
+    given = training.build_trainer(
+        images, small_settings(tmp_path / "given"), class_labels=conditional_labels()
+    )
+    assert plain.params()["data_fingerprint"] == given.params()["data_fingerprint"]
+    assert "classes" not in plain.params()
+    np.testing.assert_array_equal(
+        list(plain.train_step(np.arange(8)).values()), list(given.train_step(np.arange(8)).values())
+    )
