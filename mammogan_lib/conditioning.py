@@ -122,6 +122,11 @@ class ClassLabels:
         return [int(v) for v in np.bincount(self.labels, minlength=len(self.classes))]
 
     @property
+    def per_class(self) -> dict[str, int]:
+        """Training images per class, by name."""
+        return dict(zip(self.classes, self.counts, strict=True))
+
+    @property
     def priors(self) -> np.ndarray:
         """Each class's share of the training images (float64): how generated labels are drawn, so that
         the generator's images, over all classes, are mixed as the real ones are."""

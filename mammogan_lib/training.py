@@ -46,7 +46,8 @@ real images come with their own classes; its generated images with classes drawn
 ``(seed, step)`` (:func:`label_batch`), with the training set's class shares, for the global batch
 (:func:`mammogan_lib.distribute.global_batch_draw`). The same fake classes serve D's and G's losses::
 
-    d_loss = BCE(1, D(real, y_real)) + BCE(0, D(G(z, y_fake), y_fake))     g_loss = BCE(1, D(G(z, y_fake), y_fake))
+    d_loss = BCE(1, D(real, y_real)) + BCE(0, D(G(z, y_fake), y_fake))
+    g_loss = BCE(1, D(G(z, y_fake), y_fake))
 
 The classes and their counts are part of the checkpoint's parameters and the labels part of the data's
 fingerprint, so a resume continues with exactly the same labels. Unconditional runs are unchanged.

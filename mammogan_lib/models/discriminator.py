@@ -31,7 +31,7 @@ Conditional (``n_classes`` > 0, the ``conditional`` parameter): a projection dis
 2018). The model takes ``[image, class]`` and adds to the logit the inner product of a learned class
 embedding with the flattened features ``phi(x)`` that the dense layer reads::
 
-    logit = Dense(1)(phi(x)) + <embed(y), phi(x)>       embed: (n_classes, 8*8*C_last), layer d_class_projection
+    logit = Dense(1)(phi(x)) + <embed(y), phi(x)>     embed: (n_classes, 8*8*C_last), d_class_projection
 
 so D judges "real image *of this class*" rather than "real image". The embedding is not spectrally
 normalised (it is a lookup, not a map whose gain compounds through layers).
