@@ -165,3 +165,33 @@ def draw_classes(count: int, priors: np.ndarray, seed: int) -> np.ndarray:
     a function of ``seed``, independent of the latents :func:`mammogan_lib.generate.latent_vectors` draws
     from ``default_rng(seed)``."""
     return np.random.default_rng([seed, 1]).choice(len(priors), size=count, p=priors).astype(np.int32)
+
+
+def image_class_names(rows: pd.DataFrame) -> list[str]:
+    """Each image's class in split rows ('' where it has none, or where 02 predates class labels)."""
+    if CLASS_COLUMN not in rows.columns:
+        return [""] * len(rows)
+    return list(rows[CLASS_COLUMN].astype(str))
+
+
+def generated_of_class(
+    images: np.ndarray, image_classes: Sequence[str] | None, wanted: str
+) -> tuple[np.ndarray, str]:
+    """The generated images of class ``wanted`` ('' = all) and a phrase saying which they are.
+
+    ``ValueError`` naming the parameter ``svm_generated_class`` when the run is unconditional
+    (``image_classes`` ``None``) or ``wanted`` is not among its classes."""
+    if not wanted:
+        return images, "every class" if image_classes is not None else "the unconditional generator's"
+    if image_classes is None:
+        raise ValueError(
+            f"parameter 'svm_generated_class' is {wanted!r}, but this run's generator is unconditional "
+            "(its images have no class): set it to '' or use a run with conditional: true"
+        )
+    present = class_vocabulary(image_classes)
+    if wanted not in present:
+        raise ValueError(
+            f"parameter 'svm_generated_class': {wanted!r} is not a class of this run's generated images "
+            f"(classes: {', '.join(present)}; '' = all)"
+        )
+    return images[np.asarray(image_classes) == wanted], f"class {wanted} only"

@@ -222,3 +222,82 @@ def test_an_unconditional_run_ignores_labels_it_is_given(tmp_path):
     np.testing.assert_array_equal(
         list(plain.train_step(np.arange(8)).values()), list(given.train_step(np.arange(8)).values())
     )
+
+
+# --- 04: images per class, the exported generator and its CLI -------------------------------------------
+
+
+def test_generated_images_are_written_per_class_and_read_back_with_their_classes(tmp_path):
+    from mammogan_lib import generate
+
+    params = {"conditional": True, "classes": ["mass", "calcification"], "class_counts": [3, 1]}
+    classes = generate.generation_classes(params, 40, seed=3)
+    np.testing.assert_array_equal(classes, generate.generation_classes(params, 40, seed=3))
+    assert generate.generation_classes({"conditional": False}, 40, seed=3) is None
+    assert 0.5 < np.mean(classes == 0) < 0.95  # drawn with the training shares (3:1)
+    images = np.linspace(-1, 1, 40 * 64 * 64, dtype="float32").reshape(40, 64, 64)
+    run_dir = tmp_path / "run"
+    folder = generate.write_generated(
+        images, run_dir / "generated" / "epoch_000002", classes, params["classes"]
+    )
+    for index, name in enumerate(params["classes"]):
+        assert len(list((folder / name).glob("*.png"))) == int((classes == index).sum())
+    assert not list(folder.glob("*.png"))
+    loaded, epoch = generate.load_generated(run_dir)
+    assert epoch == 2 and np.array_equal(loaded, images)
+    assert generate.load_generated_classes(run_dir, 2) == [params["classes"][i] for i in classes]
+    generate.write_generated(images, folder)  # the same folder rewritten by an unconditional run
+    assert generate.load_generated_classes(run_dir, 2) is None
+
+
+def test_a_conditional_generator_exports_with_its_classes_and_the_cli_generates_one_class(tmp_path):
+    import json
+
+    import cv2
+
+    from mammogan_lib import generate
+    from tests.test_generate import run_cli
+
+    run_dir = tmp_path / "exp5"
+    settings = small_settings(run_dir, epochs=1, conditional=True)
+    trainer = training.build_trainer(training_images(), settings, class_labels=conditional_labels())
+    list(training.train(trainer))
+    exported, card_path = generate.export_generator(run_dir, ckpt.latest_checkpoint(run_dir))
+    card = json.loads(card_path.read_text())
+    assert card["conditional"] is True and card["classes"] == ["mass", "calcification"]
+    assert card["class_counts"] == [21, 11] and "--class mass|calcification" in card["generate"]
+
+    latents_7 = generate.latent_vectors(4, LATENT, seed=7)
+    calcifications = np.ones(4, np.int32)
+    expected = generate.run_generator(trainer.generator, latents_7, 7, classes=calcifications)
+    out = tmp_path / "calcification"
+    ran = run_cli(exported, "--count", 4, "--out", out, "--seed", 7, "--class", "calcification")
+    assert ran["rc"] == 0, ran["stderr"][-2000:]
+    written = np.stack([cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted(out.glob("*.png"))])
+    assert np.array_equal(written, generate.to_uint8(expected))
+
+    drawn = generate.generation_classes(card, 4, 7)  # without --class: the classes as 04 draws them
+    ran = run_cli(exported, "--count", 4, "--out", tmp_path / "drawn", "--seed", 7)
+    assert ran["rc"] == 0, ran["stderr"][-2000:]
+    written = np.stack(
+        [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in sorted((tmp_path / "drawn").glob("*.png"))]
+    )
+    assert np.array_equal(
+        written, generate.to_uint8(generate.run_generator(trainer.generator, latents_7, 7, classes=drawn))
+    )
+
+    refused = run_cli(exported, "--count", 1, "--out", tmp_path / "none", "--class", "asymmetry")
+    assert refused["rc"] == 2
+    assert (
+        "--class asymmetry: unknown class; this generator's classes are mass, calcification"
+        in refused["stderr"]
+    )
+
+
+def test_class_choice_on_an_unconditional_generator_is_refused_clearly():
+    from mammogan_lib import generate
+
+    with pytest.raises(ValueError, match="unconditional and was trained on mass and calcification"):
+        generate.check_class("mass", {"classes": ["mass", "calcification"], "conditional": False})
+    generate.check_class("mass", {"classes": ["mass"], "conditional": False})  # its one class
+    generate.check_class(None, {"classes": ["mass", "calcification"], "conditional": False})
