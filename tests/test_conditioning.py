@@ -301,3 +301,80 @@ def test_class_choice_on_an_unconditional_generator_is_refused_clearly():
         generate.check_class("mass", {"classes": ["mass", "calcification"], "conditional": False})
     generate.check_class("mass", {"classes": ["mass"], "conditional": False})  # its one class
     generate.check_class(None, {"classes": ["mass", "calcification"], "conditional": False})
+
+
+# --- 05: every metric per class; 06: one generated class ------------------------------------------------
+
+
+def test_every_headline_metric_is_computed_per_class_on_that_class_alone():
+    from mammogan_lib import metrics
+    from mammogan_lib.features import FeatureNetwork
+
+    rng = np.random.default_rng(0)
+    sizes = {"train": 24, "heldout": 12, "generated": 20}
+    images = {key: rng.uniform(-1, 1, (n, 64, 64)).astype("float32") for key, n in sizes.items()}
+    labels = {key: [("mass", "calcification", "")[i % 3] for i in range(n)] for key, n in sizes.items()}
+    network = FeatureNetwork("inception", False, "offline", None)
+    features = {"inception": {key: rng.normal(size=(n, 8)) for key, n in sizes.items()}}
+    settings = dict(
+        kid_subsets=5, kid_subset_size=100, seed=0, prdc_k=2, bootstrap_repeats=0, memorisation_quantile=0.05
+    )
+    per_class = metrics.class_results(
+        ["mass", "calcification"], labels, images, features, [network], settings
+    )
+    assert list(per_class) == ["mass", "calcification"]
+    for offset, name in enumerate(per_class):
+        rows = {key: np.arange(offset, n, 3) for key, n in sizes.items()}
+        mass_features = {key: features["inception"][key][rows[key]] for key in rows}
+        result = per_class[name]
+        assert result["fid_random_inception"] == pytest.approx(
+            metrics.frechet_distance(mass_features["generated"], mass_features["train"])
+        )
+        assert result["fid_random_inception_real_floor"] == pytest.approx(
+            metrics.frechet_distance(mass_features["train"], mass_features["heldout"])
+        )
+        assert (result["n_generated"], result["n_train"], result["n_heldout"]) == tuple(
+            len(rows[key]) for key in ("generated", "train", "heldout")
+        )
+        scores = metrics.nearest_real_scores(
+            images["generated"][rows["generated"]], images["train"][rows["train"]]
+        )
+        assert result["ssim_median"] == pytest.approx(float(scores["ssim"].median()))
+        for key in ("kid_random_inception_mean", "precision_random_inception", "memorised_fraction"):
+            assert result[key] is not None, key
+    table = metrics.class_table({"headline": {"n_generated": 20}, "per_class": per_class}, [network])
+    assert table.index.tolist() == ["all", "mass", "calcification"]
+    assert table.loc["mass", "n_generated"] == 7 and table.loc["all", "n_generated"] == 20
+
+
+def test_a_class_too_small_for_a_metric_gets_none_and_a_note():
+    from mammogan_lib import metrics
+    from mammogan_lib.features import FeatureNetwork
+
+    rng = np.random.default_rng(1)
+    sizes = {"train": 6, "heldout": 1, "generated": 6}
+    images = {key: rng.uniform(-1, 1, (n, 64, 64)).astype("float32") for key, n in sizes.items()}
+    labels = {key: ["mass"] * n for key, n in sizes.items()}
+    features = {"inception": {key: rng.normal(size=(n, 4)) for key, n in sizes.items()}}
+    settings = dict(
+        kid_subsets=2, kid_subset_size=10, seed=0, prdc_k=2, bootstrap_repeats=0, memorisation_quantile=0.05
+    )
+    network = FeatureNetwork("inception", False, "offline", None)
+    result = metrics.class_results(["mass"], labels, images, features, [network], settings)["mass"]
+    assert result["fid_random_inception"] is not None and result["fid_random_inception_heldout"] is None
+    assert any("fewer than 2 images" in note for note in result["notes"])
+
+
+def test_06_can_use_the_generated_images_of_one_class():
+    images = np.arange(5, dtype="float32")
+    classes = ["mass", "calcification", "mass", "mass", "calcification"]
+    chosen, which = conditioning.generated_of_class(images, classes, "calcification")
+    assert chosen.tolist() == [1, 4] and which == "class calcification only"
+    assert conditioning.generated_of_class(images, classes, "")[0].tolist() == images.tolist()
+    assert conditioning.generated_of_class(images, None, "")[0].tolist() == images.tolist()
+    with pytest.raises(
+        ValueError, match="'svm_generated_class' is 'mass', but this run's generator is unconditional"
+    ):
+        conditioning.generated_of_class(images, None, "mass")
+    with pytest.raises(ValueError, match="'asymmetry' is not a class.*mass, calcification"):
+        conditioning.generated_of_class(images, classes, "asymmetry")
