@@ -775,6 +775,8 @@ def class_results(
                     {f"{distance_key(network)}_equal_n": [None, None]}, index=["generated", "train"]
                 )
             headline |= _network_headline(network, table, equal_n)
+            if network.name == "inception":
+                headline["n_equal"] = equal_n.get("n_candidates", pd.Series({"generated": None}))["generated"]
             notes += [note for note in table.get("note", pd.Series(dtype=str)) if note]
         generated_scores = nearest_real_scores(subset["generated"], subset["train"])
         heldout_scores = nearest_real_scores(subset["heldout"], subset["train"])

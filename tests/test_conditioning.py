@@ -340,6 +340,7 @@ def test_every_headline_metric_is_computed_per_class_on_that_class_alone():
             images["generated"][rows["generated"]], images["train"][rows["train"]]
         )
         assert result["ssim_median"] == pytest.approx(float(scores["ssim"].median()))
+        assert result["n_equal"] == min(len(rows["generated"]), len(rows["train"]))
         for key in ("kid_random_inception_mean", "precision_random_inception", "memorised_fraction"):
             assert result[key] is not None, key
     table = metrics.class_table({"headline": {"n_generated": 20}, "per_class": per_class}, [network])
