@@ -576,9 +576,8 @@ def make_step_function(trainer: Trainer) -> Any:
             )
         logit_means = []
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = generator(
-                with_class(z, fake_classes), training=True
-            )  # computed once, used by both updates
+            # computed once, used by both updates
+            fake = generator(with_class(z, fake_classes), training=True)
             if regularised:
                 real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
                 fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
