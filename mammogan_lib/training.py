@@ -307,12 +307,16 @@ def latent_batch(seed: int, step: Any, batch: int, latent_dim: int) -> Any:
 
 def class_draw(keys: Any, shape: Sequence[Any], priors: Any) -> Any:
     """Class indices ``shape`` (int32) drawn with ``priors`` from the latent stream of a step's ``keys``
-    (split off it, so the latents themselves are those of an unconditional run)."""
+    (split off it, so the latents themselves are those of an unconditional run).
+
+    By the inverse of the classes' cumulative distribution on a uniform draw: XLA compiles it, which it
+    does not ``stateless_categorical``."""
     import tensorflow as tf
 
     seed = tf.random.experimental.stateless_split(keys[STREAM_LATENT], num=2)[1]
-    logits = tf.math.log(tf.constant(priors, tf.float32))[None, :]
-    return tf.cast(tf.random.stateless_categorical(logits, shape[0], seed)[0], tf.int32)
+    bounds = tf.constant(np.cumsum(np.asarray(priors, np.float64))[:-1], tf.float32)  # (n_classes - 1,)
+    uniform = tf.random.stateless_uniform([shape[0]], seed)  # (batch,) in [0, 1)
+    return tf.reduce_sum(tf.cast(uniform[:, None] >= bounds[None, :], tf.int32), axis=1)
 
 
 def label_batch(seed: int, step: Any, batch: int, priors: Any) -> Any:

@@ -379,3 +379,10 @@ def test_06_can_use_the_generated_images_of_one_class():
         conditioning.generated_of_class(images, None, "mass")
     with pytest.raises(ValueError, match="'asymmetry' is not a class.*mass, calcification"):
         conditioning.generated_of_class(images, classes, "asymmetry")
+
+
+def test_the_conditional_step_compiles_with_xla(tmp_path):
+    """The class draw is one XLA compiles (``stateless_categorical`` has no XLA kernel)."""
+    settings = small_settings(tmp_path / "xla", epochs=1, conditional=True, jit_compile=True)
+    trainer = training.build_trainer(training_images(), settings, class_labels=conditional_labels())
+    assert [progress.epoch for progress in training.train(trainer)] == [1]
