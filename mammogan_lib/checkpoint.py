@@ -245,7 +245,8 @@ def _build_saved_generator(checkpoint_dir: Path, separate_upsampling: bool = Fal
     if missing:
         raise CheckpointError(f"{checkpoint_dir / PARAMS_FILE} lacks {missing}; cannot rebuild the generator")
     shape = (params["architecture"], params["resolution"], params["latent_dim"], params["width"])
-    return build_generator(*shape, separate_upsampling=separate_upsampling)
+    n_classes = len(params.get("classes") or []) if params.get("conditional") else 0
+    return build_generator(*shape, separate_upsampling=separate_upsampling, n_classes=n_classes)
 
 
 def _require(path: Path) -> Path:
@@ -282,8 +283,9 @@ def load_optimizer(optimizer: Any, path: Path) -> None:
 def load_generator(checkpoint_dir: Path | str) -> Any:
     """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32).
 
-    Returns a ``keras.Model``: latent ``(N, latent_dim)`` -> images ``(N, R, R, 1)`` in [-1, 1]; call it
-    with ``training=False`` (BatchNorm moving statistics).
+    Returns a ``keras.Model``: latent ``(N, latent_dim)`` -> images ``(N, R, R, 1)`` in [-1, 1] (a
+    conditional run's: ``[latent, class (N,) int32]``); call it with ``training=False`` (BatchNorm moving
+    statistics).
     """
     path = Path(checkpoint_dir)
     generator = _build_saved_generator(path)

@@ -367,6 +367,11 @@ class TrainConfig(StageConfig):
         min=0.0,
         max=1000.0,
     )
+    conditional: bool = param(
+        False,
+        "Class-conditional G and D on the finding type 02 labels each image with (mass, calcification): a "
+        "class embedding into G's input, a projection discriminator (Miyato & Koyama 2018).",
+    )
     checkpoint_every: int = param(500, "Write a checkpoint every this many epochs (and at the end).", min=1)
     sample_every: int = param(500, "Write the fixed-noise sample grid every this many epochs.", min=1)
     keep_last: int = param(3, "Checkpoints kept besides keep_epochs (the newest is the resume point).", min=1)
@@ -467,7 +472,7 @@ class MetricsConfig(EvaluationConfig):
     )
     loss_smoothing: int = param(50, "Steps in the rolling mean of the loss curves.", min=1)
     compare_runs: list[str] = param(
-        ["exp1_deep", "exp2_stylegan", "exp3_baseline", "exp4_diffaug"],
+        ["exp1_deep", "exp2_stylegan", "exp3_baseline", "exp4_diffaug", "exp5_conditional"],
         "Runs (exp_id) in the experiment comparison table, when they exist.",
     )
 
@@ -537,6 +542,10 @@ class SvmConfig(EvaluationConfig):
     svm_train_per_class: int = param(400, "Training images per class (thesis 400).", min=2)
     svm_test_per_class: int = param(100, "Test images per class (thesis 100).", min=1)
     svm_generated: int = param(100, "Generated tumours replacing real ones (thesis 100).", min=0)
+    svm_generated_class: str = param(
+        "",
+        "A conditional run's generated images of this class only (e.g. mass) replace real tumours; '' = all.",
+    )
     svm_repeats: int = param(10, "Seeded draws of train and test sets (the thesis made one).", min=1)
     svm_c: float = param(1.0, "SVM regularisation C.", min=1e-6)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from mammogan_lib import breast, imaging
+from mammogan_lib.conditioning import SELECTED_TYPES_COLUMN, join_types
 from mammogan_lib.datasets.catalogue import types_label
 from mammogan_lib.datasets.label_basis import BIRADS_ONLY
 from mammogan_lib.datasets.values import ANY_FINDING_TYPE, NOT_GIVEN
@@ -115,6 +116,17 @@ def image_findings(row: pd.Series) -> list[Finding]:
     return [Finding(*values) for values in zip(*(entries(c) for c in columns), strict=True)]
 
 
+def wanted_types(row: pd.Series, selection: Selection) -> list[str]:
+    """The types of the findings of a catalogue row that ``selection`` wants (one per type)."""
+    basis = row.get("label_basis", "")
+    wanted = [
+        f.type
+        for f in image_findings(row)
+        if selection.wants_type(f.type) and selection.wants_label(f, basis)
+    ]
+    return list(dict.fromkeys(wanted))
+
+
 def selection_mask(images: pd.DataFrame, selection: Selection) -> pd.Series:
     """True for images with at least one finding ``selection`` wants.
 
@@ -123,10 +135,7 @@ def selection_mask(images: pd.DataFrame, selection: Selection) -> pd.Series:
     """
 
     def has_wanted_finding(row: pd.Series) -> bool:
-        basis = row.get("label_basis", "")
-        return any(
-            selection.wants_type(f.type) and selection.wants_label(f, basis) for f in image_findings(row)
-        )
+        return bool(wanted_types(row, selection))
 
     if images.empty:
         return pd.Series([], dtype=bool)
@@ -186,8 +195,9 @@ def build_manifest(
     threshold: float,
     selection: Selection,
 ) -> pd.DataFrame:
-    """One row per catalogue image: its catalogue columns, shape scores, ``kept``, ``reason_code``,
-    ``reason`` (``selected`` is :func:`selection_mask` of ``selection``)."""
+    """One row per catalogue image: its catalogue columns, shape scores, ``selected_types`` (the types of the
+    findings it was selected for, '+'-joined; '' if not selected), ``kept``, ``reason_code``, ``reason``
+    (``selected`` is :func:`selection_mask` of ``selection``)."""
     score_table = pd.DataFrame(
         [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error"]
     )
@@ -195,6 +205,10 @@ def build_manifest(
     manifest["chest_wall_side"] = manifest["chest_wall_side"].fillna("")
     manifest["error"] = manifest["error"].fillna("")
     manifest["selected"] = selected.to_numpy()
+    # what conditional training labels each image with (mammogan_lib.conditioning)
+    manifest[SELECTED_TYPES_COLUMN] = [
+        join_types(wanted_types(row, selection)) if row["selected"] else "" for _, row in manifest.iterrows()
+    ]
     decisions = [_reason(row, threshold, selection) for _, row in manifest.iterrows()]
     manifest["reason_code"] = [code for code, _ in decisions]
     manifest["reason"] = [reason for _, reason in decisions]

@@ -11,7 +11,12 @@ Written per checkpoint, into ``<run_dir>/generated/epoch_<n>/``::
     images.npy      float32 (N, R, R) in [-1, 1]: what the metrics stage reads
     0000.png ...    8-bit PNGs (-1 -> 0, +1 -> 255) for viewing and for tools that read image folders
 
-and, for 05_metrics' metric-vs-epoch curves, a smaller set from every kept checkpoint (same latents):
+A conditional run's (``conditional: true``) images are drawn with classes (:func:`generation_classes`: the
+training set's class shares, a function of ``seed``); its folder holds ``images.npy`` (every class) with
+``classes.json`` (the classes and each image's class) beside it, and the PNGs per class in
+``<class>/0000.png ...``.
+
+And, for 05_metrics' metric-vs-epoch curves, a smaller set from every kept checkpoint (same latents):
 ``<run_dir>/generated_curve/epoch_<n>.npy``.
 
 **A reusable generator.** :func:`export_generator` writes the chosen checkpoint's generator as one
@@ -23,8 +28,9 @@ medigan's ``generate`` does)::
 
 The command loads the file with the project's registered layers (:mod:`mammogan_lib.models.layers`) and
 imports nothing of training; the same file and seed give the same images as :func:`run_generator` on the
-trained generator. The generators are unconditional: ``--class`` is accepted only when the model card says
-the generator was trained on that one class.
+trained generator. ``--class mass`` asks a conditional generator for one of its classes (without it, the
+classes are drawn as 04 draws them); an unconditional generator accepts ``--class`` only when its model
+card says it was trained on that one class.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from mammogan_lib.imaging import to_uint8
 from mammogan_lib.runs import RunPaths
 
 ARRAY_FILE = "images.npy"
+CLASSES_FILE = "classes.json"
 
 
 def select_checkpoints(run_dir: Path | str, epochs: Sequence[int]) -> list[Path]:
@@ -88,8 +95,21 @@ def slerp_path(start: np.ndarray, end: np.ndarray, steps: int) -> np.ndarray:
     return np.stack([(a * start + b * end) / np.sin(angle) for a, b in weights]).astype(np.float32)
 
 
-def run_generator(generator: Any, latents: np.ndarray, seed: int, batch_size: int = 64) -> np.ndarray:
-    """Images ``(N, R, R)`` float32 in [-1, 1] for ``latents`` (inference mode, noise seeded by ``seed``)."""
+def generation_classes(params: dict[str, Any], count: int, seed: int) -> np.ndarray | None:
+    """The classes (int32 indices) of ``count`` images of a conditional run of checkpoint ``params`` (the
+    training set's class shares, :func:`mammogan_lib.conditioning.draw_classes`); ``None`` when it is
+    unconditional."""
+    from mammogan_lib.conditioning import class_labels_from_params, draw_classes
+
+    conditioning = class_labels_from_params(params)
+    return None if conditioning is None else draw_classes(count, conditioning[1], seed)
+
+
+def run_generator(
+    generator: Any, latents: np.ndarray, seed: int, batch_size: int = 64, classes: np.ndarray | None = None
+) -> np.ndarray:
+    """Images ``(N, R, R)`` float32 in [-1, 1] for ``latents`` (inference mode, noise seeded by ``seed``);
+    a conditional generator needs ``classes`` (``(N,)`` int32), one per latent."""
     import tensorflow as tf
 
     from mammogan_lib.seeding import reseed, seed_states
@@ -99,7 +119,10 @@ def run_generator(generator: Any, latents: np.ndarray, seed: int, batch_size: in
     for start in range(0, len(latents), batch_size):
         # the noise of batch k is keyed on (seed, k): independent of how many batches came before
         reseed(states, tf.constant([seed, start], tf.int64))
-        batch = generator(latents[start : start + batch_size], training=False)
+        inputs = latents[start : start + batch_size]
+        if classes is not None:
+            inputs = [inputs, np.asarray(classes[start : start + batch_size], np.int32)]
+        batch = generator(inputs, training=False)
         outputs.append(np.asarray(batch, dtype=np.float32)[..., 0])
     return np.concatenate(outputs) if outputs else np.zeros((0, 0, 0), np.float32)
 
@@ -118,11 +141,28 @@ def write_pngs(images: np.ndarray, folder: Path | str) -> Path:
     return folder
 
 
-def write_generated(images: np.ndarray, folder: Path) -> Path:
-    """Write ``images.npy`` and one PNG per image into ``folder`` (replacing older ones); return it."""
-    write_pngs(images, folder)
-    files.save_array(Path(folder) / ARRAY_FILE, images.astype(np.float32))
-    return Path(folder)
+def write_generated(
+    images: np.ndarray,
+    folder: Path,
+    classes: np.ndarray | None = None,
+    class_names: Sequence[str] = (),
+) -> Path:
+    """Write ``images.npy`` and one PNG per image into ``folder`` (replacing older ones); return it. With
+    ``classes`` (indices into ``class_names``), the PNGs go into one subfolder per class and
+    ``classes.json`` records each image's class."""
+    folder = Path(folder)
+    if classes is None:
+        write_pngs(images, folder)
+        (folder / CLASSES_FILE).unlink(missing_ok=True)
+    else:
+        for old in folder.glob("*.png"):
+            old.unlink()
+        for index, name in enumerate(class_names):
+            write_pngs(images[np.asarray(classes) == index], folder / name)
+        image_class = [class_names[int(index)] for index in classes]
+        files.write_json(folder / CLASSES_FILE, {"classes": list(class_names), "image_class": image_class})
+    files.save_array(folder / ARRAY_FILE, images.astype(np.float32))
+    return folder
 
 
 def generated_folder(run_dir: Path | str, checkpoint_dir: Path | str) -> Path:
@@ -141,6 +181,12 @@ def load_generated(run_dir: Path | str, epoch: int | None = None) -> tuple[np.nd
     if chosen not in by_epoch:
         raise FileNotFoundError(f"no generated images for epoch {chosen} in {root}; found {sorted(by_epoch)}")
     return np.load(by_epoch[chosen] / ARRAY_FILE), chosen
+
+
+def load_generated_classes(run_dir: Path | str, epoch: int) -> list[str] | None:
+    """Each generated image's class for ``epoch`` (a conditional run's), or ``None`` (unconditional)."""
+    path = RunPaths(run_dir).generated / ckpt.checkpoint_name(epoch) / CLASSES_FILE
+    return list(files.read_json(path)["image_class"]) if path.is_file() else None
 
 
 def reset_curve_images(run_dir: Path | str) -> None:
@@ -192,13 +238,22 @@ def load_exported_generator(model_file: Path | str) -> Any:
 
 
 def check_class(wanted: str | None, card: dict[str, Any]) -> None:
-    """``ValueError`` unless ``wanted`` is ``None`` or the one class the (unconditional) generator learned."""
+    """``ValueError`` unless ``wanted`` is ``None``, one of a conditional generator's classes, or the one
+    class an unconditional generator learned."""
     classes = card.get("classes", [])
+    if wanted is not None and card.get("conditional"):
+        if wanted not in classes:
+            raise ValueError(
+                f"--class {wanted}: unknown class; this generator's classes are {', '.join(classes)}"
+            )
+        return
     if wanted is not None and classes != [wanted]:
         learned = " and ".join(classes) if classes else "classes its model card does not name"
         raise ValueError(
             f"--class {wanted}: this generator is unconditional and was trained on {learned}; it cannot "
-            "generate one class alone (train a run with abnormalities: [" + wanted + "] for that)"
+            "generate one class alone (train a run with conditional: true, or with abnormalities: ["
+            + wanted
+            + "], for that)"
         )
 
 
@@ -208,10 +263,19 @@ def generate_from_file(
     """Write ``count`` PNGs from an exported generator into ``out``: the latents of
     :func:`latent_vectors` and the noise of :func:`run_generator` for ``seed``."""
     card_path = Path(model_file).with_name(RunPaths(".").model_card.name)
-    check_class(wanted_class, files.read_json(card_path) if card_path.is_file() else {})
+    card = files.read_json(card_path) if card_path.is_file() else {}
+    check_class(wanted_class, card)
     generator = load_exported_generator(model_file)
-    latents = latent_vectors(count, int(generator.input_shape[-1]), seed)
-    return write_pngs(run_generator(generator, latents, seed), out)
+    conditional = len(generator.inputs) == 2
+    if conditional and not card.get("conditional"):
+        raise ValueError(f"{model_file} is a conditional generator but {card_path} does not list its classes")
+    latents = latent_vectors(count, int(generator.inputs[0].shape[-1]), seed)
+    classes = None
+    if conditional:
+        classes = generation_classes(card, count, seed)
+        if wanted_class is not None:
+            classes = np.full(count, card["classes"].index(wanted_class), np.int32)
+    return write_pngs(run_generator(generator, latents, seed, classes=classes), out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,7 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("model", help="the exported generator.keras (its model_card.json beside it)")
     parser.add_argument("--count", type=int, required=True, help="images to write")
     parser.add_argument("--out", required=True, help="folder for 0000.png, 0001.png, ...")
-    parser.add_argument("--class", dest="wanted_class", help="only if the generator learned this one class")
+    parser.add_argument(
+        "--class",
+        dest="wanted_class",
+        help="a conditional generator's class (e.g. mass; default: its classes as trained); an unconditional "
+        "generator accepts only the one class it learned",
+    )
     parser.add_argument("--seed", type=int, default=0, help="same model and seed: same images (default 0)")
     args = parser.parse_args(argv)
     if args.count < 1:

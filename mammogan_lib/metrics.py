@@ -747,6 +747,128 @@ def _network_headline(network: Any, set_table: pd.DataFrame, equal_n: pd.DataFra
     }
 
 
+SET_PAIRS: tuple[tuple[str, str], ...] = (
+    ("generated", "train"),
+    ("generated", "heldout"),
+    ("train", "heldout"),
+)
+"""The set-level comparisons 05 makes: generated vs the GAN's training images, vs held-out patients, and the
+real-vs-real floor."""
+CLASS_TABLE_KEYS: tuple[str, ...] = (
+    "n_generated",
+    "n_train",
+    "n_heldout",
+    "psnr_median",
+    "ssim_median",
+    "memorised_fraction",
+    "beta_generated",
+    "beta_real",
+)
+
+
+def class_results(
+    class_names: Sequence[str],
+    labels: Mapping[str, Sequence[str]],
+    images: Mapping[str, np.ndarray],
+    features_by_network: Mapping[str, Mapping[str, np.ndarray]],
+    networks: Sequence[Any],
+    settings: Mapping[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Every headline metric of 05 once per class of a conditional run: ``{class: headline}``.
+
+    ``labels`` gives each image's class for the sets ``train``, ``heldout`` and ``generated`` (of
+    ``images`` and of each network's features); each class is measured on its own images alone, as the
+    whole run is (:data:`SET_PAIRS` per network, FID at equal N, PSNR/SSIM and the memorisation audit
+    against that class's training images, texture). ``settings``: ``kid_subsets``, ``kid_subset_size``,
+    ``seed``, ``prdc_k``, ``bootstrap_repeats``, ``memorisation_quantile``. A class too small for a metric
+    gets ``None`` for it and a note in its ``notes``."""
+    results: dict[str, dict[str, Any]] = {}
+    for name in class_names:
+        rows = {key: np.asarray(values) == name for key, values in labels.items()}
+        subset = {key: images[key][rows[key]] for key in images}
+        headline: dict[str, Any] = {}
+        notes: list[str] = []
+        for network in networks:
+            features = {key: features_by_network[network.name][key][rows[key]] for key in rows}
+            table = set_comparisons(
+                features,
+                SET_PAIRS,
+                network,
+                settings["kid_subsets"],
+                settings["kid_subset_size"],
+                settings["seed"],
+                prdc_k=settings["prdc_k"],
+                bootstrap_repeats=settings["bootstrap_repeats"],
+            )
+            try:
+                equal_n = equal_n_fid(
+                    {"generated": features["generated"], "train": features["train"]},
+                    features["heldout"],
+                    settings["bootstrap_repeats"],
+                    settings["seed"],
+                    distance_key(network),
+                )
+            except ValueError as error:
+                notes.append(f"{network.name}: {error}")
+                equal_n = pd.DataFrame(
+                    {f"{distance_key(network)}_equal_n": [None, None]}, index=["generated", "train"]
+                )
+            headline |= _network_headline(network, table, equal_n)
+            if network.name == "inception":
+                headline["n_equal"] = equal_n.get("n_candidates", pd.Series({"generated": None}))["generated"]
+            notes += [note for note in table.get("note", pd.Series(dtype=str)) if note]
+        generated_scores = nearest_real_scores(subset["generated"], subset["train"])
+        heldout_scores = nearest_real_scores(subset["heldout"], subset["train"])
+        memorised = None
+        if len(subset["heldout"]) and len(subset["generated"]):
+            memorised = memorisation_audit(
+                generated_scores["rms_distance"].to_numpy(),
+                heldout_scores["rms_distance"].to_numpy(),
+                settings["memorisation_quantile"],
+            ).flagged_fraction
+        else:
+            notes.append("memorisation audit: no held-out or no generated image of this class")
+        slopes = {
+            key: patch_spectra(subset[key]).slope_statistics()["beta median"]
+            for key in ("generated", "train")
+        }
+        headline |= {
+            "n_generated": len(subset["generated"]),
+            "n_train": len(subset["train"]),
+            "n_heldout": len(subset["heldout"]),
+            "psnr_median": float(generated_scores["psnr"].median()) if len(generated_scores) else None,
+            "ssim_median": float(generated_scores["ssim"].median()) if len(generated_scores) else None,
+            "memorised_fraction": memorised,
+            "beta_generated": slopes["generated"],
+            "beta_real": slopes["train"],
+            "notes": notes,
+        }
+        results[name] = {key: _json_number(value) for key, value in headline.items()}
+    return results
+
+
+def _json_number(value: Any) -> Any:
+    """``None`` for NaN (JSON has no NaN), plain floats for numpy scalars, anything else as it is."""
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def class_table(results: Mapping[str, Any], networks: Sequence[Any]) -> pd.DataFrame:
+    """One row per class and one for every class together (``all``): FID/KID (vs train, vs held-out, the
+    real floor) in each network, the counts, PSNR/SSIM, memorisation and texture, from ``metrics.json``'s
+    ``headline`` and ``per_class``."""
+    keys: list[str] = []
+    for network in networks:
+        fd, kd = distance_key(network), f"{network.distance_names[1]}{network.tag}"
+        keys += [fd, f"{fd}_heldout", f"{fd}_real_floor", f"{kd}_mean"]
+    keys += list(CLASS_TABLE_KEYS)
+    rows = {"all": results["headline"], **results.get("per_class", {})}
+    return pd.DataFrame({name: {key: row.get(key) for key in keys} for name, row in rows.items()}).T
+
+
 def build_results(
     exp_id: str,
     epoch: int,
@@ -764,6 +886,7 @@ def build_results(
     floor_notes: Mapping[str, Sequence[str]],
     real_images: Mapping[str, np.ndarray],
     settings: Mapping[str, Any],
+    per_class: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The layout of ``metrics.json``, from what 05_metrics computed with each feature network.
 
@@ -772,7 +895,8 @@ def build_results(
     first, keyed after the network (``fid_random_inception`` when the weights were random, ``fd_dinov2``),
     each with its interval (``_low``/``_high``) where one was computed and the N of every set. ``warnings``
     lists every trust warning with the comparison and network it belongs to; ``real_sets`` fingerprints the
-    real images so that :func:`compare_runs` can refuse runs measured against other data.
+    real images so that :func:`compare_runs` can refuse runs measured against other data. A conditional run
+    adds ``per_class``: the headline of each class (:func:`class_results`).
     """
     by_name = {network.name: network for network in networks}
     if "inception" not in by_name:
@@ -822,4 +946,5 @@ def build_results(
         "spectral_beta_median": texture.loc["beta median"].to_dict(),
         "losses_last_tenth": losses_tail.to_dict(),
         "curve": curve.to_dict(orient="records"),
+        **({"per_class": dict(per_class)} if per_class else {}),
     }

@@ -73,8 +73,9 @@ def build_model_card(
         "width": params.get("width"),
         "resolution": params.get("resolution"),
         "output": "grayscale images (N, resolution, resolution, 1), float32 in [-1, 1]",
-        "classes": training_classes(run_dir),
-        "conditional": False,
+        "classes": list(params["classes"]) if params.get("conditional") else training_classes(run_dir),
+        "conditional": bool(params.get("conditional")),
+        **({"class_counts": params["class_counts"]} if params.get("conditional") else {}),
         "training_data": training_data(run_dir, int(params.get("n_images", 0))),
         "epochs": int(state.get("epoch", 0)),
         "steps": int(state.get("step", 0)),
@@ -82,7 +83,8 @@ def build_model_card(
         "regularisers": describe_regularisers(params),
         "metrics": METRICS_PENDING,
         "intended_use": INTENDED_USE,
-        "generate": "python -m mammogan_lib.generate generator.keras --count N --out DIR [--seed S]",
+        "generate": "python -m mammogan_lib.generate generator.keras --count N --out DIR [--seed S]"
+        + (f" [--class {'|'.join(params['classes'])}]" if params.get("conditional") else ""),
     }
 
 

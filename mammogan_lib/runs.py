@@ -35,6 +35,7 @@ FIGURES: dict[str, str] = {
     "training_losses": "03_losses.png",
     "samples_progression": "03_samples_progression.png",
     "generated": "04_generated.png",
+    "generated_per_class": "04_generated_per_class.png",
     "grid_across_epochs": "04_grid_across_epochs.png",
     "interpolation": "04_interpolation.png",
     "table43_pairs": "05_table43_pairs.png",

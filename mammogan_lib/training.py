@@ -39,6 +39,19 @@ mean logits; a step uses the anchors of the steps before it, then updates them; 
 trainer's state (``state.json``), so a resume restores them exactly. ``d_spectral_norm`` wraps D's layers
 in ``SpectralNormalization`` (:mod:`mammogan_lib.models.discriminator`).
 
+**Class-conditional training** (``conditional: true``; :mod:`mammogan_lib.conditioning`). Each training
+image has a class (its finding type); G and D take a class index besides their image or latent
+(:mod:`mammogan_lib.models`: a class embedding joined to G's latent, a projection discriminator). A step's
+real images come with their own classes; its generated images with classes drawn like the latents, from
+``(seed, step)`` (:func:`label_batch`), with the training set's class shares, for the global batch
+(:func:`mammogan_lib.distribute.global_batch_draw`). The same fake classes serve D's and G's losses::
+
+    d_loss = BCE(1, D(real, y_real)) + BCE(0, D(G(z, y_fake), y_fake))
+    g_loss = BCE(1, D(G(z, y_fake), y_fake))
+
+The classes and their counts are part of the checkpoint's parameters and the labels part of the data's
+fingerprint, so a resume continues with exactly the same labels. Unconditional runs are unchanged.
+
 **Why a plain class and not ``GAN(keras.Model)``.** The notebook drives training through an iterator
 (progress bar, checkpoints, sample grids, divergence guard between epochs), not ``fit``; a checkpoint is
 the two models' weights plus the two optimisers' variables, saved and restored explicitly. A
@@ -85,6 +98,7 @@ from mammogan_lib import checkpoint as ckpt
 from mammogan_lib import config, distribute, files, progress
 from mammogan_lib import precision as precisions
 from mammogan_lib.augment import diff_augment
+from mammogan_lib.conditioning import ClassLabels
 from mammogan_lib.config import TrainConfig
 from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import tile, to_uint8
@@ -133,6 +147,7 @@ COMPATIBILITY_KEYS: tuple[str, ...] = (
     "dtype_policy",
     "n_images",
     "data_fingerprint",
+    "classes",
 )
 """What a checkpoint must share with the trainer to be resumed: every other training parameter (so a new
 one counts unless it is added to :data:`RESUMABLE_CHANGES`), the policy and the training data."""
@@ -198,7 +213,16 @@ class Progress:
 # --- precision -----------------------------------------------------------------------------------------
 
 
-def choose_run_precision(images: np.ndarray, settings: TrainConfig) -> precisions.PrecisionChoice:
+def first_labels(class_labels: ClassLabels | None, count: int) -> ClassLabels | None:
+    """The labels of the first ``count`` images (the calibration probes train on those)."""
+    if class_labels is None:
+        return None
+    return ClassLabels(class_labels.classes, class_labels.labels[:count])
+
+
+def choose_run_precision(
+    images: np.ndarray, settings: TrainConfig, class_labels: ClassLabels | None = None
+) -> precisions.PrecisionChoice:
     """The policy this run trains in (see the module doc): ``auto`` keeps a resumed checkpoint's policy,
     else asks :func:`mammogan_lib.precision.choose_precision`, calibrating on these images and settings."""
     gpus, flags = precisions.gpu_devices(), precisions.cpu_flags()
@@ -208,11 +232,19 @@ def choose_run_precision(images: np.ndarray, settings: TrainConfig) -> precision
         if saved:
             return precisions.resumed_choice(saved, latest, gpus, flags)
     return precisions.choose_precision(
-        settings.precision, gpus, flags, calibrate=lambda policies: calibrate(images, settings, policies)
+        settings.precision,
+        gpus,
+        flags,
+        calibrate=lambda policies: calibrate(images, settings, policies, class_labels),
     )
 
 
-def calibrate(images: np.ndarray, settings: TrainConfig, policies: Sequence[str]) -> dict[str, float]:
+def calibrate(
+    images: np.ndarray,
+    settings: TrainConfig,
+    policies: Sequence[str],
+    class_labels: ClassLabels | None = None,
+) -> dict[str, float]:
     """Median ms per step of the train step under each of ``policies``, on models of these settings and the
     first batch of ``images`` (:data:`CALIBRATION_STEPS` after :data:`CALIBRATION_WARMUP`).
 
@@ -228,6 +260,7 @@ def calibrate(images: np.ndarray, settings: TrainConfig, policies: Sequence[str]
             images[: settings.batch_size],
             probe_settings,
             precisions.PrecisionChoice("auto", policy, "calibration probe", ""),
+            class_labels=first_labels(class_labels, settings.batch_size),
         )
         for policy in policies
     }
@@ -272,6 +305,31 @@ def latent_batch(seed: int, step: Any, batch: int, latent_dim: int) -> Any:
     return tf.random.stateless_normal((batch, latent_dim), seed=step_seeds(seed, step)[STREAM_LATENT])
 
 
+def class_draw(keys: Any, shape: Sequence[Any], priors: Any) -> Any:
+    """Class indices ``shape`` (int32) drawn with ``priors`` from the latent stream of a step's ``keys``
+    (split off it, so the latents themselves are those of an unconditional run).
+
+    By the inverse of the classes' cumulative distribution on a uniform draw: XLA compiles it, which it
+    does not ``stateless_categorical``."""
+    import tensorflow as tf
+
+    seed = tf.random.experimental.stateless_split(keys[STREAM_LATENT], num=2)[1]
+    bounds = tf.constant(np.cumsum(np.asarray(priors, np.float64))[:-1], tf.float32)  # (n_classes - 1,)
+    uniform = tf.random.stateless_uniform([shape[0]], seed)  # (batch,) in [0, 1)
+    return tf.reduce_sum(tf.cast(uniform[:, None] >= bounds[None, :], tf.int32), axis=1)
+
+
+def label_batch(seed: int, step: Any, batch: int, priors: Any) -> Any:
+    """The generated images' classes ``(batch,)`` int32 of ``step`` of a conditional run (``priors``: each
+    class's share of the training images)."""
+    return class_draw(step_seeds(seed, step), [batch], priors)
+
+
+def sample_classes(count: int, n_classes: int) -> np.ndarray:
+    """The classes of the fixed-noise samples: the classes in turn (a grid's columns alternate)."""
+    return (np.arange(count) % n_classes).astype(np.int32)
+
+
 def epoch_permutation(seed: int, epoch: int, count: int) -> np.ndarray:
     """The order in which epoch ``epoch`` visits the ``count`` training images."""
     return np.random.default_rng([seed, epoch]).permutation(count)
@@ -291,8 +349,11 @@ class Trainer:
         images: np.ndarray,
         precision: precisions.PrecisionChoice,
         strategy: Any,
+        class_labels: ClassLabels | None = None,
     ) -> None:
         import tensorflow as tf
+
+        check_class_labels(settings, class_labels, len(images))
 
         self.settings = settings
         self.strategy = strategy
@@ -302,12 +363,19 @@ class Trainer:
         self.precision = precision
         self.dtype_policy = precision.policy
         self.n_images = len(images)
-        self.data_fingerprint = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
+        self.class_labels = class_labels if settings.conditional else None
+        data = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+        if self.class_labels is not None:
+            data.update(json.dumps(self.class_labels.classes).encode())
+            data.update(np.ascontiguousarray(self.class_labels.labels).tobytes())
+        self.data_fingerprint = data.hexdigest()[:16]
         self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
         with strategy.scope():  # one copy per device
             self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
             # LeCam's anchors [real, fake]: carried from step to step, so saved with the counters
             self.lecam_anchors = tf.Variable(tf.zeros(2), trainable=False, name="lecam_anchors")
+            if self.class_labels is not None:
+                self.labels = tf.Variable(self.class_labels.labels, trainable=False, name="training_labels")
         self.step = 0
         self.epoch = 0
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
@@ -332,6 +400,8 @@ class Trainer:
             n_images=self.n_images,
             data_fingerprint=self.data_fingerprint,
         )
+        if self.class_labels is not None:
+            params.update(classes=list(self.class_labels.classes), class_counts=self.class_labels.counts)
         return json.loads(json.dumps(params))
 
     def state(self) -> dict[str, Any]:
@@ -379,7 +449,23 @@ class Trainer:
         reseed(
             seed_states(self.generator), step_seeds(self.settings.seed, SAMPLE_STEP)[STREAM_SEED_GENERATORS]
         )
+        if self.class_labels is not None:
+            z = [np.asarray(z), sample_classes(count, len(self.class_labels.classes))]
         return np.asarray(self.generator(z, training=False))[..., 0]
+
+
+def check_class_labels(settings: TrainConfig, class_labels: ClassLabels | None, count: int) -> None:
+    """``ValueError`` unless a conditional run has one class label per image (an unconditional one may be
+    given labels: it ignores them)."""
+    if not settings.conditional:
+        return
+    if class_labels is None:
+        raise ValueError(
+            "parameter 'conditional' is true but no class labels were given: pass "
+            "class_labels=conditioning.labelled_training_set(...)[1]"
+        )
+    if len(class_labels.labels) != count:
+        raise ValueError(f"{len(class_labels.labels)} class labels for {count} training images")
 
 
 def resolve_steps_per_epoch(count: int, settings: TrainConfig) -> int:
@@ -450,18 +536,27 @@ def make_step_function(trainer: Trainer) -> Any:
     share = distribute.replica_share(settings.batch_size, replicas)
     r1_gamma, lecam_weight, anchors = settings.r1_gamma, settings.lecam_weight, trainer.lecam_anchors
     regularised = r1_gamma > 0 or lecam_weight > 0
+    conditional = trainer.class_labels is not None
+    priors = trainer.class_labels.priors if conditional else None
+
+    def with_class(x: Any, classes: Any) -> Any:
+        """A model's inputs: ``x`` alone, or ``[x, classes]`` in a conditional run."""
+        return [x, classes] if conditional else x
+
     if regularised:
         from mammogan_lib.models.discriminator import with_logits
 
         scored = with_logits(discriminator)  # the same D, its logits too
 
-    def regularised_d_loss(real_seen: Any, fake_seen: Any) -> tuple[Any, ...]:
+    def regularised_d_loss(
+        real_seen: Any, fake_seen: Any, real_classes: Any, fake_classes: Any
+    ) -> tuple[Any, ...]:
         """D's loss with R1 and LeCam (in the tapes' context), D(real), D(fake) and the mean logits."""
         with tf.GradientTape(watch_accessed_variables=False) as r1_tape:
             r1_tape.watch(real_seen)
-            real_logits, d_real = scored(real_seen, training=True)
+            real_logits, d_real = scored(with_class(real_seen, real_classes), training=True)
             logit_sum = tf.reduce_sum(tf.cast(real_logits, tf.float32))  # on the tape: R1 differentiates it
-        fake_logits, d_fake = scored(fake_seen, training=True)
+        fake_logits, d_fake = scored(with_class(fake_seen, fake_classes), training=True)
         d_loss = _bce(1.0, d_real) + _bce(0.0, d_fake)
         if r1_gamma:
             d_loss += r1_penalty(r1_tape, logit_sum, real_seen, r1_gamma)
@@ -472,21 +567,33 @@ def make_step_function(trainer: Trainer) -> Any:
 
     def replica_step(indices: Any, keys: Any) -> Any:
         replica, _ = distribute.replica_position()
-        real = tf.gather(images, indices[replica * share : (replica + 1) * share])  # (share, R, R, 1)
+        rows = indices[replica * share : (replica + 1) * share]
+        real = tf.gather(images, rows)  # (share, R, R, 1)
         z = distribute.global_batch_draw(
             lambda shape: tf.random.stateless_normal(shape, keys[STREAM_LATENT]), (share, settings.latent_dim)
         )
+        real_classes = fake_classes = None
+        if conditional:
+            real_classes = tf.gather(trainer.labels, rows)  # (share,)
+            fake_classes = distribute.global_batch_draw(
+                lambda shape: class_draw(keys, shape, priors), (share,)
+            )
         logit_means = []
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            fake = generator(z, training=True)  # computed once, used by both updates
+            # computed once, used by both updates
+            fake = generator(with_class(z, fake_classes), training=True)
             if regularised:
                 real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
                 fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
-                d_loss, d_real, d_fake, logit_means = regularised_d_loss(real_seen, fake_seen)
+                d_loss, d_real, d_fake, logit_means = regularised_d_loss(
+                    real_seen, fake_seen, real_classes, fake_classes
+                )
                 d_loss = d_loss / replicas
             else:  # exactly the unregularised step of before
-                d_real = discriminator(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), training=True)
-                d_fake = discriminator(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), training=True)
+                real_seen = with_class(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), real_classes)
+                d_real = discriminator(real_seen, training=True)
+                fake_seen = with_class(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), fake_classes)
+                d_fake = discriminator(fake_seen, training=True)
                 d_loss = (_bce(1.0, d_real) + _bce(0.0, d_fake)) / replicas
             g_loss = _bce(1.0, d_fake) / replicas  # non-saturating
             d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
@@ -548,6 +655,7 @@ def build_trainer(
     settings: TrainConfig,
     separate_upsampling: bool = False,
     devices: Sequence[str] | None = None,
+    class_labels: ClassLabels | None = None,
 ) -> Trainer:
     """Build G and D (under the run's dtype policy, :func:`choose_run_precision`), their optimisers, and
     the trainer.
@@ -557,9 +665,12 @@ def build_trainer(
     With ``settings.restart_training`` the run's checkpoints, samples and losses are deleted first (a fresh
     start, also of the precision choice). ``separate_upsampling``: the thesis's two-layer upsampling blocks
     (the benchmark's reference). ``devices``: the devices to train on data-parallel; ``None`` = every
-    visible GPU when there are several and ``settings.data_parallel``, else one device.
+    visible GPU when there are several and ``settings.data_parallel``, else one device. ``class_labels``:
+    one class per image, needed when ``settings.conditional``
+    (:func:`mammogan_lib.conditioning.labelled_training_set`).
     """
     array = check_images(images, settings.resolution)
+    check_class_labels(settings, class_labels, len(array))
     resolve_steps_per_epoch(len(array), settings)
     if devices is None:
         devices = distribute.training_devices(settings.data_parallel)
@@ -567,8 +678,9 @@ def build_trainer(
         distribute.replica_share(settings.batch_size, len(devices))
     if settings.restart_training:
         reset_run(settings.run_dir)
-    precision = choose_run_precision(array, settings)
-    return assemble_trainer(array, settings, precision, separate_upsampling, devices)
+    class_labels = class_labels if settings.conditional else None
+    precision = choose_run_precision(array, settings, class_labels)
+    return assemble_trainer(array, settings, precision, separate_upsampling, devices, class_labels)
 
 
 def assemble_trainer(
@@ -577,6 +689,7 @@ def assemble_trainer(
     precision: precisions.PrecisionChoice,
     separate_upsampling: bool = False,
     devices: Sequence[str] | None = None,
+    class_labels: ClassLabels | None = None,
 ) -> Trainer:
     """The trainer of ``settings`` in ``precision``'s policy on ``devices`` (:func:`build_trainer` without
     the choices); ``images`` as :func:`check_images` returns them."""
@@ -595,6 +708,7 @@ def assemble_trainer(
             settings.d_dropout,
             separate_upsampling,
             settings.d_spectral_norm,
+            len(class_labels.classes) if settings.conditional and class_labels is not None else 0,
         )
         if strategy.num_replicas_in_sync > 1:
             synchronise_batch_norm(models)
@@ -604,7 +718,7 @@ def assemble_trainer(
         )
         for model, optimizer in zip(models, optimizers, strict=True):
             optimizer.build(model.trainable_variables)
-    return Trainer(settings, models, optimizers, images, precision, strategy)
+    return Trainer(settings, models, optimizers, images, precision, strategy, class_labels)
 
 
 def synchronise_batch_norm(models: Sequence[Any]) -> None:

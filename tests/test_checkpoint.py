@@ -202,7 +202,9 @@ def test_every_training_parameter_is_either_compared_on_resume_or_allowed_to_cha
         "r1_gamma",
         "d_spectral_norm",
         "lecam_weight",
+        "conditional",
         "dtype_policy",
         "n_images",
         "data_fingerprint",
+        "classes",
     }

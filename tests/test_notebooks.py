@@ -415,3 +415,40 @@ def test_in_a_terminal_the_command_shows_live_progress_no_start_up_noise_and_a_c
     assert "images kept (01)" in summary and "training (03)" in summary and "steps on" in summary
     assert f"report: {tmp_path / 'runs' / 'tiny' / 'index.html'}" in summary
     assert (tmp_path / "runs" / "tiny" / "index.html").is_file()
+
+
+@pytest.mark.slow
+def test_the_conditional_experiment_runs_at_smoke_scale_with_every_class_reported(tmp_path):
+    """params/exp5_conditional.yaml at smoke scale, 01 -> 06 under papermill: labels in 02's split, class
+    folders in 04, per-class metrics in 05, one generated class in 06, classes on the model card."""
+    merged = pipeline.load_params(
+        [BASE, PROJECT_ROOT / "params" / "exp5_conditional.yaml", PROJECT_ROOT / "params" / "smoke.yaml"],
+        [
+            f"runs_dir={tmp_path / 'runs'}",
+            f"data_dir={tmp_path / 'data'}",
+            "exp_id=exp5_conditional_smoke",
+            "svm_generated_class=mass",
+        ],
+    )
+    outcome = pipeline.run_pipeline(merged, cwd=PROJECT_ROOT, log=lambda line: None)
+    assert outcome == dict.fromkeys(pipeline.STAGES, "ran")
+    paths = RunPaths(tmp_path / "runs" / "exp5_conditional_smoke")
+    split = pd.read_csv(paths.split, keep_default_na=False, dtype=str)
+    record = files.read_json(paths.preprocess_record)["class_labels"]
+    assert record["classes"] == ["mass", "calcification"]
+    assert sum(record["per_class"].values()) + record["unlabelled"] == len(split) == record["images"]
+    train = split[split["split"] == "train"]
+    summary = files.read_json(paths.train_summary)
+    assert summary["params"]["classes"] == ["mass", "calcification"]
+    assert summary["n_images"] == int((train["finding_class"] != "").sum())
+    folder = paths.generated / summary["checkpoints"][-1]
+    image_class = files.read_json(folder / "classes.json")["image_class"]
+    for name in ("mass", "calcification"):
+        assert len(list((folder / name).glob("*.png"))) == image_class.count(name) > 0
+    metrics_json = files.read_json(paths.metrics)
+    assert set(metrics_json["per_class"]) == {"mass", "calcification"}
+    for result in metrics_json["per_class"].values():
+        assert set(metrics_json["headline"]) <= set(result)  # every headline metric, per class
+    assert files.read_json(paths.model_card)["classes"] == ["mass", "calcification"]
+    assert paths.figure("generated_per_class").is_file()
+    assert files.read_json(paths.svm)  # 06 ran on the generated masses only

@@ -21,9 +21,12 @@ from __future__ import annotations
 from mammogan_lib.models.common import (
     START_SIZE,
     block_count,
+    class_input,
+    conditioned_latent,
     image_head,
     keras,
     layers,
+    model_inputs,
     scaled,
     upsample_conv,
 )
@@ -47,17 +50,26 @@ def upsampling_block(
 
 
 def build_baseline_generator(
-    resolution: int, latent_dim: int = 128, width: float = 1.0, separate_upsampling: bool = False
+    resolution: int,
+    latent_dim: int = 128,
+    width: float = 1.0,
+    separate_upsampling: bool = False,
+    n_classes: int = 0,
 ) -> keras.Model:
     """The exp3 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1].
 
     ``separate_upsampling``: build each ``UpSampling2D -> Conv2D`` pair as two layers, as the thesis wrote
     it, instead of one :class:`~mammogan_lib.models.layers.UpsampleConv2D` (same function and weights).
+    ``n_classes`` > 0: a conditional generator, called with ``[z, class]`` (class ``(N,)`` int32), whose
+    Dense layer reads ``z`` joined with the class's learned embedding
+    (:func:`~mammogan_lib.models.common.conditioned_latent`).
     """
     channels = scaled(INPUT_CHANNELS, width)
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z)  # (8*8*256,)
+    label = class_input(n_classes)
+    z_in = conditioned_latent(z, label, n_classes, latent_dim)  # (latent_dim,) or (2*latent_dim,)
+    x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z_in)  # (8*8*256,)
     x = layers.Reshape((START_SIZE, START_SIZE, channels), name="g_reshape")(x)  # (8, 8, 256)
     for index, filters in enumerate(generator_filters(resolution), start=1):
         x = upsampling_block(x, scaled(filters, width), index, separate_upsampling)  # (8*2^i, 8*2^i, filters)
-    return keras.Model(z, image_head(x), name="generator_baseline")
+    return keras.Model(model_inputs(z, label), image_head(x), name="generator_baseline")

@@ -74,3 +74,27 @@ def image_head(x: keras.KerasTensor) -> keras.KerasTensor:
     """Final ``Conv2D(1, 3x3, 'same')`` + tanh; the tanh layer is float32 even under mixed precision."""
     x = layers.Conv2D(1, 3, padding="same", name="g_out_conv")(x)  # (R, R, 1), pre-activation
     return layers.Activation("tanh", dtype="float32", name="g_out")(x)  # (R, R, 1) in [-1, 1], float32
+
+
+def class_input(n_classes: int) -> keras.KerasTensor | None:
+    """The class-label input ``(N,)`` int32 of a conditional model (``n_classes`` >= 1), else ``None``."""
+    if n_classes < 0:
+        raise ValueError(f"n_classes must be 0 (unconditional) or positive, got {n_classes!r}")
+    return keras.Input((), dtype="int32", name="class") if n_classes else None
+
+
+def conditioned_latent(
+    z: keras.KerasTensor, label: keras.KerasTensor | None, n_classes: int, latent_dim: int
+) -> keras.KerasTensor:
+    """``z``, or for a conditional generator ``z`` joined with a learned embedding of its class:
+    ``(latent_dim,) -> (2 * latent_dim,)``. Joined rather than added so the class is never confused with a
+    direction of the latent space that the prior already draws."""
+    if label is None:
+        return z
+    embedded = layers.Embedding(n_classes, latent_dim, name="g_class_embedding")(label)  # (latent_dim,)
+    return layers.Concatenate(name="g_conditioned_z")([z, embedded])  # (2 * latent_dim,)
+
+
+def model_inputs(z: keras.KerasTensor, label: keras.KerasTensor | None) -> keras.KerasTensor | list:
+    """What a model is called with: ``z`` alone, or ``[z, class]`` for a conditional one."""
+    return z if label is None else [z, label]

@@ -23,9 +23,12 @@ from mammogan_lib.models.common import (
     LEAKY_SLOPE,
     START_SIZE,
     block_count,
+    class_input,
+    conditioned_latent,
     image_head,
     keras,
     layers,
+    model_inputs,
     scaled,
     upsample_conv,
 )
@@ -64,14 +67,21 @@ def upsampling_stage(
 
 
 def build_deep_generator(
-    resolution: int, latent_dim: int = 128, width: float = 1.0, separate_upsampling: bool = False
+    resolution: int,
+    latent_dim: int = 128,
+    width: float = 1.0,
+    separate_upsampling: bool = False,
+    n_classes: int = 0,
 ) -> keras.Model:
     """The exp1 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]
-    (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
+    (``separate_upsampling``, ``n_classes``: see
+    :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
     channels = scaled(INPUT_CHANNELS, width)
     z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z)  # (8*8*512,)
+    label = class_input(n_classes)
+    z_in = conditioned_latent(z, label, n_classes, latent_dim)  # (latent_dim,) or (2*latent_dim,)
+    x = layers.Dense(START_SIZE * START_SIZE * channels, name="g_dense")(z_in)  # (8*8*512,)
     x = layers.Reshape((START_SIZE, START_SIZE, channels), name="g_reshape")(x)  # (8, 8, 512)
     for index, filters in enumerate(generator_filters(resolution), start=1):
         x = upsampling_stage(x, scaled(filters, width), index, separate_upsampling)  # (8*2^i, 8*2^i, filters)
-    return keras.Model(z, image_head(x), name="generator_deep")
+    return keras.Model(model_inputs(z, label), image_head(x), name="generator_deep")

@@ -26,6 +26,15 @@ divides the kernel, in place, by its largest singular value (one power iteration
 ``vector_u`` a non-trainable weight that checkpoints save), bounding D's Lipschitz constant so that a small
 training set cannot be fitted by an arbitrarily sharp D. Without it the model is exactly the one above (same
 layers, names and weight files).
+
+Conditional (``n_classes`` > 0, the ``conditional`` parameter): a projection discriminator (Miyato & Koyama
+2018). The model takes ``[image, class]`` and adds to the logit the inner product of a learned class
+embedding with the flattened features ``phi(x)`` that the dense layer reads::
+
+    logit = Dense(1)(phi(x)) + <embed(y), phi(x)>     embed: (n_classes, 8*8*C_last), d_class_projection
+
+so D judges "real image *of this class*" rather than "real image". The embedding is not spectrally
+normalised (it is a lookup, not a map whose gain compounds through layers).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from mammogan_lib.models.common import (
     block_count,
     check_dropout,
     check_resolution,
+    class_input,
     keras,
     layers,
     scaled,
@@ -75,18 +85,26 @@ def downsampling_block(
 
 
 def build_discriminator_model(
-    resolution: int, dropout: float, width: float = 1.0, spectral_norm: bool = False
+    resolution: int, dropout: float, width: float = 1.0, spectral_norm: bool = False, n_classes: int = 0
 ) -> keras.Model:
-    """Image ``(resolution, resolution, 1)`` -> probability ``(1,)`` that it is real (float32)."""
+    """Image ``(resolution, resolution, 1)`` -> probability ``(1,)`` that it is real (float32); with
+    ``n_classes`` > 0 the inputs are ``[image, class]`` (class ``(N,)`` int32) and the logit has the class
+    projection term (see the module doc)."""
     check_dropout(dropout)
     image = keras.Input((resolution, resolution, 1), name="image")
+    label = class_input(n_classes)
     x = image
     for index, filters in enumerate(discriminator_filters(resolution), start=1):
         x = downsampling_block(x, scaled(filters, width), dropout, index, spectral_norm)  # (R/2^i, R/2^i, C)
-    x = layers.Flatten(name="d_flatten")(x)  # (8*8*C_last,)
-    x = spectrally_normalised(layers.Dense(1, name="d_dense"), spectral_norm)(x)  # (1,) logit
+    features = layers.Flatten(name="d_flatten")(x)  # (8*8*C_last,)
+    x = spectrally_normalised(layers.Dense(1, name="d_dense"), spectral_norm)(features)  # (1,) logit
+    if label is not None:
+        embedded = layers.Embedding(n_classes, features.shape[-1], name="d_class_projection")(label)
+        projection = layers.Dot(axes=1, name="d_projection")([embedded, features])  # (1,) <embed(y), phi(x)>
+        x = layers.Add(name="d_logit")([x, projection])  # (1,) logit
     probability = layers.Activation("sigmoid", dtype="float32", name="d_out")(x)  # (1,) float32
-    return keras.Model(image, probability, name="discriminator")
+    inputs = image if label is None else [image, label]
+    return keras.Model(inputs, probability, name="discriminator")
 
 
 def with_logits(discriminator: keras.Model) -> keras.Model:

@@ -19,10 +19,10 @@ from mammogan_lib.models.stylegan import build_stylegan_generator
 
 @dataclass(frozen=True)
 class Architecture:
-    """A generator builder ``(resolution, latent_dim, width, separate_upsampling) -> Model`` and the
-    default D dropout."""
+    """A generator builder ``(resolution, latent_dim, width, separate_upsampling, n_classes) -> Model`` and
+    the default D dropout."""
 
-    build_generator: Callable[[int, int, float, bool], keras.Model]
+    build_generator: Callable[[int, int, float, bool, int], keras.Model]
     d_dropout: float
     thesis_section: str
 
@@ -50,13 +50,16 @@ def build_generator(
     latent_dim: int = 128,
     width: float = 1.0,
     separate_upsampling: bool = False,
+    n_classes: int = 0,
 ) -> keras.Model:
     """Generator of ``architecture``: ``(N, latent_dim)`` -> ``(N, resolution, resolution, 1)`` in [-1, 1].
 
     ``separate_upsampling=True`` builds every ``UpSampling2D -> Conv2D`` as the thesis's two layers instead
     of one ``UpsampleConv2D`` (the same function and weights; the benchmark's classic loop uses it).
+    ``n_classes`` > 0: a class-conditional generator, called with ``[z, class]`` (class ``(N,)`` int32).
     """
-    return get_architecture(architecture).build_generator(resolution, latent_dim, width, separate_upsampling)
+    build = get_architecture(architecture).build_generator
+    return build(resolution, latent_dim, width, separate_upsampling, n_classes)
 
 
 def build_discriminator(
@@ -65,14 +68,16 @@ def build_discriminator(
     width: float = 1.0,
     dropout: float | None = None,
     spectral_norm: bool = False,
+    n_classes: int = 0,
 ) -> keras.Model:
     """Discriminator for ``architecture``: ``(N, R, R, 1)`` -> ``(N, 1)`` probabilities (float32).
 
     ``dropout`` defaults to the architecture's thesis value (0.2 baseline, 0.3 deep and stylegan);
-    ``spectral_norm`` wraps its convolutions and dense layer in ``SpectralNormalization``.
+    ``spectral_norm`` wraps its convolutions and dense layer in ``SpectralNormalization``; ``n_classes`` > 0
+    makes it a projection discriminator called with ``[image, class]``.
     """
     rate = get_architecture(architecture).d_dropout if dropout is None else dropout
-    return build_discriminator_model(resolution, rate, width, spectral_norm)
+    return build_discriminator_model(resolution, rate, width, spectral_norm, n_classes)
 
 
 def build_models(
@@ -83,8 +88,13 @@ def build_models(
     d_dropout: float | None = None,
     separate_upsampling: bool = False,
     d_spectral_norm: bool = False,
+    n_classes: int = 0,
 ) -> tuple[keras.Model, keras.Model]:
     """``(generator, discriminator)`` for ``architecture`` at ``resolution`` (``separate_upsampling``: see
-    :func:`build_generator`; ``d_spectral_norm``: see :func:`build_discriminator`)."""
-    generator = build_generator(architecture, resolution, latent_dim, width, separate_upsampling)
-    return generator, build_discriminator(architecture, resolution, width, d_dropout, d_spectral_norm)
+    :func:`build_generator`; ``d_spectral_norm``: see :func:`build_discriminator`; ``n_classes`` > 0: both
+    class-conditional)."""
+    generator = build_generator(architecture, resolution, latent_dim, width, separate_upsampling, n_classes)
+    discriminator = build_discriminator(
+        architecture, resolution, width, d_dropout, d_spectral_norm, n_classes
+    )
+    return generator, discriminator

@@ -25,9 +25,12 @@ from mammogan_lib.models.baseline import INPUT_CHANNELS, generator_filters
 from mammogan_lib.models.common import (
     LEAKY_SLOPE,
     START_SIZE,
+    class_input,
+    conditioned_latent,
     image_head,
     keras,
     layers,
+    model_inputs,
     scaled,
     upsample_conv,
 )
@@ -36,9 +39,10 @@ from mammogan_lib.models.layers import AdaIN, LearnedConstant, NoiseInjection
 MAPPING_LAYERS = 4
 
 
-def build_mapping_network(latent_dim: int) -> keras.Model:
-    """``MAPPING_LAYERS`` x [Dense(latent_dim) -> LeakyReLU(0.2)]: latent ``z`` -> style ``w``."""
-    z = keras.Input((latent_dim,), name="z")
+def build_mapping_network(latent_dim: int, input_dim: int | None = None) -> keras.Model:
+    """``MAPPING_LAYERS`` x [Dense(latent_dim) -> LeakyReLU(0.2)]: latent ``z`` (``input_dim`` long, default
+    ``latent_dim``; a conditional generator's ``z`` joined with its class embedding) -> style ``w``."""
+    z = keras.Input((input_dim or latent_dim,), name="z")
     w = z
     for index in range(1, MAPPING_LAYERS + 1):
         w = layers.Dense(latent_dim, name=f"g_map_dense{index}")(w)  # (latent_dim,)
@@ -57,15 +61,24 @@ def style_block(
 
 
 def build_stylegan_generator(
-    resolution: int, latent_dim: int = 128, width: float = 1.0, separate_upsampling: bool = False
+    resolution: int,
+    latent_dim: int = 128,
+    width: float = 1.0,
+    separate_upsampling: bool = False,
+    n_classes: int = 0,
 ) -> keras.Model:
     """The exp2 generator: latent ``(latent_dim,)`` -> image ``(resolution, resolution, 1)`` in [-1, 1]
-    (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`)."""
+    (``separate_upsampling``: see :func:`~mammogan_lib.models.baseline.build_baseline_generator`).
+
+    ``n_classes`` > 0: called with ``[z, class]``; the mapping network reads ``z`` joined with the class's
+    learned embedding, so the class reaches every block through the style ``w``."""
     z = keras.Input((latent_dim,), name="z")
-    w = build_mapping_network(latent_dim)(z)  # (latent_dim,)
+    label = class_input(n_classes)
+    z_in = conditioned_latent(z, label, n_classes, latent_dim)  # (latent_dim,) or (2*latent_dim,)
+    w = build_mapping_network(latent_dim, z_in.shape[-1])(z_in)  # (latent_dim,)
     x = LearnedConstant(START_SIZE, scaled(INPUT_CHANNELS, width), name="g_const")(w)  # (8, 8, 256)
     x = NoiseInjection(name="g_noise0")(x)
     x = AdaIN(name="g_adain0")([x, w])  # (8, 8, 256)
     for index, filters in enumerate(generator_filters(resolution), start=1):
         x = style_block(x, w, scaled(filters, width), index, separate_upsampling)  # (8*2^i, 8*2^i, filters)
-    return keras.Model(z, image_head(x), name="generator_stylegan")
+    return keras.Model(model_inputs(z, label), image_head(x), name="generator_stylegan")
