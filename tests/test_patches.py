@@ -116,7 +116,9 @@ def test_the_lesion_is_at_the_centre_of_its_patch_and_the_chest_wall_on_the_left
     lesion = next(r for r in records if r.kind == "lesion")
     assert lesion.array is not None and lesion.flipped == (chest_wall == "right")
     window_centre = centre(parse_box(lesion.window))
-    assert all(abs(w - b) <= 0.5 for w, b in zip(window_centre, centre(box), strict=True))  # odd box, even side
+    assert all(
+        abs(w - b) <= 0.5 for w, b in zip(window_centre, centre(box), strict=True)
+    )  # odd box, even side
     assert lesion.centre_offset <= 0.71
     middle = lesion.array[12:20, 12:20]
     corners = lesion.array[[0, 0, -1, -1], [0, -1, 0, -1]]
@@ -141,7 +143,13 @@ def test_every_selected_finding_is_a_patch_or_skipped_with_its_reason_and_counts
     folder = patches.ensure_patch_cache([task], tmp_path / "cache", workers=1)
     summary = preprocess.files.read_json(folder / "summary.json")
     index = patches.load_patch_index(folder)
-    assert list(index["reason_code"]) == ["", "inside_other_patch", "crosses_border", "outside_image", "no_location"]
+    assert list(index["reason_code"]) == [
+        "",
+        "inside_other_patch",
+        "crosses_border",
+        "outside_image",
+        "no_location",
+    ]
     assert index.loc[4, "error"] == "no centre given"
     assert summary["regions"] == len(selected) == summary["written"] + summary["skipped"]
     assert summary["written"] == 1 and sum(summary["skipped_by_reason"].values()) == summary["skipped"] == 4
@@ -149,7 +157,9 @@ def test_every_selected_finding_is_a_patch_or_skipped_with_its_reason_and_counts
     images, cached_index = preprocess.load_cache(folder)
     assert images.shape == (1, 32, 32) and (cached_index["array_row"] >= 0).sum() == 1
     background, background_index = patches.load_background(folder)
-    assert len(background) == 0 and list(background_index["reason_code"]) == ["no_free_area"]  # calc 2's place
+    assert len(background) == 0 and list(background_index["reason_code"]) == [
+        "no_free_area"
+    ]  # calc 2's place
 
 
 def test_an_image_with_a_finding_of_unknown_place_gives_no_non_tumour_patch(tmp_path):
@@ -205,7 +215,9 @@ def test_mini_mias_centres_and_radii_become_boxes_with_rows_from_the_top(tmp_pat
     assert first.box == (1024 - 425 - 197, 535 - 197, 1024 - 425 + 197 + 1, 535 + 197 + 1)
     assert centre(first.box) == (1024 - 425 + 0.5, 535 + 0.5) and first.frame == (1024, 1024)
     assert locations[("mdb005", "2")].box[1] == 500 - 26  # the second line of one image is its finding 2
-    assert locations[("mdb059", "1")].box is None and "no centre and radius" in locations[("mdb059", "1")].reason
+    assert (
+        locations[("mdb059", "1")].box is None and "no centre and radius" in locations[("mdb059", "1")].reason
+    )
     assert ("mdb003", "") not in locations  # NORM lines are no finding
 
 
@@ -226,7 +238,9 @@ def test_inbreast_roi_outlines_are_the_regions_of_their_finding(tmp_path):
         {"Name": "Mass", "Point_px": ["(40, 50)", "(44, 52)"]},
     ]
     (root / "AllXML" / "22678622.xml").write_bytes(plistlib.dumps({"Images": [{"ROIs": rois}]}))
-    located = [(loc.finding_type, loc.finding_id, loc.part, loc.box) for loc in finding_locations(root, "inbreast")]
+    located = [
+        (loc.finding_type, loc.finding_id, loc.part, loc.box) for loc in finding_locations(root, "inbreast")
+    ]
     assert located == [
         ("mass", "1", 0, (20, 10, 41, 31)),
         ("calcification", "2", 0, (5, 5, 6, 6)),
@@ -252,7 +266,9 @@ def test_a_mask_is_told_from_a_crop_by_being_binary():
 @pytest.fixture(scope="module")
 def phantom_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("phantom")
-    write_phantom(root, PhantomSpec(n_images=16, height=256, seed=5, n_healthy=4, n_healthy_other_source=4), 1)
+    write_phantom(
+        root, PhantomSpec(n_images=16, height=256, seed=5, n_healthy=4, n_healthy_other_source=4), 1
+    )
     return root
 
 
@@ -267,7 +283,11 @@ def test_phantom_patches_from_the_roi_masks_are_centred_on_the_true_lesions(phan
     summary = {
         "dataset_root": str(phantom_root),
         "layout": "kaggle_jpeg",
-        "selection_parameters": {"pathology": "MALIGNANT", "abnormalities": ["mass", "calcification"], "birads_min": 4},
+        "selection_parameters": {
+            "pathology": "MALIGNANT",
+            "abnormalities": ["mass", "calcification"],
+            "birads_min": 4,
+        },
     }
     geometry = patches.PatchGeometry(resolution=32, scale=2.0, min_side=24, at_border="skip")
     tasks = patches.patch_tasks(manifest, summary, geometry)
@@ -278,7 +298,9 @@ def test_phantom_patches_from_the_roi_masks_are_centred_on_the_true_lesions(phan
     malignant = truth[truth["pathology"] == "MALIGNANT"]
     assert len(index) == len(malignant)  # one region per malignant finding (benign ones only avoided)
     made = index[index["array_row"] >= 0]
-    assert len(made) >= 0.8 * len(index) and set(index.loc[index["array_row"] < 0, "reason_code"]) <= {"crosses_border"}
+    assert len(made) >= 0.8 * len(index) and set(index.loc[index["array_row"] < 0, "reason_code"]) <= {
+        "crosses_border"
+    }
     for row in made.itertuples():
         lesion = truth[
             (truth["SeriesInstanceUID"] == row.source_image_id)
@@ -286,7 +308,10 @@ def test_phantom_patches_from_the_roi_masks_are_centred_on_the_true_lesions(phan
             & (truth["abnormality_id"] == str(row.finding_id))
         ].iloc[0]
         window_centre = centre(parse_box(row.window))
-        assert abs(window_centre[0] - lesion["center_y"]) <= 2 and abs(window_centre[1] - lesion["center_x"]) <= 2
+        assert (
+            abs(window_centre[0] - lesion["center_y"]) <= 2
+            and abs(window_centre[1] - lesion["center_x"]) <= 2
+        )
     background = pd.read_csv(folder / patches.BACKGROUND_INDEX, keep_default_na=False)
     for row in background[background["array_row"] >= 0].itertuples():
         window = parse_box(row.window)
@@ -305,7 +330,9 @@ def test_phantom_mask_candidates_hold_both_series_with_the_mask_first(phantom_ro
     truth = pd.read_csv(phantom_root / "phantom_truth.csv")
     assert len(locations) == len(truth)
     first = locations[0]
-    assert len(first.mask_paths) == 2 and "ROI" not in first.mask_paths[0]  # names do not say; dicom_info does
+    assert (
+        len(first.mask_paths) == 2 and "ROI" not in first.mask_paths[0]
+    )  # names do not say; dicom_info does
 
 
 def test_healthy_patches_are_cut_at_the_lesion_sides_in_turn(phantom_root, tmp_path):
@@ -332,4 +359,6 @@ def test_patch_parameters_are_validated_by_name():
 
 def test_patch_tasks_need_the_selection_01_recorded(phantom_root):
     with pytest.raises(ValueError, match="re-run 01_filter"):
-        patches.patch_tasks(phantom_manifest(phantom_root), {"layout": "kaggle_jpeg", "dataset_root": "x"}, GEOMETRY, [])
+        patches.patch_tasks(
+            phantom_manifest(phantom_root), {"layout": "kaggle_jpeg", "dataset_root": "x"}, GEOMETRY, []
+        )
