@@ -13,9 +13,10 @@ the breast mask is background (-1), the breast's 99.5th percentile of the *whole
 image share the window), the chest wall is put on the left, then the patch is resized to ``resolution``.
 
 Non-tumour patches (for 06): for each lesion patch, ``patch_background_per_finding`` patches of the same side
-from the same image, at seeded random places, at least :data:`MIN_BREAST_FRACTION` breast and overlapping no
-finding's box (selected or not: a benign lesion is not "non-tumour" tissue) -- an image with a finding
-whose place is unknown gives none. They are cut the same way and stored beside the lesion patches.
+from the same image, at seeded random places, overlapping no finding's box (selected or not: a benign lesion
+is not "non-tumour" tissue) -- an image with a finding whose place is unknown gives none. They are at least
+as much breast as their lesion patch (capped at :data:`BREAST_FRACTION`), so that "less breast, more skin
+line" does not tell the classes apart. They are cut the same way and stored beside the lesion patches.
 
 Every selected finding region of a kept image is one row of the cache's ``index.csv`` -- a patch, or skipped
 with its ``reason_code`` (:data:`SKIP_REASONS`) and reason -- so ``written + skipped`` is the number of
@@ -52,7 +53,7 @@ SKIP_REASONS = (
     "inside_other_patch",  # a further region of one finding, already inside that finding's patch
     "no_free_area",  # background: no place away from every finding (or a finding's place is unknown)
 )
-MIN_BREAST_FRACTION = 0.5  # a non-tumour patch is at least this much breast
+BREAST_FRACTION = 0.9  # a non-tumour patch is this much breast (or as much as its lesion patch, if less)
 BACKGROUND_TRIES = 200  # random places tried per non-tumour patch
 INDEX_COLUMNS = (
     "image_id",
@@ -125,15 +126,20 @@ def contains_point(box: Box, row: float, column: float) -> bool:
     return box[0] <= row < box[2] and box[1] <= column < box[3]
 
 
+def breast_fraction(breast_mask: np.ndarray, window: Box) -> float:
+    return float(breast_mask[window[0] : window[2], window[1] : window[3]].mean())
+
+
 def background_window(
     side: int,
     breast_mask: np.ndarray,
     avoid: Sequence[Box],
     rng: np.random.Generator,
+    min_breast: float = BREAST_FRACTION,
     tries: int = BACKGROUND_TRIES,
 ) -> Box | None:
-    """A random square of ``side`` inside the image, at least :data:`MIN_BREAST_FRACTION` breast and
-    overlapping no box of ``avoid``; None when ``tries`` places all fail."""
+    """A random square of ``side`` inside the image, at least ``min_breast`` breast and overlapping no box
+    of ``avoid``; None when ``tries`` places all fail."""
     height, width = breast_mask.shape
     if side > height or side > width:
         return None
@@ -146,7 +152,7 @@ def background_window(
         inside = (
             area[top + side, left + side] - area[top, left + side] - area[top + side, left] + area[top, left]
         )
-        if inside >= MIN_BREAST_FRACTION * side * side:
+        if inside >= min_breast * side * side:
             return window
     return None
 
@@ -210,6 +216,11 @@ def patch_id(location: FindingLocation) -> str:
 
 def _box_text(box: Box | None) -> str:
     return "" if box is None else " ".join(str(v) for v in box)
+
+
+def _box_of_text(text: str) -> Box:
+    top, left, bottom, right = (int(v) for v in text.split())
+    return (top, left, bottom, right)
 
 
 def _scaled(box: Box, frame: tuple[int, int] | None, shape: tuple[int, int]) -> Box:
@@ -317,20 +328,24 @@ def _background_patches(
     flip: bool,
 ) -> list[PatchRecord]:
     """``background_per_finding`` non-tumour patches per lesion patch of ``records`` (see the module doc)."""
-    sides = [r.side for r in records if r.array is not None]
-    wanted = [side for side in sides for _ in range(task.geometry.background_per_finding)]
+    lesions = [
+        (r.side, min(BREAST_FRACTION, breast_fraction(breast_mask, _box_of_text(r.window))))
+        for r in records
+        if r.array is not None
+    ]
+    wanted = [lesion for lesion in lesions for _ in range(task.geometry.background_per_finding)]
     unknown = [loc for loc in locations if loc.box is None]
     avoid = [loc.box for loc in locations if loc.box is not None]
     rng = image_rng(task.image_id)
     made = []
-    for number, side in enumerate(wanted):
-        window = None if unknown else background_window(side, breast_mask, avoid, rng)
+    for number, (side, fraction) in enumerate(wanted):
+        window = None if unknown else background_window(side, breast_mask, avoid, rng, fraction)
         common = {"image_id": f"{task.image_id}:background:{number}", "source_image_id": task.image_id}
         if window is None:
             reason = (
                 f"the place of finding {unknown[0].finding_type} {unknown[0].finding_id} is unknown"
                 if unknown
-                else f"no {side}-pixel square away from every finding is {MIN_BREAST_FRACTION:.0%} breast"
+                else f"no {side}-pixel square away from every finding is {fraction:.0%} breast (its lesion's)"
             )
             made.append(
                 PatchRecord(**common, kind="background", side=side, reason_code="no_free_area", error=reason)
@@ -546,7 +561,7 @@ def patch_sides(folder: Path) -> list[int]:
 
 def cut_healthy_patch(task: tuple[str, str, int, int]) -> PatchRecord:
     """``(image_id, path, side, resolution)``: one patch of ``side`` at a seeded random place that is at
-    least :data:`MIN_BREAST_FRACTION` breast, cut like a lesion patch (or skipped, with the reason)."""
+    least :data:`BREAST_FRACTION` breast, cut like a lesion patch (or skipped, with the reason)."""
     image_id, path, side, resolution = task
     try:
         loaded = imaging.read_grayscale(Path(path))
@@ -567,7 +582,7 @@ def cut_healthy_patch(task: tuple[str, str, int, int]) -> PatchRecord:
     side = min(side, *loaded.pixels.shape)
     window = background_window(side, segmentation.mask, [], image_rng(image_id))
     if window is None:
-        reason = f"no {side}-pixel square is {MIN_BREAST_FRACTION:.0%} breast"
+        reason = f"no {side}-pixel square is {BREAST_FRACTION:.0%} breast"
         return PatchRecord(image_id, image_id, "healthy", side=side, reason_code="no_free_area", error=reason)
     breast_pixels = np.where(segmentation.mask, loaded.pixels, 0).astype(np.float32)
     top = float(np.percentile(breast_pixels[segmentation.mask], breast.INTENSITY_PERCENTILE))

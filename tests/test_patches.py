@@ -71,10 +71,15 @@ def test_background_windows_are_breast_and_never_overlap_a_finding():
     avoid = [(40, 40, 90, 90), (120, 20, 160, 70)]
     rng = np.random.default_rng(0)
     for _ in range(50):
-        window = patches.background_window(30, mask, avoid, rng)
+        window = patches.background_window(30, mask, avoid, rng, min_breast=0.5)
         assert window is not None and window[2] - window[0] == 30
         assert not any(patches.overlaps(window, box) for box in avoid)
-        assert mask[window[0] : window[2], window[1] : window[3]].mean() >= patches.MIN_BREAST_FRACTION
+        assert patches.breast_fraction(mask, window) >= 0.5
+    assert all(
+        patches.breast_fraction(mask, patches.background_window(30, mask, avoid, rng))
+        >= patches.BREAST_FRACTION
+        for _ in range(20)
+    )
     assert patches.background_window(30, mask, [(0, 0, 200, 200)], rng) is None
 
 
@@ -362,3 +367,15 @@ def test_patch_tasks_need_the_selection_01_recorded(phantom_root):
         patches.patch_tasks(
             phantom_manifest(phantom_root), {"layout": "kaggle_jpeg", "dataset_root": "x"}, GEOMETRY, []
         )
+
+
+def test_the_model_card_says_the_generator_was_trained_on_lesion_patches(tmp_path):
+    from mammogan_lib import files, model_card
+    from mammogan_lib.runs import RunPaths
+
+    assert model_card.training_data(tmp_path, 5)["training_images"] == "whole breasts"
+    record = {"training_images": "lesion_patches", "geometry": {"scale": 2.0, "min_side": 256}}
+    files.write_json(RunPaths(tmp_path).preprocess_record, record)
+    assert model_card.training_data(tmp_path, 5)["training_images"].startswith(
+        "lesion-centred patches (side 2.0"
+    )
