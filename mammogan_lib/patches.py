@@ -41,7 +41,7 @@ import pandas as pd
 from mammogan_lib import breast, files, filtering, imaging
 from mammogan_lib.datasets.locations import Box, FindingLocation, finding_locations, read_mask_box
 
-PATCH_VERSION = 1
+PATCH_VERSION = 2  # bump when the cutting changes, so stale patch caches are not reused
 TRAINING_IMAGES = ("full", "lesion_patches")
 BORDER_RULES = ("shift", "skip")
 SKIP_REASONS = (
