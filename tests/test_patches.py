@@ -379,3 +379,21 @@ def test_the_model_card_says_the_generator_was_trained_on_lesion_patches(tmp_pat
     assert model_card.training_data(tmp_path, 5)["training_images"].startswith(
         "lesion-centred patches (side 2.0"
     )
+
+
+def test_mini_mias_patches_are_centred_on_the_listed_centres_scaled_to_the_image(tmp_path):
+    root = write_mini_mias(tmp_path / "mias")
+    manifest = load_dataset(root).images.copy()
+    manifest["kept"] = manifest["image_path"] != ""
+    summary = {
+        "dataset_root": str(root),
+        "layout": "mini_mias",
+        "selection_parameters": {"pathology": "MALIGNANT", "abnormalities": ["mass"], "birads_min": 4},
+    }
+    folder = patches.ensure_patch_cache(patches.patch_tasks(manifest, summary, GEOMETRY), tmp_path / "c", 1)
+    index = patches.load_patch_index(folder).set_index("image_id")
+    assert list(index.index) == ["mdb023:mass:1:0"]  # the one malignant mass (SPIC M 538 681 29)
+    height, width = 64, 48  # the fixture's PGMs, smaller than MIAS's 1024 x 1024 frame
+    expected = ((1024 - 681) * height / 1024, 538 * width / 1024)
+    window_centre = centre(parse_box(index.loc["mdb023:mass:1:0", "window"]))
+    assert all(abs(w - e) <= 1 for w, e in zip(window_centre, expected, strict=True))
