@@ -16,6 +16,7 @@ from mammogan_lib.datasets.locations import (
     cbis_mask_locations,
     finding_locations,
     mias_locations,
+    read_mask_box,
     vindr_locations,
 )
 from mammogan_lib.phantom import PhantomSpec, write_phantom
@@ -397,3 +398,51 @@ def test_mini_mias_patches_are_centred_on_the_listed_centres_scaled_to_the_image
     expected = ((1024 - 681) * height / 1024, 538 * width / 1024)
     window_centre = centre(parse_box(index.loc["mdb023:mass:1:0", "window"]))
     assert all(abs(w - e) <= 1 for w, e in zip(window_centre, expected, strict=True))
+
+
+def test_tcia_masks_are_found_by_header_and_told_from_the_crop_in_the_same_series(tmp_path):
+    import csv
+
+    from tests.cbis_columns import MASS_COLUMNS
+    from tests.dicom_files import mammogram_pixels, write_dicom
+
+    root = tmp_path / "tcia"
+    case = "Mass-Training_P_00001_LEFT_CC"
+    study = root / "CBIS-DDSM" / case / "07-20-2016-DDSM-1"
+    full = mammogram_pixels((128, 96), seed=1)
+    write_dicom(
+        study / "1.000000-full mammogram images-1" / "1-1.dcm", full, header={"SeriesInstanceUID": "1.2.1"}
+    )
+    mask = np.zeros((128, 96), np.uint16)
+    mask[40:60, 20:36] = 4095
+    roi_folder = root / "CBIS-DDSM" / f"{case}_1" / "07-21-2016-DDSM-2" / "1.000000-ROI mask images-2"
+    roi_header = {"SeriesInstanceUID": "1.2.9", "SeriesDescription": "cropped images"}
+    write_dicom(roi_folder / "1-1.dcm", full[30:70, 10:46].copy(), header=roi_header)  # the crop first
+    write_dicom(roi_folder / "1-2.dcm", mask, header={**roi_header, "SeriesDescription": "ROI mask images"})
+    row = {column: "" for column in MASS_COLUMNS}
+    row |= {
+        "patient_id": "P_00001",
+        "breast_density": "2",
+        "left or right breast": "LEFT",
+        "image view": "CC",
+        "abnormality id": "1",
+        "abnormality type": "mass",
+        "assessment": "4",
+        "pathology": "MALIGNANT",
+        "subtlety": "3",
+        "image file path": f"{case}/1.3.6/1.2.1/000000.dcm",
+        "cropped image file path": f"{case}_1/1.3.7/1.2.9/000000.dcm",
+        "ROI mask file path": f"{case}_1/1.3.7/1.2.9/000001.dcm",
+    }
+    csv_path = root / "mass_case_description_train_set.csv"
+    with csv_path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MASS_COLUMNS)
+        writer.writeheader()
+        writer.writerow(row)
+    (location,) = finding_locations(root, "tcia_dicom")
+    assert (location.image_id, location.finding_type, location.finding_id) == ("1.2.1", "mass", "1")
+    assert Path(location.mask_paths[0]).name == "1-2.dcm"  # described as the ROI mask: tried first
+    box, frame, reason = read_mask_box(location, (128, 96))
+    assert (box, frame, reason) == ((40, 20, 60, 36), (128, 96), "")
+    crop_first = FindingLocation("1.2.1", "mass", "1", mask_paths=tuple(reversed(location.mask_paths)))
+    assert read_mask_box(crop_first, (128, 96))[0] == (40, 20, 60, 36)  # the crop is not taken for the mask

@@ -3,16 +3,17 @@
 :func:`finding_locations` returns one :class:`FindingLocation` per finding region of a dataset, keyed like the
 catalogue's findings (``image_id``, ``finding_type``, ``finding_id``):
 
-* ``kaggle_jpeg`` (CBIS-DDSM and the phantom): the finding's ROI mask. Its case-CSV paths name the series of
-  the crop and of the ROI mask; which file is the mask is decided when it is read (:func:`box_of_mask`: the
-  binary image, as large as the full mammogram), because neither ``SeriesDescription`` nor the file names
-  can be trusted to tell crop from mask. Until then a location holds the candidate files (``mask_paths``).
+* ``kaggle_jpeg`` (CBIS-DDSM and the phantom) and ``tcia_dicom``: the finding's ROI mask. Its case-CSV
+  paths name the series of the crop and of the ROI mask; which file is the mask is decided when it is read
+  (:func:`read_mask_box`: the binary image in the full mammogram's frame), because neither
+  ``SeriesDescription`` nor the file names can be trusted to tell crop from mask. Until then a location holds
+  the candidate files (``mask_paths``).
 * ``mini_mias``: the centre and radius of ``Info.txt`` (origin bottom-left, flipped here to rows from the
   top); a line without them (calcifications spread over the breast) has no location.
 * ``vindr_mammo``: the box ``xmin, ymin, xmax, ymax`` of ``finding_annotations.csv``.
 * ``inbreast``: each ROI outline (``Point_px``) of the image's ``AllXML`` file is one region of the finding of
   its type (``part`` counts them), its box the outline's extent.
-* other layouts (``tcia_dicom``, ``image_folder``, ``rsna_screening``) give no locations: 02 records each of
+* other layouts (``image_folder``, ``rsna_screening``) give no locations: 02 records each of
   their findings as skipped, with that reason.
 
 Boxes are ``(top, left, bottom, right)`` in pixels, bottom/right exclusive, in the pixel grid ``frame``
@@ -24,18 +25,18 @@ from __future__ import annotations
 import math
 import plistlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mammogan_lib.datasets import cbis, inbreast, kaggle_jpeg, mias, vindr
+from mammogan_lib.datasets import cbis, inbreast, kaggle_jpeg, mias, tcia, vindr
 from mammogan_lib.datasets.tables import find_in_folder, read_table
 from mammogan_lib.datasets.values import NO_FINDING, normalise_finding_type
 
 Box = tuple[int, int, int, int]
-LOCATED_LAYOUTS: tuple[str, ...] = ("kaggle_jpeg", "mini_mias", "vindr_mammo", "inbreast")
+LOCATED_LAYOUTS: tuple[str, ...] = ("kaggle_jpeg", "tcia_dicom", "mini_mias", "vindr_mammo", "inbreast")
 MASK_DESCRIPTION = "roi mask images"
 # A ROI mask is binary: at most this share of its pixels lie strictly between black and white (JPEG ringing).
 MASK_GREY_FRACTION = 0.02
@@ -65,6 +66,7 @@ def finding_locations(root: Path, layout: str) -> list[FindingLocation]:
     """The finding regions of the dataset at ``root`` (see the module doc); [] for layouts without any."""
     readers = {
         "kaggle_jpeg": cbis_mask_locations,
+        "tcia_dicom": tcia_mask_locations,
         "mini_mias": mias_locations,
         "vindr_mammo": vindr_locations,
         "inbreast": inbreast_locations,
@@ -92,25 +94,52 @@ def box_of_points(points: Sequence[tuple[float, float]]) -> Box:
 
 
 def cbis_mask_locations(root: Path) -> list[FindingLocation]:
-    """One location per case-CSV finding, holding its crop and ROI-mask files as mask candidates (the
-    files ``dicom_info.csv`` lists for the two series, those described as ROI masks first, then the
-    series folders' images)."""
+    """Kaggle JPEG layout: the mask candidates of each finding are the files ``dicom_info.csv`` lists for
+    its crop and ROI-mask series (those described as ROI masks first), then the series folders' images."""
     named = kaggle_jpeg.read_dicom_info(root)
+
+    def series_files(uids: Sequence[str], listed_paths: Sequence[str]) -> list[str]:
+        listed = [image for uid in uids for image in named.get(uid, [])]
+        listed.sort(key=lambda image: image.description.strip().lower() != MASK_DESCRIPTION)
+        found = [str(image.path) for image in listed if image.path.is_file()]
+        return found + [str(p) for uid in uids for p in kaggle_jpeg.folder_images(root, uid)]
+
+    cases = list(zip(cbis.CASE_CSVS, kaggle_jpeg.case_csv_paths(root), strict=True))
+    return case_csv_locations(root, cases, series_files)
+
+
+def tcia_mask_locations(root: Path) -> list[FindingLocation]:
+    """TCIA DICOM layout: the mask candidates are the files at the CSV's crop and ROI-mask paths, then every
+    DICOM whose header names one of the two series (ROI masks first)."""
+    tree = tcia.scan_tree(root)
+    cases, _ = tcia.case_csv_paths(root, tree)
+    headers, _ = tcia.scan_headers(root, tree.dicom_files)
+
+    def series_files(uids: Sequence[str], listed_paths: Sequence[str]) -> list[str]:
+        direct = tcia.direct_hits(root, tree.dicom_files, dict(enumerate(listed_paths)))
+        listed = [item for uid in uids for item in headers.get(uid, [])]
+        listed.sort(key=lambda item: item.description.strip().lower() != MASK_DESCRIPTION)
+        return [hit.path for hit in direct.values()] + [str(item.path) for item in listed]
+
+    return case_csv_locations(root, cases, series_files)
+
+
+def case_csv_locations(
+    root: Path,
+    cases: Sequence[tuple[cbis.CaseCsv, Path]],
+    series_files: Callable[[Sequence[str], Sequence[str]], list[str]],
+) -> list[FindingLocation]:
+    """One location per case-CSV finding, holding as mask candidates ``series_files(uids, listed paths)`` of
+    its ROI-mask and crop paths (either may hold the mask: only reading tells, :func:`read_mask_box`)."""
     locations = []
-    for case, path in zip(cbis.CASE_CSVS, kaggle_jpeg.case_csv_paths(root), strict=True):
+    for case, path in cases:
         table = read_table(path, root, ("image file path",))
         for finding in cbis.read_case_csv(path, root, case):
             row = table.rows[finding.row - 2]
-            uids = [
-                cbis.series_uid(row.get(column, ""))
-                for column in ("roi mask file path", "cropped image file path")
-            ]
-            uids = list(dict.fromkeys(uid for uid in uids if uid))
-            listed = [image for uid in uids for image in named.get(uid, [])]
-            listed.sort(key=lambda image: image.description.strip().lower() != MASK_DESCRIPTION)
-            candidates = [str(image.path) for image in listed if image.path.is_file()]
-            candidates += [str(p) for uid in uids for p in kaggle_jpeg.folder_images(root, uid)]
-            candidates = list(dict.fromkeys(candidates))
+            listed = [row.get(column, "") for column in ("roi mask file path", "cropped image file path")]
+            listed = [text for text in listed if text]
+            uids = list(dict.fromkeys(uid for uid in map(cbis.series_uid, listed) if uid))
+            candidates = list(dict.fromkeys(series_files(uids, listed)))
             reason = "" if candidates else f"no ROI mask or crop file found for series {uids or '(none)'}"
             locations.append(
                 FindingLocation(
