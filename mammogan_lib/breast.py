@@ -482,7 +482,7 @@ def to_training_array(breast: np.ndarray, resolution: int, resize_mode: str = "p
         raise ValueError(f"expected a 2-D image with breast pixels above 0, got shape {breast.shape}")
     top = np.float32(np.percentile(tissue, INTENSITY_PERCENTILE))  # > 0: tissue is
     canvas = _pad_square(breast) if resize_mode == "pad" else breast
-    scaled = np.clip(_resize(canvas, int(resolution)) / top, 0.0, 1.0)  # background stays exactly 0 ...
+    scaled = np.clip(resize_square(canvas, int(resolution)) / top, 0.0, 1.0)  # background stays exactly 0 ...
     return (scaled * np.float32(2.0) - np.float32(1.0)).astype(np.float32)  # ... and becomes exactly -1
 
 
@@ -496,7 +496,7 @@ def _pad_square(image: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def _resize(image: np.ndarray, resolution: int) -> np.ndarray:
+def resize_square(image: np.ndarray, resolution: int) -> np.ndarray:
     """Square resize; INTER_AREA when shrinking, INTER_LINEAR when enlarging. 0 stays exactly 0."""
     height, width = image.shape
     shrinking = height >= resolution and width >= resolution

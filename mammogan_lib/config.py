@@ -316,6 +316,38 @@ class PreprocessConfig(StageConfig):
         0.2, "Share of patients held out: never trained on; 05/06 test on them.", min=0.0, max=0.9
     )
     preview_count: int = param(16, "Images shown in preview grids.", min=1, max=64)
+    training_images: str = param(
+        "full",
+        "full = whole breasts; lesion_patches = square patches centred on the selected findings.",
+        choices=("full", "lesion_patches"),
+    )
+    patch_scale: float = param(
+        2.0, "Lesion patches: side = this x the finding box's longer side (source pixels).", min=1.0, max=20.0
+    )
+    patch_min_side: int = param(
+        256, "Lesion patches: the smallest side in source pixels (small calcifications).", min=8, max=8192
+    )
+    patch_at_border: str = param(
+        "shift",
+        "Lesion patches crossing the image border: shift = moved inside; skip = finding skipped.",
+        choices=("shift", "skip"),
+    )
+    patch_background_per_finding: int = param(
+        1, "Non-tumour patches (for 06) cut per lesion patch from the same image.", min=0, max=100
+    )
+
+    @property
+    def patch_geometry(self):
+        """The lesion-patch parameters as one :class:`~mammogan_lib.patches.PatchGeometry`."""
+        from mammogan_lib.patches import PatchGeometry
+
+        return PatchGeometry(
+            self.resolution,
+            self.patch_scale,
+            self.patch_min_side,
+            self.patch_at_border,
+            self.patch_background_per_finding,
+        )
 
 
 @dataclass(frozen=True)

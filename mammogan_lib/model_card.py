@@ -49,8 +49,21 @@ def training_data(run_dir: Path | str, n_images: int) -> dict[str, Any]:
         "licence": licence,
         "label_basis": summary.get("label_basis", []),
         "selection": summary.get("selection", ""),
+        "training_images": _training_images(run_dir),
         "n_images": n_images,
     }
+
+
+def _training_images(run_dir: Path | str) -> str:
+    """'whole breasts', or the lesion patches' geometry, from 02's record."""
+    record = files.read_json_if_present(RunPaths(run_dir).preprocess_record) or {}
+    if record.get("training_images") != "lesion_patches":
+        return "whole breasts"
+    geometry = record.get("geometry", {})
+    return (
+        f"lesion-centred patches (side {geometry.get('scale')} x the finding's extent, at least "
+        f"{geometry.get('min_side')} source pixels)"
+    )
 
 
 def training_classes(run_dir: Path | str) -> list[str]:

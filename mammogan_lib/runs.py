@@ -32,6 +32,7 @@ FIGURES: dict[str, str] = {
     "filter_examples": "01_examples.png",
     "before_after": "02_before_after.png",
     "training_images": "02_preview.png",
+    "background_patches": "02_background_patches.png",
     "training_losses": "03_losses.png",
     "samples_progression": "03_samples_progression.png",
     "generated": "04_generated.png",
