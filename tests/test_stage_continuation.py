@@ -16,7 +16,7 @@ def stand_in_stages(monkeypatch):
     partial: dict[str, dict | None] = {}
     executed: list[str] = []
 
-    def execute(stage, params, run_dir, cwd):
+    def execute(stage, params, run_dir, cwd, shown=None):
         executed.append(stage)
         record = {"stage": stage, "wall_s": 0.1, "partial": partial.pop(stage, None)}
         files.write_json(RunPaths(run_dir).stage_record(stage), record)
