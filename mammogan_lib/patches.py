@@ -530,15 +530,19 @@ def ensure_patch_cache(
             {(r.source_image_id, r.finding_type, r.finding_id) for r in results if r.kind == "lesion"}
         ),
         "regions": len(lesions),
-        "written": int((lesions["array_row"] >= 0).sum()),
-        "skipped": int((lesions["array_row"] < 0).sum()),
+        **written_and_skipped(lesions),
         "skipped_by_reason": skip_counts(lesions),
-        "background_written": int((background["array_row"] >= 0).sum()),
-        "background_skipped": int((background["array_row"] < 0).sum()),
+        **written_and_skipped(background, prefix="background_"),
         "version": PATCH_VERSION,
     }
     files.write_json(folder / "summary.json", summary)
     return folder
+
+
+def written_and_skipped(index: pd.DataFrame, prefix: str = "") -> dict[str, int]:
+    """How many rows of a cache index hold an array (``array_row`` >= 0) and how many were skipped."""
+    written = int((index["array_row"] >= 0).sum())
+    return {f"{prefix}written": written, f"{prefix}skipped": len(index) - written}
 
 
 def is_patch_cache_complete(folder: Path) -> bool:
@@ -637,8 +641,7 @@ def ensure_healthy_patch_cache(
     summary = {
         "resolution": resolution,
         "inputs": len(tasks),
-        "written": int((index["array_row"] >= 0).sum()),
-        "skipped": int((index["array_row"] < 0).sum()),
+        **written_and_skipped(index),
         "version": PATCH_VERSION,
     }
     files.write_json(folder / "summary.json", summary)
