@@ -34,6 +34,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -245,7 +246,7 @@ def cut_patches(task: PatchTask) -> list[PatchRecord]:
     """The lesion and non-tumour patches of one image, and a skipped record for each one not made."""
     geometry = task.geometry
 
-    def skipped(location: FindingLocation, code: str, reason: str) -> PatchRecord:
+    def lesion(location: FindingLocation, **fields: Any) -> PatchRecord:
         return PatchRecord(
             patch_id(location),
             task.image_id,
@@ -253,10 +254,11 @@ def cut_patches(task: PatchTask) -> list[PatchRecord]:
             location.finding_type,
             location.finding_id,
             location.part,
-            box=_box_text(location.box),
-            reason_code=code,
-            error=reason,
+            **fields,
         )
+
+    def skipped(location: FindingLocation, code: str, reason: str) -> PatchRecord:
+        return lesion(location, box=_box_text(location.box), reason_code=code, error=reason)
 
     try:
         loaded = imaging.read_grayscale(Path(task.path))
@@ -297,13 +299,8 @@ def cut_patches(task: PatchTask) -> list[PatchRecord]:
         windows.setdefault(location.key, []).append(window)
         offset = math.hypot(centre[0] - (window[0] + window[2]) / 2, centre[1] - (window[1] + window[3]) / 2)
         records.append(
-            PatchRecord(
-                patch_id(location),
-                task.image_id,
-                "lesion",
-                location.finding_type,
-                location.finding_id,
-                location.part,
+            lesion(
+                location,
                 box=_box_text(box),
                 window=_box_text(window),
                 side=window[2] - window[0],

@@ -43,6 +43,7 @@ img { max-width: min(520px, 100%); }
 details { margin: 0.5em 0 1.5em; } summary { cursor: pointer; }
 """
 METRIC_STEMS = ("precision", "recall", "density", "coverage")
+HEADLINE_SCALARS = ("n", "psnr", "ssim", "memorised", "beta")  # metrics.json headline keys shown as is
 MAX_TABLE_COLUMNS = 7  # more, and a table of short numbers runs off a laptop's screen
 SVM_COLUMNS = ("accuracy", "auc", "sensitivity", "specificity")
 
@@ -428,9 +429,6 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         f"{html.escape(run_dir.name)}</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
     return files.write_text(paths.index, page)
-
-
-HEADLINE_SCALARS = ("n", "psnr", "ssim", "memorised", "beta")  # metrics.json headline keys shown as is
 
 
 # --- the closing summary in the terminal ----------------------------------------------------------------
