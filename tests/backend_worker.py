@@ -132,13 +132,15 @@ def step_task() -> dict[str, np.ndarray]:
             given = pickle.loads((case_dir / "draws.pkl").read_bytes())
             module = sys.modules[f"mammogan_lib.backends.{BACKEND}_step"]
             # the step's draws: TensorFlow's (its SeedGenerators' states: unused, dropout is 0)
-            module.host_draws = lambda *args: dataclasses.replace(given, seed_states=np.zeros((args[5], 2)))
+            module.host_draws = lambda *args, given=given: dataclasses.replace(
+                given, seed_states=np.zeros((args[5], 2))
+            )
         before = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
         losses = trainer.train_step(np.arange(BATCH))
         results[f"{case}/losses"] = np.array([losses[k] for k in training.LOSS_KEYS])
         after = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
         results[f"{case}/largest_change"] = np.array(
-            max(float(np.abs(a - b).max()) for a, b in zip(after, before))
+            max(float(np.abs(a - b).max()) for a, b in zip(after, before, strict=True))
         )
         for name, model in trainer.models.items():
             for index, value in enumerate(numpy_of(model.weights)):
