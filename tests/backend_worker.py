@@ -11,6 +11,7 @@ Tasks:
 - ``checkpoint``: a short run's checkpoint generator, and its images for fixed latents.
 - ``generate``: the generator of the tensorflow and jax workers' ``checkpoint`` runs, loaded here, on the
   same latents.
+- ``float16``: three steps in mixed_float16 with loss scaling.
 """
 
 from __future__ import annotations
@@ -217,12 +218,29 @@ def generate_task() -> dict[str, np.ndarray]:
     return results
 
 
+def float16_task() -> dict[str, np.ndarray]:
+    """Three steps in mixed_float16: the losses, and the loss scale's state (Keras's dynamic scale starts at
+    2**15 and counts finite steps)."""
+    images, _ = training_data(False)
+    cfg = settings(FOLDER / f"float16_{BACKEND}", precision="mixed_float16", r1_gamma=1.0)
+    trainer = training.build_trainer(images, cfg)
+    losses = [list(trainer.train_step(np.arange(BATCH)).values()) for _ in range(3)]
+    state = {v.path.split("/")[-1]: ops.convert_to_numpy(v) for v in trainer.g_optimizer.variables}
+    return {
+        "losses": np.array(losses),
+        "dynamic_scale": state["dynamic_scale"],
+        "step_counter": state["step_counter"],
+        "compute_dtype": np.array(str(trainer.generator.get_layer("g_dense").compute_dtype)),
+    }
+
+
 TASKS = {
     "step": step_task,
     "augment": augment_task,
     "resume": resume_task,
     "checkpoint": checkpoint_task,
     "generate": generate_task,
+    "float16": float16_task,
 }
 
 if __name__ == "__main__":
