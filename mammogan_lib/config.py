@@ -153,15 +153,16 @@ def progressive_errors(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         errors.append(
             (
                 "progressive_resolutions",
-                f"{resolutions}: each resolution must be twice the one before (one block pair per stage), e.g. [64, 128]",
+                f"{resolutions}: each resolution must be twice the one before (one block pair per stage), "
+                "e.g. [64, 128]",
             )
         )
     if resolutions[-1] != values.get("resolution"):
         errors.append(
             (
                 "progressive_resolutions",
-                f"ends at {resolutions[-1]}, but 'resolution' is {values.get('resolution')}: the last stage trains at "
-                "the run's resolution",
+                f"ends at {resolutions[-1]}, but 'resolution' is {values.get('resolution')}: the last stage "
+                "trains at the run's resolution",
             )
         )
     architecture = values.get("architecture")
@@ -169,7 +170,8 @@ def progressive_errors(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         errors.append(
             (
                 "progressive_resolutions",
-                f"progressive training supports 'architecture' {list(PROGRESSIVE_ARCHITECTURES)}, not {architecture!r}: "
+                f"progressive training supports 'architecture' {list(PROGRESSIVE_ARCHITECTURES)}, "
+                f"not {architecture!r}: "
                 "set progressive_resolutions: [] or architecture: baseline",
             )
         )
@@ -179,7 +181,8 @@ def progressive_errors(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         errors.append(
             (
                 "progressive_epochs",
-                f"has {len(stage_epochs)} values for the {len(resolutions)} stages of 'progressive_resolutions' "
+                f"has {len(stage_epochs)} values for the {len(resolutions)} stages of "
+                f"'progressive_resolutions' "
                 f"{resolutions}: give one number of epochs per stage",
             )
         )
@@ -187,7 +190,8 @@ def progressive_errors(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         errors.append(
             (
                 "progressive_epochs",
-                f"{stage_epochs} sum to {sum(stage_epochs)} epochs but 'epochs' is {values.get('epochs')}: set epochs: "
+                f"{stage_epochs} sum to {sum(stage_epochs)} epochs but 'epochs' is {values.get('epochs')}: "
+                f"set epochs: "
                 f"{sum(stage_epochs)} (the stages' epochs are the run's)",
             )
         )
@@ -196,7 +200,8 @@ def progressive_errors(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         errors.append(
             (
                 "progressive_epochs",
-                f"{stage_epochs}: every stage after the first needs at least 2 epochs (a fade and a stable part)",
+                f"{stage_epochs}: every stage after the first needs at least 2 epochs (a fade and a stable "
+                "part)",
             )
         )
     return errors
@@ -508,7 +513,7 @@ class TrainConfig(StageConfig):
     )
     progressive_fade_fraction: float = param(
         0.5,
-        "Share of each later progressive stage over which its new block fades in (ProGAN: half); 0 = no fade.",
+        "Share of each later progressive stage over which its new block fades in (ProGAN: half); 0 = none.",
         min=0.0,
         max=1.0,
     )

@@ -1,4 +1,4 @@
-"""Progressive-resolution training (Karras et al. 2018; thesis 3.5.1: 64 -> 128): the schedule, growing, resume.
+"""Progressive-resolution training (Karras et al. 2018; thesis 3.5.1: 64 -> 128): schedule, growth, resume.
 
 With ``progressive_resolutions: [64, 128]`` and ``progressive_epochs: [e1, e2]`` (summing to ``epochs``),
 training runs ``e1`` epochs at 64 x 64, then grows G and D by one block pair and trains ``e2`` epochs at
@@ -157,7 +157,8 @@ def stages_fingerprint(stage_images: Mapping[int, np.ndarray], class_labels: Any
 def carry_weights(source: Any, target: Any) -> list[str]:
     """Copy the weights of every layer of ``target`` that ``source`` has too (same name); return the names.
 
-    ``ValueError`` if a shared layer's weights differ in shape (the stages would not be parts of one model)."""
+    ``ValueError`` if a shared layer's weights differ in shape (the stages would not be parts of one
+    model)."""
     names = {layer.name for layer in source.layers}
     carried = []
     for layer in target.layers:
@@ -313,7 +314,8 @@ class ProgressiveTrainer(Trainer):
         saved = state.get("progressive_stage")
         if saved is not None and (int(saved), bool(state.get("fading"))) != (phase.stage, phase.fading):
             raise ValueError(
-                f"the checkpoint of epoch {state['epoch']} records stage {saved} (fading {state.get('fading')}), "
+                f"the checkpoint of epoch {state['epoch']} records stage {saved} "
+                f"(fading {state.get('fading')}), "
                 f"but this run's schedule has stage {phase.stage} (fading {phase.fading}) there"
             )
         self.enter_phase(phase)
@@ -363,7 +365,8 @@ def build_progressive_trainer(
     missing = [r for r in settings.progressive_resolutions if r not in stage_images]
     if missing:
         raise ValueError(
-            f"no training images at {missing} for 'progressive_resolutions' {settings.progressive_resolutions}: "
+            f"no training images at {missing} for 'progressive_resolutions' "
+            f"{settings.progressive_resolutions}: "
             "re-run 02_preprocess with these progressive_resolutions (it writes a cache at each)"
         )
     checked = {r: check_images(stage_images[r], r) for r in settings.progressive_resolutions}

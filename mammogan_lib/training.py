@@ -418,7 +418,7 @@ class Trainer:
         return state
 
     def progressive_record(self) -> dict[str, Any] | None:
-        """A progressive run's stages (:class:`mammogan_lib.progressive.ProgressiveTrainer`); ``None`` here."""
+        """A progressive run's stages (:class:`~mammogan_lib.progressive.ProgressiveTrainer`); else None."""
         return None
 
     def prepare_resume(self, state: dict[str, Any]) -> None:
@@ -699,7 +699,9 @@ def build_trainer(
         from mammogan_lib.progressive import build_progressive_trainer
 
         stages = {**(stage_images or {}), settings.resolution: array}
-        return build_progressive_trainer(stages, settings, precision, separate_upsampling, devices, class_labels)
+        return build_progressive_trainer(
+            stages, settings, precision, separate_upsampling, devices, class_labels
+        )
     return assemble_trainer(array, settings, precision, separate_upsampling, devices, class_labels)
 
 

@@ -1,4 +1,5 @@
-"""Progressive-resolution training: the schedule, the stage models, growing, exact resume mid-stage and mid-fade.
+"""Progressive-resolution training: the schedule, the stage models, growing, exact resume mid-stage and
+mid-fade.
 
 Tiny models (64 -> 128, width 1/8, latent 16, batch 8, 32 random images: 4 steps per epoch) on CPU, where
 TensorFlow's kernels are deterministic, so "the same" means bit for bit (``np.array_equal``).
@@ -17,7 +18,7 @@ from mammogan_lib.frameworks import import_keras
 keras = import_keras()
 
 from mammogan_lib import checkpoint as ckpt  # noqa: E402
-from mammogan_lib import preprocess, progressive  # noqa: E402
+from mammogan_lib import preprocess  # noqa: E402
 from mammogan_lib.config import ParameterError, PreprocessConfig, TrainConfig  # noqa: E402
 from mammogan_lib.models import build_models  # noqa: E402
 from mammogan_lib.models.progressive import FadeIn, build_stage_models, fade_layers  # noqa: E402

@@ -1,11 +1,11 @@
-"""The models of progressive-resolution training (Karras et al. 2018): each stage is a part of the final model.
+"""The models of progressive-resolution training (Karras et al. 2018): each stage is part of the final model.
 
 Training grows G and D one block pair at a time, e.g. 64 -> 128. A stage's models are made of the **final**
 model's layers, under the final model's names, so growing only adds layers and the models of the last
 stage, once the new block is faded in, *are* the ordinary models (:func:`mammogan_lib.models.build_models`,
 same layers, names and weight files). At final resolution 128, width 1.0, the baseline (exp3)::
 
-    stage 64   G: z -> g_dense -> (8, 8, 256) -> g_conv1..3 (128, 128, 128) -> g_out_conv_64 + tanh  (64, 64, 1)
+    stage 64   G: z -> g_dense -> (8, 8, 256) -> g_conv1..3 (128, 128, 128) -> g_out_conv_64 + tanh
                D: image (64, 64, 1) -> d_from_image_64 (1x1, 32) -> d_conv2..4 (64, 128, 256) -> d_dense
     stage 128  the ordinary exp3 G and D (g_conv4 with 64 filters, g_out_conv; d_conv1 reads the image)
 
@@ -139,7 +139,7 @@ def build_stage_generator(
 def from_image(
     image: keras.KerasTensor, channels: int, resolution: int, spectral_norm: bool
 ) -> keras.KerasTensor:
-    """ProGAN's fromRGB at ``resolution``: ``Conv2D 1x1 -> LeakyReLU(0.2)``, ``(R, R, 1) -> (R, R, channels)``."""
+    """ProGAN's fromRGB at ``resolution``: ``Conv2D 1x1 -> LeakyReLU(0.2)``, ``(R, R, 1) -> (R, R, C)``."""
     conv = layers.Conv2D(channels, 1, name=f"d_from_image_{resolution}")
     x = spectrally_normalised(conv, spectral_norm)(image)
     return layers.LeakyReLU(LEAKY_SLOPE, name=f"d_from_image_lrelu_{resolution}")(x)
@@ -202,7 +202,8 @@ def build_stage_models(
     in, is exactly :func:`mammogan_lib.models.build_models` at ``final_resolution``."""
     if architecture not in PROGRESSIVE_ARCHITECTURES:
         raise ValueError(
-            f"progressive training supports architecture {list(PROGRESSIVE_ARCHITECTURES)}, not {architecture!r}"
+            f"progressive training supports architecture {list(PROGRESSIVE_ARCHITECTURES)}, "
+            f"not {architecture!r}"
         )
     if resolution == final_resolution and not fading:
         return build_models(
