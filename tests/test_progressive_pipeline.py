@@ -67,7 +67,7 @@ def test_03_grows_from_64_to_128_and_its_checkpoints_record_the_stage(progressiv
     first, second = values["progressive_epochs"]
     assert summary["epoch"] == first + second and summary["progressive"]["current_resolution"] == 128
     assert [s["resolution"] for s in summary["progressive"]["stages"]] == [64, 128]
-    states = {int(p.name.split("_")[1]): ckpt.read_state(p) for p in ckpt.list_checkpoints(paths.run_dir)}
+    states = {int(p.name.split("_")[1]): ckpt.read_state(p) for p in ckpt.list_checkpoints(paths.root)}
     assert states[first + second]["stage_resolution"] == 128 and not states[first + second]["fading"]
     for epoch, state in states.items():
         assert state["stage_resolution"] == (64 if epoch <= first else 128)
@@ -90,10 +90,10 @@ def test_04_generates_at_the_final_resolution_and_the_card_says_the_run_was_prog
     assert paths.figure("grid_across_epochs").is_file()  # 64 px checkpoints among them, upsampled
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("progressive_run", ["smoke"], indirect=True)  # the tiny tier stops after 04
 def test_at_smoke_scale_05_and_06_measure_the_grown_generator(progressive_run):
-    tier, paths, _, _ = progressive_run
-    if tier != "smoke":
-        pytest.skip("the tiny tier stops after 04")
+    _, paths, _, _ = progressive_run
     results = files.read_json(paths.metrics)
     assert results["epoch"] == files.read_json(paths.train_summary)["epoch"]
     assert any(key.startswith("fid") for key in results["headline"])
