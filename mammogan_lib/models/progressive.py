@@ -27,8 +27,6 @@ Only ``architecture: baseline`` is built this way; the config refuses the others
 
 from __future__ import annotations
 
-from typing import Any
-
 from mammogan_lib.models.baseline import INPUT_CHANNELS, generator_filters, upsampling_block
 from mammogan_lib.models.common import (
     LEAKY_SLOPE,
@@ -50,9 +48,8 @@ from mammogan_lib.models.discriminator import (
     downsampling_block,
     spectrally_normalised,
 )
+from mammogan_lib.models.layers import FadeIn
 from mammogan_lib.models.registry import build_models
-
-ops = keras.ops
 
 PROGRESSIVE_ARCHITECTURES: tuple[str, ...] = ("baseline",)
 """Architectures whose stages can be built (the others' blocks are not split this way yet)."""
@@ -61,27 +58,6 @@ GENERATOR_NAME = "generator_baseline"
 DISCRIMINATOR_NAME = "discriminator"
 """Every stage's models carry the ordinary models' names, so their variables' paths (and the optimisers'
 slot names derived from them) are the same in every stage."""
-
-
-@keras.saving.register_keras_serializable(package="mammogan")
-class FadeIn(keras.layers.Layer):
-    """``(1 - alpha) * old + alpha * new`` of its inputs ``[old, new]`` (same shape).
-
-    ``alpha`` is a non-trainable scalar weight (saved with the model), set from outside with
-    ``layer.alpha.assign(value)``: the trainer assigns it from the step number before every step, so it is
-    a function of the step and a resume mid-fade continues exactly.
-    """
-
-    def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
-        self.alpha = self.add_weight(name="alpha", shape=(), initializer="zeros", trainable=False)
-
-    def call(self, inputs: list[Any]) -> Any:
-        old, new = inputs
-        alpha = ops.cast(self.alpha, new.dtype)
-        return (1.0 - alpha) * old + alpha * new
-
-    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
-        return input_shape[1]
 
 
 def check_stage(resolution: int, final_resolution: int) -> None:
