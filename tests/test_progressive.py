@@ -7,6 +7,10 @@ TensorFlow's kernels are deterministic, so "the same" means bit for bit (``np.ar
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +28,7 @@ from mammogan_lib.models import build_models  # noqa: E402
 from mammogan_lib.models.progressive import FadeIn, build_stage_models, fade_layers  # noqa: E402
 from mammogan_lib.progressive import Phase, fade_alpha, phase_of_epoch, plan_phases  # noqa: E402
 from mammogan_lib.training import build_trainer, train  # noqa: E402
+from tests.conftest import PROJECT_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
@@ -221,42 +226,72 @@ def read_losses(run_dir) -> pd.DataFrame:
     return pd.read_csv(Path(run_dir) / "losses.csv")
 
 
-def test_resume_mid_stage_and_mid_fade_gives_the_losses_of_an_uninterrupted_run(tmp_path):
+RESUME_SCRIPT = """
+import json, sys
+import numpy as np
+from mammogan_lib.config import TrainConfig
+from mammogan_lib.training import build_trainer, train
+settings = TrainConfig(**json.loads(sys.argv[1]))
+images = np.load(sys.argv[2])
+trainer = build_trainer(images["final"], settings, stage_images={64: images["low"]})
+print(json.dumps([p.epoch for p in train(trainer)]))
+"""
+
+
+def resume_in_new_process(settings: TrainConfig, images_path: Path) -> list[int]:
+    """Run train() in a fresh Python process (nothing shared with this one but the run folder)."""
+    done = subprocess.run(
+        [sys.executable, "-c", RESUME_SCRIPT, json.dumps(dataclasses.asdict(settings)), str(images_path)],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_kill_and_resume_mid_stage_and_mid_fade_gives_the_losses_of_an_uninterrupted_run(tmp_path):
+    # 3 epochs at 64 px, then 6 at 128 px: the fade over epochs 4-6, the grown models alone over 7-9
+    schedule = dict(epochs=9, progressive_epochs=[3, 6], checkpoint_every=2)
     images = stage_images()
-    whole = progressive_trainer(progressive_settings(tmp_path / "whole"), images)
-    assert [p.epoch for p in train(whole)] == [1, 2, 3, 4, 5, 6]
+    np.savez(tmp_path / "images.npz", final=images[128], low=images[64])
+    whole = progressive_trainer(progressive_settings(tmp_path / "whole", **schedule), images)
+    assert [p.epoch for p in train(whole)] == list(range(1, 10))
 
-    split_dir = tmp_path / "split"
-    for stop in (1, 3):  # mid-stage (epoch 1 of 2 at 64 px), then mid-fade (epoch 3, a = 0.5)
-        session = progressive_trainer(progressive_settings(split_dir), images)
-        for progress in train(session):
-            if progress.epoch == stop:
+    split = progressive_settings(tmp_path / "split", **schedule)
+    for killed in (3, 5):  # after an epoch no checkpoint saved: mid-stage (resumes at 2), mid-fade (at 4)
+        for progress in train(progressive_trainer(split, images)):
+            if progress.epoch == killed:
                 break
-    state = ckpt.read_state(split_dir / "checkpoints" / "epoch_000003")
+    checkpoints = split.run_dir / "checkpoints"
+    assert ckpt.latest_checkpoint(split.run_dir) == checkpoints / "epoch_000004"
+    assert ckpt.read_state(checkpoints / "epoch_000002")["stage_resolution"] == 64
+    state = ckpt.read_state(checkpoints / "epoch_000004")
     assert (state["progressive_stage"], state["stage_resolution"], state["fading"]) == (1, 128, True)
-    assert state["fade_alpha"] == 0.5
-    assert ckpt.read_state(split_dir / "checkpoints" / "epoch_000001")["stage_resolution"] == 64
-    last = progressive_trainer(progressive_settings(split_dir), images)
-    assert [p.epoch for p in train(last)] == [4, 5, 6]
+    assert state["fade_alpha"] == pytest.approx(4 / 12)  # 4 of the fade's 12 steps done
+    assert resume_in_new_process(split, tmp_path / "images.npz") == [5, 6, 7, 8, 9]
 
-    assert np.array_equal(read_losses(whole.settings.run_dir).to_numpy(), read_losses(split_dir).to_numpy())
-    for name in ("generator", "discriminator"):
-        for a, b in zip(whole.models[name].weights, last.models[name].weights, strict=True):
+    losses_whole, losses_split = read_losses(whole.settings.run_dir), read_losses(split.run_dir)
+    assert losses_split["step"].tolist() == list(range(1, 9 * STEPS_PER_EPOCH + 1))
+    assert np.array_equal(losses_whole.to_numpy(), losses_split.to_numpy())  # bit for bit
+    # after the last fade the checkpoint is an ordinary one: the ordinary models load it, and hold exactly
+    # the uninterrupted run's weights
+    final = checkpoints / "epoch_000009"
+    ordinary = dict(
+        zip(("generator", "discriminator"), build_models("baseline", 128, 16, 0.125, 0.2), strict=True)
+    )
+    for name, model in ordinary.items():
+        model.load_weights(str(final / f"{name}.weights.h5"))
+        for a, b in zip(whole.models[name].weights, model.weights, strict=True):
             assert np.array_equal(a.numpy(), b.numpy()), a.path
-    # after the last fade the checkpoint is an ordinary one: the ordinary generator loads it
-    final = split_dir / "checkpoints" / "epoch_000006"
-    ordinary, _ = build_models("baseline", 128, 16, 0.125, 0.2)
-    ordinary.load_weights(str(final / "generator.weights.h5"))
-    z = np.random.default_rng(1).normal(size=(2, 16)).astype(np.float32)
-    expected = np.asarray(whole.generator(z, training=False))
-    assert np.array_equal(np.asarray(ordinary(z, training=False)), expected)
     # an earlier stage's checkpoint generates at the run's resolution (its 64 px images upsampled)
-    early = ckpt.load_generator(split_dir / "checkpoints" / "epoch_000001")
-    assert early.output_shape == (None, 128, 128, 1)
-    summary_stages = last.progressive_record()["stages"]
-    assert [(s["resolution"], s["epochs"], s["fade_epochs"]) for s in summary_stages] == [
-        (64, [1, 2], 0),
-        (128, [3, 6], 2),
+    assert ckpt.load_generator(checkpoints / "epoch_000002").output_shape == (None, 128, 128, 1)
+    assert [
+        (s["resolution"], s["epochs"], s["fade_epochs"]) for s in whole.progressive_record()["stages"]
+    ] == [
+        (64, [1, 3], 0),
+        (128, [4, 9], 3),
     ]
 
 
