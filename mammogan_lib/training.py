@@ -1070,7 +1070,7 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
         "partial": trainer.budget_stop,
         "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
         "last_epoch_losses": last_epoch,
-        "progressive": trainer.progressive_record(),
+        **({"progressive": trainer.progressive_record()} if trainer.progressive_record() else {}),
         "params": trainer.params(),
     }
 
