@@ -32,14 +32,21 @@ seed with ``tf.random.experimental.stateless_fold_in``) or a ``keras.random.Seed
 seed gives the same augmentation, also when a multi-GPU step splits the batch over replicas (the draws are
 made for the global batch: :func:`mammogan_lib.distribute.global_batch_draw`). Works eagerly and inside
 ``tf.function`` (height and width must be static). TensorFlow is imported lazily.
+
+The jax and torch backends draw the same distributions on the host (:func:`augment_draws`, from numpy's
+generator of the step). Every backend applies them with :func:`apply_augment`, written in ``keras.ops``, so
+the same random values give the same images on all three.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from mammogan_lib.distribute import global_batch_draw
+from mammogan_lib.frameworks import import_keras
 
 POLICIES: tuple[str, ...] = ("translation", "cutout", "brightness", "contrast")
 """Transform names a policy string may contain."""
@@ -66,10 +73,11 @@ def parse_policy(policy: str) -> list[str]:
 
 
 def diff_augment(images: Any, policy: str, seed: Any) -> Any:
-    """Augment a batch ``(N, H, W, 1)`` in [-1, 1] with the transforms named in ``policy``.
+    """Augment a batch ``(N, H, W, 1)`` in [-1, 1] with the transforms named in ``policy`` (TensorFlow).
 
     Returns a tensor of the same shape and dtype, in [-1, 1]. An empty policy returns ``images``
-    itself, untouched. ``seed``: a shape ``(2,)`` int seed or a ``keras.random.SeedGenerator``.
+    itself, untouched. ``seed``: a shape ``(2,)`` int seed or a ``keras.random.SeedGenerator``. The draws
+    are TensorFlow's stateless ones; the transforms themselves are :func:`apply_augment`'s.
     """
     names = parse_policy(policy)
     if not names:
@@ -78,8 +86,32 @@ def diff_augment(images: Any, policy: str, seed: Any) -> Any:
 
     x = tf.convert_to_tensor(images)
     seeds = tf.random.experimental.stateless_split(_stateless_seed(seed), num=len(names))
-    for index, name in enumerate(names):
-        x = TRANSFORMS[name](x, seeds[index])
+    draws = [DRAWS[name](x, seeds[index]) for index, name in enumerate(names)]
+    return apply_augment(x, names, draws)
+
+
+def augment_draws(names: Sequence[str], batch: int, size: tuple[int, int], rng: Any) -> list[Any]:
+    """The random values of ``names``'s transforms for ``batch`` images of ``size`` ``(H, W)``, drawn on
+    the host from the numpy ``rng`` (the jax and torch backends): what :func:`apply_augment` takes, with
+    the distributions of the TensorFlow draws."""
+    draws: list[Any] = []
+    for name in names:
+        if name in UNIFORM_RANGES:
+            low, high = UNIFORM_RANGES[name]
+            draws.append(rng.uniform(low, high, (batch, 1, 1, 1)).astype(np.float32))
+        else:
+            draws.append(
+                [rng.integers(low, high, batch).astype(np.int32) for low, high in OFFSET_BOUNDS[name](size)]
+            )
+    return draws
+
+
+def apply_augment(x: Any, names: Sequence[str], draws: Sequence[Any]) -> Any:
+    """Apply ``names``'s transforms in turn with their random values ``draws`` (``keras.ops``: the same on
+    every backend): a per-image ``(N, 1, 1, 1)`` value for brightness and contrast, one ``(N,)`` int32
+    offset per axis for translation and cutout."""
+    for name, draw in zip(names, draws, strict=True):
+        x = APPLY[name](x, draw)
     return x
 
 
@@ -95,8 +127,35 @@ def _stateless_seed(seed: Any) -> Any:
     return seed
 
 
+def _translation_bounds(size: tuple[int, int]) -> list[tuple[int, int]]:
+    """Shifts up to 1/8 of the side along each axis: ``[low, high)`` per axis."""
+    max_shifts = [int(side * TRANSLATION_RATIO + 0.5) for side in size]
+    return [(-m, m + 1) for m in max_shifts]
+
+
+def _cutout_sides(size: tuple[int, int]) -> list[int]:
+    return [int(side * CUTOUT_RATIO + 0.5) for side in size]
+
+
+def _cutout_bounds(size: tuple[int, int]) -> list[tuple[int, int]]:
+    """The hole's centre, uniform over the image, upper bound as in the original (one more for even
+    sides)."""
+    return [(0, side + (1 - hole % 2)) for side, hole in zip(size, _cutout_sides(size), strict=True)]
+
+
+UNIFORM_RANGES: dict[str, tuple[float, float]] = {"brightness": BRIGHTNESS_RANGE, "contrast": CONTRAST_RANGE}
+OFFSET_BOUNDS: dict[str, Callable[[tuple[int, int]], list[tuple[int, int]]]] = {
+    "translation": _translation_bounds,
+    "cutout": _cutout_bounds,
+}
+
+
+def _image_size(x: Any) -> tuple[int, int]:
+    return int(x.shape[1]), int(x.shape[2])
+
+
 def _per_image_uniform(x: Any, seed: Any, bounds: tuple[float, float]) -> Any:
-    """``U(low, high)`` of shape ``(N, 1, 1, 1)`` in ``x``'s dtype."""
+    """``U(low, high)`` of shape ``(N, 1, 1, 1)`` in ``x``'s dtype (TensorFlow's stateless draw)."""
     import tensorflow as tf
 
     values = global_batch_draw(
@@ -106,23 +165,9 @@ def _per_image_uniform(x: Any, seed: Any, bounds: tuple[float, float]) -> Any:
     return tf.cast(values, x.dtype)
 
 
-def _brightness(x: Any, seed: Any) -> Any:
-    """``x + U(-0.5, 0.5)`` per image, clipped to [-1, 1]."""
-    import tensorflow as tf
-
-    return tf.clip_by_value(x + _per_image_uniform(x, seed, BRIGHTNESS_RANGE), -1.0, 1.0)
-
-
-def _contrast(x: Any, seed: Any) -> Any:
-    """``(x - mean) * U(0.5, 1.5) + mean`` per image, clipped to [-1, 1]."""
-    import tensorflow as tf
-
-    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)  # (N, 1, 1, 1)
-    return tf.clip_by_value((x - mean) * _per_image_uniform(x, seed, CONTRAST_RANGE) + mean, -1.0, 1.0)
-
-
 def _random_offsets(x: Any, seed: Any, bounds: list[tuple[int, int]]) -> list[Any]:
-    """One ``(N,)`` int32 offset per image and per ``(low, high)`` pair, uniform in ``[low, high)``."""
+    """One ``(N,)`` int32 offset per image and per ``(low, high)`` pair, uniform in ``[low, high)``
+    (TensorFlow's stateless draw)."""
     import tensorflow as tf
 
     seeds = tf.random.experimental.stateless_split(seed, num=len(bounds))
@@ -137,6 +182,32 @@ def _random_offsets(x: Any, seed: Any, bounds: list[tuple[int, int]]) -> list[An
     ]
 
 
+DRAWS: dict[str, Callable[[Any, Any], Any]] = {
+    **{
+        name: lambda x, seed, b=bounds: _per_image_uniform(x, seed, b)
+        for name, bounds in UNIFORM_RANGES.items()
+    },
+    **{
+        name: lambda x, seed, b=bounds: _random_offsets(x, seed, b(_image_size(x)))
+        for name, bounds in OFFSET_BOUNDS.items()
+    },
+}
+"""Each transform's TensorFlow draw ``(images, seed) -> its random values``."""
+
+
+def _brightness(x: Any, shift: Any) -> Any:
+    """``x + U(-0.5, 0.5)`` per image, clipped to [-1, 1]."""
+    ops = import_keras().ops
+    return ops.clip(x + ops.cast(shift, x.dtype), -1.0, 1.0)
+
+
+def _contrast(x: Any, factor: Any) -> Any:
+    """``(x - mean) * U(0.5, 1.5) + mean`` per image, clipped to [-1, 1]."""
+    ops = import_keras().ops
+    mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)  # (N, 1, 1, 1)
+    return ops.clip((x - mean) * ops.cast(factor, x.dtype) + mean, -1.0, 1.0)
+
+
 def _axis_mask(inside: Any, axis: int) -> Any:
     """Broadcast an ``(N, size)`` mask along ``axis`` (1: rows, 2: columns) to ``(N, H|1, W|1, 1)``."""
     return inside[:, :, None, None] if axis == 1 else inside[:, None, :, None]
@@ -144,46 +215,41 @@ def _axis_mask(inside: Any, axis: int) -> Any:
 
 def _shift_axis(x: Any, shift: Any, axis: int) -> Any:
     """Shift each image of ``x`` by ``shift[n]`` pixels along ``axis`` (1 or 2), filling with -1."""
-    import tensorflow as tf
-
+    ops = import_keras().ops
     size = x.shape[axis]
-    source = tf.range(size)[None, :] - shift[:, None]  # (N, size): where each output pixel comes from
-    inside = (source >= 0) & (source < size)
-    moved = tf.gather(x, tf.clip_by_value(source, 0, size - 1), axis=axis, batch_dims=1)
-    return tf.where(_axis_mask(inside, axis), moved, tf.cast(BACKGROUND, x.dtype))
+    source = ops.arange(size, dtype="int32")[None, :] - ops.cast(shift, "int32")[:, None]  # (N, size)
+    inside = ops.logical_and(source >= 0, source < size)
+    rows = ops.broadcast_to(_axis_mask(ops.clip(source, 0, size - 1), axis), ops.shape(x))
+    moved = ops.take_along_axis(x, rows, axis=axis)
+    return ops.where(_axis_mask(inside, axis), moved, ops.cast(BACKGROUND, x.dtype))
 
 
-def _translation(x: Any, seed: Any) -> Any:
+def _translation(x: Any, shifts: Sequence[Any]) -> Any:
     """Shift by up to 1/8 of the side along each axis, independently per image; background -1."""
-    max_shifts = [int(x.shape[axis] * TRANSLATION_RATIO + 0.5) for axis in (1, 2)]
-    shifts = _random_offsets(x, seed, [(-m, m + 1) for m in max_shifts])
     return _shift_axis(_shift_axis(x, shifts[0], axis=1), shifts[1], axis=2)
 
 
 def _cutout_axis(x: Any, centre: Any, side: int, axis: int) -> Any:
     """``(N, size)`` mask of the positions along ``axis`` inside a ``side``-long span around ``centre``."""
-    import tensorflow as tf
-
-    offset = tf.range(x.shape[axis])[None, :] - (centre - side // 2)[:, None]  # (N, size)
-    return _axis_mask((offset >= 0) & (offset < side), axis)
-
-
-def _cutout(x: Any, seed: Any) -> Any:
-    """Set a rectangle of half the image's height and width (clipped at the border) to 0."""
-    import tensorflow as tf
-
-    sides = [int(x.shape[axis] * CUTOUT_RATIO + 0.5) for axis in (1, 2)]
-    # centre uniform over the image, upper bound as in the original (one more for even sides)
-    centres = _random_offsets(
-        x, seed, [(0, x.shape[a] + (1 - s % 2)) for a, s in zip((1, 2), sides, strict=True)]
+    ops = import_keras().ops
+    offset = (
+        ops.arange(x.shape[axis], dtype="int32")[None, :] - (ops.cast(centre, "int32") - side // 2)[:, None]
     )
-    hole = _cutout_axis(x, centres[0], sides[0], 1) & _cutout_axis(x, centres[1], sides[1], 2)
-    return tf.where(hole, tf.cast(CUTOUT_FILL, x.dtype), x)  # hole: (N, H, W, 1)
+    return _axis_mask(ops.logical_and(offset >= 0, offset < side), axis)
 
 
-TRANSFORMS: dict[str, Callable[[Any, Any], Any]] = {
+def _cutout(x: Any, centres: Sequence[Any]) -> Any:
+    """Set a rectangle of half the image's height and width (clipped at the border) to 0."""
+    ops = import_keras().ops
+    sides = _cutout_sides(_image_size(x))
+    hole = ops.logical_and(_cutout_axis(x, centres[0], sides[0], 1), _cutout_axis(x, centres[1], sides[1], 2))
+    return ops.where(hole, ops.cast(CUTOUT_FILL, x.dtype), x)  # hole: (N, H, W, 1)
+
+
+APPLY: dict[str, Callable[[Any, Any], Any]] = {
     "translation": _translation,
     "cutout": _cutout,
     "brightness": _brightness,
     "contrast": _contrast,
 }
+"""Each transform ``(images, its random values) -> images``."""

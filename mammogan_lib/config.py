@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from mammogan_lib.frameworks import BACKENDS
 from mammogan_lib.runs import RunPaths
 
 EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -525,7 +526,14 @@ class TrainConfig(StageConfig):
     )
     divergence_patience: int = param(3, "Stop after this many all-black sample grids in a row.", min=1)
     sample_grid: int = param(4, "The sample grid is sample_grid x sample_grid images.", min=1, max=16)
-    jit_compile: bool = param(False, "Compile the train step with XLA.")
+    backend: str = param(
+        "tensorflow",
+        "Keras backend of the GAN: tensorflow (the thesis's), jax, or torch (pip install -e '.[jax]' for jax).",
+        choices=BACKENDS,
+    )
+    jit_compile: bool = param(
+        False, "TensorFlow: compile the train step with XLA (jax always compiles it; torch runs it eagerly)."
+    )
     data_parallel: bool = param(
         True, "With several GPUs, train on all of them (MirroredStrategy; batch_size is the global batch)."
     )
@@ -552,6 +560,27 @@ class TrainConfig(StageConfig):
             parse_policy(self.augment_policy)
         except ValueError as error:
             raise ParameterError(f"parameter 'augment_policy': {error}", "augment_policy") from None
+        backend_problems = [
+            problem
+            for problem, applies in (
+                (
+                    "jit_compile: true compiles TensorFlow's step with XLA, and the torch backend runs the step "
+                    "eagerly (set jit_compile: false)",
+                    self.jit_compile and self.backend == "torch",
+                ),
+                (
+                    "d_spectral_norm: true needs backend tensorflow: Keras's SpectralNormalization writes the "
+                    "normalised kernel back into the trainable kernel during the forward pass, which a "
+                    "stateless JAX call drops and torch autograd refuses",
+                    self.d_spectral_norm and self.backend != "tensorflow",
+                ),
+            )
+            if applies
+        ]
+        if backend_problems:
+            raise ParameterError(
+                f"parameter 'backend' is {self.backend!r}, but {'; '.join(backend_problems)}", "backend"
+            )
         raise_progressive_errors(dataclasses.asdict(self))
 
 

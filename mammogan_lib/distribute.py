@@ -16,7 +16,11 @@ from typing import Any
 
 def training_devices(data_parallel: bool) -> list[str] | None:
     """The GPUs to mirror over: every visible one when there are two or more and ``data_parallel``, else
-    ``None`` (one device, no strategy)."""
+    ``None`` (one device, no strategy; always on the jax and torch backends, which train on one device)."""
+    from mammogan_lib.frameworks import selected_backend
+
+    if selected_backend() != "tensorflow":
+        return None
     import tensorflow as tf
 
     gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
@@ -53,7 +57,12 @@ def replica_share(batch_size: int, replicas: int) -> int:
 
 
 def replica_position() -> tuple[int, int]:
-    """``(replica id, number of replicas)`` of the calling code: ``(0, 1)`` outside a multi-device step."""
+    """``(replica id, number of replicas)`` of the calling code: ``(0, 1)`` outside a multi-device step
+    (and always on the jax and torch backends, which train on one device)."""
+    from mammogan_lib.frameworks import selected_backend
+
+    if selected_backend() != "tensorflow":
+        return 0, 1
     import tensorflow as tf
 
     context = tf.distribute.get_replica_context()

@@ -104,7 +104,15 @@ def cpu_description(flags: Iterable[str]) -> dict[str, Any]:
 
 
 def gpu_devices() -> list[GpuInfo]:
-    """The GPUs TensorFlow sees, with their compute capability (``None`` where it does not say)."""
+    """The GPUs the Keras backend in use sees, with their compute capability (``None`` where it does not
+    say)."""
+    from mammogan_lib.frameworks import import_keras
+
+    backend = import_keras().backend.backend()
+    if backend == "jax":
+        return _jax_gpus()
+    if backend == "torch":
+        return _torch_gpus()
     import tensorflow as tf
 
     found = []
@@ -114,6 +122,32 @@ def gpu_devices() -> list[GpuInfo]:
         name = details.get("device_name", device.name)
         found.append(GpuInfo(name, tuple(capability) if capability else None))
     return found
+
+
+def _jax_gpus() -> list[GpuInfo]:
+    import jax
+
+    try:
+        devices = jax.devices("gpu")
+    except RuntimeError:  # no GPU platform in this jaxlib
+        return []
+    found = []
+    for device in devices:
+        capability = getattr(device, "compute_capability", None)  # "9.0" on CUDA
+        parsed = tuple(int(part) for part in str(capability).split(".")[:2]) if capability else None
+        found.append(GpuInfo(device.device_kind, parsed))
+    return found
+
+
+def _torch_gpus() -> list[GpuInfo]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [
+        GpuInfo(torch.cuda.get_device_name(index), tuple(torch.cuda.get_device_capability(index)))
+        for index in range(torch.cuda.device_count())
+    ]
 
 
 def has_tensor_cores(gpu: GpuInfo) -> bool:

@@ -16,9 +16,9 @@ phase happens at an epoch boundary, before the epoch's first step:
   optimisers rebuilt for the new variables with the Adam moments of every carried variable and the step
   counter copied, so a carried layer keeps training as if nothing had happened;
 - the training images become those of the new resolution (02's cache at each resolution);
-- the compiled step is rebuilt for the new models (:func:`mammogan_lib.training.make_step_function`,
-  unchanged: the fade weight is a variable of the models, assigned on the host before each step from the
-  step number, :func:`fade_alpha`).
+- the compiled step is rebuilt for the new models (:func:`mammogan_lib.backends.make_step`, unchanged:
+  the fade weight is a variable of the models, assigned on the host before each step from the step
+  number, :func:`fade_alpha`, which every backend's step reads as it reads the other variables).
 
 A checkpoint holds the models of its phase; ``state.json`` records ``progressive_stage``,
 ``stage_resolution``, ``fading`` and ``fade_alpha``. A resume builds the models of the checkpoint's phase
@@ -33,13 +33,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mammogan_lib.training import Trainer, dtype_policy, make_step_function, synchronise_batch_norm
+from mammogan_lib import backends
+from mammogan_lib.frameworks import import_keras
+from mammogan_lib.training import Trainer, dtype_policy, synchronise_batch_norm
 
 
 @dataclass(frozen=True)
@@ -240,13 +243,12 @@ class ProgressiveTrainer(Trainer):
         self.data_fingerprint = stages_fingerprint(self.stage_images, self.class_labels)
 
     def _build_phase(self, phase: Phase, settings: Any, policy: str, strategy: Any) -> tuple[tuple, tuple]:
-        from mammogan_lib.frameworks import import_keras
         from mammogan_lib.models.progressive import build_stage_models
         from mammogan_lib.training import _make_optimizer
 
         keras = import_keras()
         keras.utils.set_random_seed(stage_seed(settings.seed, phase.stage))
-        with strategy.scope(), dtype_policy(policy):
+        with strategy.scope() if strategy is not None else nullcontext(), dtype_policy(policy):
             models = build_stage_models(
                 settings.architecture,
                 phase.resolution,
@@ -259,7 +261,7 @@ class ProgressiveTrainer(Trainer):
                 settings.d_spectral_norm,
                 self.n_classes,
             )
-            if strategy.num_replicas_in_sync > 1:
+            if strategy is not None and strategy.num_replicas_in_sync > 1:
                 synchronise_batch_norm(models)
             optimizers = (
                 _make_optimizer(settings.lr_g, settings.beta1, policy),
@@ -272,8 +274,6 @@ class ProgressiveTrainer(Trainer):
     def enter_phase(self, phase: Phase) -> None:
         """Grow (or, for a resume, jump) to ``phase``: new models and optimisers with everything shared
         carried over, the stage's images, a new compiled step. Nothing happens if it is the current phase."""
-        import tensorflow as tf
-
         if phase == self.phase:
             return
         models, optimizers = self._build_phase(phase, self.settings, self.dtype_policy, self.strategy)
@@ -284,11 +284,12 @@ class ProgressiveTrainer(Trainer):
         self.generator, self.discriminator = models
         self.g_optimizer, self.d_optimizer = optimizers
         if phase.resolution != self.phase.resolution:
-            with self.strategy.scope():
-                images = self.stage_images[phase.resolution][..., None]
-                self.images = tf.Variable(images, trainable=False, name="training_images")
+            ops = import_keras().ops
+            anchors = ops.convert_to_numpy(self.lecam_anchors)  # LeCam's anchors go on growing
+            self._place_data(self.stage_images[phase.resolution])
+            self.lecam_anchors.assign(anchors)
         self.phase = phase
-        self._step_fn = make_step_function(self)
+        self._step_fn = backends.make_step(self)
 
     def assign_alpha(self, step: int) -> float:
         """Set the fade weight of the current phase's models for ``step``; return it."""
@@ -373,5 +374,5 @@ def build_progressive_trainer(
     counts = {r: len(images) for r, images in checked.items()}
     if len(set(counts.values())) != 1:
         raise ValueError(f"the stages' training sets differ in size: {counts}")
-    strategy = distribute.make_strategy(devices)
+    strategy = distribute.make_strategy(devices) if settings.backend == "tensorflow" else None
     return ProgressiveTrainer(settings, checked, precision, strategy, class_labels, separate_upsampling)

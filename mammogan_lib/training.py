@@ -87,20 +87,22 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mammogan_lib import backends, config, distribute, files, progress
 from mammogan_lib import checkpoint as ckpt
-from mammogan_lib import config, distribute, files, progress
 from mammogan_lib import precision as precisions
-from mammogan_lib.augment import diff_augment
+from mammogan_lib.backends import LECAM_DECAY as LECAM_DECAY
+from mammogan_lib.backends import STREAM_LATENT, STREAM_SEED_GENERATORS, r1_from_gradients
+from mammogan_lib.backends import lecam_penalty as lecam_penalty
 from mammogan_lib.conditioning import ClassLabels
 from mammogan_lib.config import TrainConfig
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.frameworks import import_keras, use_backend
 from mammogan_lib.imaging import tile, to_uint8
 from mammogan_lib.runs import RunPaths
 from mammogan_lib.seeding import nested_layers, reseed, seed_states
@@ -159,11 +161,6 @@ PARAMETER_DEFAULTS: dict[str, Any] = {
 }
 """Each training parameter's default: what a checkpoint written before the parameter existed ran with."""
 
-LECAM_DECAY = 0.99
-"""Decay of LeCam's anchors, the moving averages of D's mean logit on real and on generated images."""
-
-# Streams of the per-step key (seed, step): independent stateless seeds for each use.
-STREAM_LATENT, STREAM_SEED_GENERATORS, STREAM_AUGMENT_REAL, STREAM_AUGMENT_FAKE = range(4)
 SAMPLE_STEP = 0
 """Training steps are numbered from 1; the key of step 0 draws the fixed-noise samples."""
 
@@ -353,13 +350,12 @@ class Trainer:
         strategy: Any,
         class_labels: ClassLabels | None = None,
     ) -> None:
-        import tensorflow as tf
-
         check_class_labels(settings, class_labels, len(images))
 
         self.settings = settings
-        self.strategy = strategy
-        self.replicas = strategy.num_replicas_in_sync
+        self.backend = settings.backend
+        self.strategy = strategy  # TensorFlow's; None on the other backends (one device)
+        self.replicas = strategy.num_replicas_in_sync if strategy is not None else 1
         self.generator, self.discriminator = models
         self.g_optimizer, self.d_optimizer = optimizers
         self.precision = precision
@@ -372,17 +368,33 @@ class Trainer:
             data.update(np.ascontiguousarray(self.class_labels.labels).tobytes())
         self.data_fingerprint = data.hexdigest()[:16]
         self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
-        with strategy.scope():  # one copy per device
-            self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
-            # LeCam's anchors [real, fake]: carried from step to step, so saved with the counters
-            self.lecam_anchors = tf.Variable(tf.zeros(2), trainable=False, name="lecam_anchors")
-            if self.class_labels is not None:
-                self.labels = tf.Variable(self.class_labels.labels, trainable=False, name="training_labels")
+        self._place_data(images)
         self.step = 0
         self.epoch = 0
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
         self.budget_stop: dict[str, Any] | None = None  # set by train() when the time budget stopped it
-        self._step_fn = make_step_function(self)
+        self._step_fn = backends.make_step(self)
+
+    def _place_data(self, images: np.ndarray) -> None:
+        """Put the training images (and labels) on the device, and LeCam's anchors [real, fake] (carried
+        from step to step, so saved with the counters) beside them."""
+        labels = self.class_labels.labels if self.class_labels is not None else None
+        if self.backend != "tensorflow":
+            keras = import_keras()
+            self.images = keras.ops.convert_to_tensor(images[..., None])
+            self.lecam_anchors = keras.Variable(
+                np.zeros(2, np.float32), trainable=False, name="lecam_anchors"
+            )
+            if labels is not None:
+                self.labels = keras.ops.convert_to_tensor(labels)
+            return
+        import tensorflow as tf
+
+        with self.strategy.scope():  # one copy per device
+            self.images = tf.Variable(images[..., None], trainable=False, name="training_images")
+            self.lecam_anchors = tf.Variable(tf.zeros(2), trainable=False, name="lecam_anchors")
+            if labels is not None:
+                self.labels = tf.Variable(labels, trainable=False, name="training_labels")
 
     @property
     def models(self) -> dict[str, Any]:
@@ -414,7 +426,9 @@ class Trainer:
             "black_epochs": list(self.black_epochs),
         }
         if self.settings.lecam_weight:
-            state["lecam_anchors"] = [float(v) for v in self.lecam_anchors.numpy()]
+            state["lecam_anchors"] = [
+                float(v) for v in import_keras().ops.convert_to_numpy(self.lecam_anchors)
+            ]
         return state
 
     def progressive_record(self) -> dict[str, Any] | None:
@@ -434,35 +448,38 @@ class Trainer:
 
     def train_step(self, indices: Sequence[int] | np.ndarray) -> dict[str, float]:
         """One update on the images at ``indices`` (advances ``step``, not ``epoch``)."""
-        values = self._run_step(np.asarray(indices)).numpy()
+        values = import_keras().ops.convert_to_numpy(self._run_step(np.asarray(indices)))
         return dict(zip(LOSS_KEYS, (float(v) for v in values), strict=True))
 
     def _run_step(self, indices: np.ndarray) -> Any:
-        import tensorflow as tf
-
         self.step += 1
-        return self._step_fn(tf.constant(indices, tf.int32), tf.constant(self.step, tf.int64))
+        return self._step_fn(indices, self.step)
 
     def run_epoch(self) -> np.ndarray:
         """Train one epoch; return its per-step losses ``(steps_per_epoch, 4)`` (columns ``LOSS_KEYS``)."""
-        import tensorflow as tf
-
+        ops = import_keras().ops
         order = epoch_permutation(self.settings.seed, self.epoch + 1, self.n_images)
         size = self.settings.batch_size
         results = [self._run_step(order[k * size : (k + 1) * size]) for k in range(self.steps_per_epoch)]
         self.epoch += 1
-        return tf.stack(results).numpy()
+        return ops.convert_to_numpy(ops.stack(results))
 
     def sample(self, count: int | None = None) -> np.ndarray:
         """The fixed-noise samples ``(count, R, R)`` in [-1, 1] (same latents for the whole run)."""
         count = count or self.settings.sample_grid**2
-        z = latent_batch(self.settings.seed, SAMPLE_STEP, count, self.settings.latent_dim)
-        reseed(
-            seed_states(self.generator), step_seeds(self.settings.seed, SAMPLE_STEP)[STREAM_SEED_GENERATORS]
-        )
+        seed, states = self.settings.seed, seed_states(self.generator)
+        if self.backend == "tensorflow":
+            z = latent_batch(seed, SAMPLE_STEP, count, self.settings.latent_dim)
+            reseed(states, step_seeds(seed, SAMPLE_STEP)[STREAM_SEED_GENERATORS])
+        else:
+            draws = backends.host_draws(
+                seed, SAMPLE_STEP, count, self.settings.latent_dim, None, len(states), [], (0, 0)
+            )
+            z = draws.latents
+            backends.assign_seed_states(states, draws.seed_states)
         if self.class_labels is not None:
             z = [np.asarray(z), sample_classes(count, len(self.class_labels.classes))]
-        return np.asarray(self.generator(z, training=False))[..., 0]
+        return import_keras().ops.convert_to_numpy(self.generator(z, training=False))[..., 0]
 
 
 def check_class_labels(settings: TrainConfig, class_labels: ClassLabels | None, count: int) -> None:
@@ -497,149 +514,10 @@ def resolve_steps_per_epoch(count: int, settings: TrainConfig) -> int:
     return steps
 
 
-def _bce(target: float, probabilities: Any) -> Any:
-    """Mean binary cross-entropy of probabilities against a constant label (Keras clips at 1e-7)."""
-    keras = import_keras()
-    labels = keras.ops.full_like(probabilities, target)
-    return keras.ops.mean(keras.losses.binary_crossentropy(labels, probabilities))
-
-
 def r1_penalty(tape: Any, logit_sum: Any, real_seen: Any, gamma: float) -> Any:
     """``gamma / 2 * E[||grad_x logit(x)||^2]`` over this batch, from the ``tape`` that watched ``real_seen``
-    while it computed ``logit_sum``, the sum of D's logits on them (each image's gradient is its own: D
-    mixes no images)."""
-    import tensorflow as tf
-
-    gradients = tape.gradient(logit_sum, real_seen)
-    return gamma / 2 * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
-
-
-def lecam_penalty(real_logits: Any, fake_logits: Any, anchors: Any, weight: float) -> Any:
-    """``weight * (E[(logit(real) - a_fake)^2] + E[(logit(fake) - a_real)^2])``, anchors [a_real, a_fake]."""
-    import tensorflow as tf
-
-    real, fake = tf.cast(real_logits, tf.float32), tf.cast(fake_logits, tf.float32)
-    anchor_real, anchor_fake = anchors[0], anchors[1]
-    return weight * (
-        tf.reduce_mean(tf.square(real - anchor_fake)) + tf.reduce_mean(tf.square(fake - anchor_real))
-    )
-
-
-def make_step_function(trainer: Trainer) -> Any:
-    """The compiled step ``(indices (B,) int32, step int64) -> [d_loss, g_loss, d_real, d_fake]``.
-
-    On several devices each replica computes its share of the global batch; its losses are divided by the
-    number of replicas, so the gradients Keras's optimiser sums over replicas and the losses summed here are
-    the global batch's means (:mod:`mammogan_lib.distribute`).
-    """
-    import tensorflow as tf
-
-    settings, images, strategy, replicas = (
-        trainer.settings,
-        trainer.images,
-        trainer.strategy,
-        trainer.replicas,
-    )
-    generator, discriminator = trainer.generator, trainer.discriminator
-    g_opt, d_opt = trainer.g_optimizer, trainer.d_optimizer
-    states = seed_states(generator) + seed_states(discriminator)
-    policy = settings.augment_policy
-    share = distribute.replica_share(settings.batch_size, replicas)
-    r1_gamma, lecam_weight, anchors = settings.r1_gamma, settings.lecam_weight, trainer.lecam_anchors
-    regularised = r1_gamma > 0 or lecam_weight > 0
-    conditional = trainer.class_labels is not None
-    priors = trainer.class_labels.priors if conditional else None
-
-    def with_class(x: Any, classes: Any) -> Any:
-        """A model's inputs: ``x`` alone, or ``[x, classes]`` in a conditional run."""
-        return [x, classes] if conditional else x
-
-    if regularised:
-        from mammogan_lib.models.discriminator import with_logits
-
-        scored = with_logits(discriminator)  # the same D, its logits too
-
-    def regularised_d_loss(
-        real_seen: Any, fake_seen: Any, real_classes: Any, fake_classes: Any
-    ) -> tuple[Any, ...]:
-        """D's loss with R1 and LeCam (in the tapes' context), D(real), D(fake) and the mean logits."""
-        with tf.GradientTape(watch_accessed_variables=False) as r1_tape:
-            r1_tape.watch(real_seen)
-            real_logits, d_real = scored(with_class(real_seen, real_classes), training=True)
-            logit_sum = tf.reduce_sum(tf.cast(real_logits, tf.float32))  # on the tape: R1 differentiates it
-        fake_logits, d_fake = scored(with_class(fake_seen, fake_classes), training=True)
-        d_loss = _bce(1.0, d_real) + _bce(0.0, d_fake)
-        if r1_gamma:
-            d_loss += r1_penalty(r1_tape, logit_sum, real_seen, r1_gamma)
-        if lecam_weight:
-            d_loss += lecam_penalty(real_logits, fake_logits, anchors, lecam_weight)
-        means = [tf.reduce_mean(tf.cast(logits, tf.float32)) for logits in (real_logits, fake_logits)]
-        return d_loss, d_real, d_fake, means
-
-    def replica_step(indices: Any, keys: Any) -> Any:
-        replica, _ = distribute.replica_position()
-        rows = indices[replica * share : (replica + 1) * share]
-        real = tf.gather(images, rows)  # (share, R, R, 1)
-        z = distribute.global_batch_draw(
-            lambda shape: tf.random.stateless_normal(shape, keys[STREAM_LATENT]), (share, settings.latent_dim)
-        )
-        real_classes = fake_classes = None
-        if conditional:
-            real_classes = tf.gather(trainer.labels, rows)  # (share,)
-            fake_classes = distribute.global_batch_draw(
-                lambda shape: class_draw(keys, shape, priors), (share,)
-            )
-        logit_means = []
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            # computed once, used by both updates
-            fake = generator(with_class(z, fake_classes), training=True)
-            if regularised:
-                real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
-                fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
-                d_loss, d_real, d_fake, logit_means = regularised_d_loss(
-                    real_seen, fake_seen, real_classes, fake_classes
-                )
-                d_loss = d_loss / replicas
-            else:  # exactly the unregularised step of before
-                real_seen = with_class(diff_augment(real, policy, keys[STREAM_AUGMENT_REAL]), real_classes)
-                d_real = discriminator(real_seen, training=True)
-                fake_seen = with_class(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), fake_classes)
-                d_fake = discriminator(fake_seen, training=True)
-                d_loss = (_bce(1.0, d_real) + _bce(0.0, d_fake)) / replicas
-            g_loss = _bce(1.0, d_fake) / replicas  # non-saturating
-            d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
-        d_grads = d_tape.gradient(d_scaled, discriminator.trainable_variables)
-        g_grads = g_tape.gradient(g_scaled, generator.trainable_variables)
-        if replicas > 1:
-            # UpsampleConv2D's kernel gradient is IndexedSlices with repeated rows; all-reduced as such,
-            # Adam's second moment would square the rows before summing them
-            d_grads, g_grads = ([tf.convert_to_tensor(g) for g in grads] for grads in (d_grads, g_grads))
-        d_opt.apply(d_grads, discriminator.trainable_variables)
-        g_opt.apply(g_grads, generator.trainable_variables)
-        # with LeCam, also the mean logits (real, fake) for its anchors; summed over replicas, global means
-        return tf.stack(
-            [d_loss, g_loss, tf.reduce_mean(d_real) / replicas, tf.reduce_mean(d_fake) / replicas]
-            + ([mean / replicas for mean in logit_means] if lecam_weight else [])
-        )
-
-    def step(indices: Any, step_number: Any) -> Any:
-        keys = step_seeds(settings.seed, step_number)
-        reseed(states, keys[STREAM_SEED_GENERATORS])  # in the cross-replica context: every copy alike
-        if replicas == 1:
-            values = replica_step(indices, keys)
-        else:
-            per_replica = strategy.run(compiled_replica_step, args=(indices, keys))
-            values = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        if not lecam_weight:
-            return values
-        # after the step, which used the earlier anchors; in the cross-replica context: every copy alike
-        anchors.assign(LECAM_DECAY * anchors + (1 - LECAM_DECAY) * values[len(LOSS_KEYS) :])
-        return values[: len(LOSS_KEYS)]
-
-    # no autograph: the step has no tensor-dependent Python control flow. XLA compiles what runs on one
-    # device: the whole step, or each replica's share.
-    compiled_replica_step = tf.function(replica_step, jit_compile=settings.jit_compile, autograph=False)
-    return tf.function(step, jit_compile=settings.jit_compile and replicas == 1, autograph=False)
+    while it computed ``logit_sum``, the sum of D's logits on them (TensorFlow)."""
+    return r1_from_gradients(tape.gradient(logit_sum, real_seen), gamma)
 
 
 def _make_optimizer(learning_rate: float, beta1: float, policy: str) -> Any:
@@ -684,6 +562,7 @@ def build_trainer(
     (:func:`mammogan_lib.progressive.stage_training_images`); the trainer is then a
     :class:`~mammogan_lib.progressive.ProgressiveTrainer`.
     """
+    use_backend(settings.backend)
     array = check_images(images, settings.resolution)
     check_class_labels(settings, class_labels, len(array))
     resolve_steps_per_epoch(len(array), settings)
@@ -717,11 +596,12 @@ def assemble_trainer(
     the choices); ``images`` as :func:`check_images` returns them."""
     from mammogan_lib.models import build_models
 
+    use_backend(settings.backend)
     keras = import_keras()
     policy = precision.policy
-    strategy = distribute.make_strategy(devices)
+    strategy = distribute.make_strategy(devices) if settings.backend == "tensorflow" else None
     keras.utils.set_random_seed(settings.seed)
-    with strategy.scope(), dtype_policy(policy):
+    with strategy.scope() if strategy is not None else nullcontext(), dtype_policy(policy):
         models = build_models(
             settings.architecture,
             settings.resolution,
@@ -732,7 +612,7 @@ def assemble_trainer(
             settings.d_spectral_norm,
             len(class_labels.classes) if settings.conditional and class_labels is not None else 0,
         )
-        if strategy.num_replicas_in_sync > 1:
+        if strategy is not None and strategy.num_replicas_in_sync > 1:
             synchronise_batch_norm(models)
         optimizers = (
             _make_optimizer(settings.lr_g, settings.beta1, policy),

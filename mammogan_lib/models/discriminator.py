@@ -81,7 +81,9 @@ def downsampling_block(
     conv = layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", name=f"d_conv{index}")
     x = spectrally_normalised(conv, spectral_norm)(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"d_lrelu{index}")(x)  # (H/2, W/2, filters)
-    return GlobalBatchDropout(dropout, name=f"d_drop{index}")(x)
+    # a seed, though every step re-seeds it: without one, Keras's torch backend draws the mask from torch's
+    # global generator instead of the layer's state, and a resume would not be exact
+    return GlobalBatchDropout(dropout, seed=index, name=f"d_drop{index}")(x)
 
 
 def build_discriminator_model(

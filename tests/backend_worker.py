@@ -1,0 +1,229 @@
+"""One Keras backend's side of tests/test_backends.py, run in its own process (Keras picks its backend at
+import): ``python tests/backend_worker.py BACKEND TASK FOLDER``. It writes what it computed to
+``FOLDER/<task>_<backend>.npz`` and the pytest process compares the backends' files.
+
+Tasks:
+- ``step``: one train step of each case in :data:`STEP_CASES` from the weights and draws the tensorflow
+  worker wrote (``FOLDER/<case>/``): losses and updated weights. The tensorflow worker writes the weights
+  (built on tensorflow) and the draws (TensorFlow's own for step 1), then steps like the others.
+- ``augment``: ``apply_augment`` of fixed images and values.
+- ``resume``: 3 epochs straight vs 1 epoch + a fresh trainer resuming for 2 (losses of both).
+- ``checkpoint``: a short run's checkpoint generator, and its images for fixed latents.
+- ``generate``: the generator of the tensorflow and jax workers' ``checkpoint`` runs, loaded here, on the
+  same latents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+BACKEND, TASK, FOLDER = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+os.environ["KERAS_BACKEND"] = BACKEND
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from mammogan_lib import backends, training  # noqa: E402
+from mammogan_lib.augment import APPLY, POLICIES, apply_augment, augment_draws, parse_policy  # noqa: E402
+from mammogan_lib.conditioning import ClassLabels  # noqa: E402
+from mammogan_lib.config import TrainConfig  # noqa: E402
+from mammogan_lib.frameworks import import_keras  # noqa: E402
+
+keras = import_keras()
+ops = keras.ops
+BATCH, LATENT, IMAGES = 8, 16, 16
+
+STEP_CASES: dict[str, dict] = {
+    "plain": {},
+    "augmented_r1_lecam": {
+        "augment_policy": ",".join(POLICIES),
+        "r1_gamma": 10.0,
+        "lecam_weight": 0.5,
+    },
+    "conditional": {"conditional": True, "augment_policy": "translation"},
+    "deep": {"architecture": "deep"},
+}
+"""The step cases every backend computes (dropout 0: a Dropout mask is its backend's own draw, as is the
+StyleGAN-like generator's noise, whose forward pass the ``forward/`` arrays compare instead)."""
+
+
+def settings(run_dir: Path, **overrides) -> TrainConfig:
+    values = dict(
+        exp_id=run_dir.name,
+        runs_dir=str(run_dir.parent),
+        resolution=64,
+        latent_dim=LATENT,
+        width=0.125,
+        batch_size=BATCH,
+        d_dropout=0.0,
+        precision="float32",
+        epochs=3,
+        checkpoint_every=1,
+        sample_every=1,
+        keep_epochs=[],
+        backend=BACKEND,
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+def training_data(conditional: bool) -> tuple[np.ndarray, ClassLabels | None]:
+    rng = np.random.default_rng(7)
+    images = rng.uniform(-1, 1, (IMAGES, 64, 64)).astype(np.float32)
+    labels = ClassLabels(("calcification", "mass"), (np.arange(IMAGES) % 2).astype(np.int32))
+    return images, labels if conditional else None
+
+
+def numpy_of(values) -> list[np.ndarray]:
+    return [np.asarray(ops.convert_to_numpy(v)) for v in values]
+
+
+def tensorflow_draws(trainer: training.Trainer, step: int, names: list[str]) -> backends.HostDraws:
+    """The draws TensorFlow's step makes at ``step``, as numpy (the other backends are handed them)."""
+    import tensorflow as tf
+
+    from mammogan_lib.augment import DRAWS
+
+    keys = training.step_seeds(trainer.settings.seed, step)
+    x = tf.zeros((BATCH, 64, 64, 1))
+
+    def augment(stream: int) -> list:
+        if not names:
+            return []
+        seeds = tf.random.experimental.stateless_split(keys[stream], num=len(names))
+        draws = [DRAWS[name](x, seeds[i]) for i, name in enumerate(names)]
+        return [[d.numpy() for d in draw] if isinstance(draw, list) else draw.numpy() for draw in draws]
+
+    latents = training.latent_batch(trainer.settings.seed, step, BATCH, LATENT).numpy()
+    classes = None
+    if trainer.class_labels is not None:
+        classes = training.label_batch(
+            trainer.settings.seed, step, BATCH, trainer.class_labels.priors
+        ).numpy()
+    return backends.HostDraws(
+        latents,
+        classes,
+        np.zeros((0, 2)),
+        augment(backends.STREAM_AUGMENT_REAL),
+        augment(backends.STREAM_AUGMENT_FAKE),
+    )
+
+
+def step_task() -> dict[str, np.ndarray]:
+    import pickle
+
+    results = {}
+    for case, overrides in STEP_CASES.items():
+        case_dir = FOLDER / case
+        case_dir.mkdir(parents=True, exist_ok=True)
+        cfg = settings(FOLDER / f"run_{case}_{BACKEND}", **overrides)
+        images, labels = training_data(cfg.conditional)
+        trainer = training.build_trainer(images, cfg, class_labels=labels)
+        names = parse_policy(cfg.augment_policy)
+        if BACKEND == "tensorflow":
+            for name, model in trainer.models.items():
+                model.save_weights(case_dir / f"{name}.weights.h5")
+            (case_dir / "draws.pkl").write_bytes(pickle.dumps(tensorflow_draws(trainer, 1, names)))
+        else:
+            for name, model in trainer.models.items():
+                model.load_weights(case_dir / f"{name}.weights.h5")
+            given = pickle.loads((case_dir / "draws.pkl").read_bytes())
+            module = sys.modules[f"mammogan_lib.backends.{BACKEND}_step"]
+            # the step's draws: TensorFlow's (its SeedGenerators' states: unused, dropout is 0)
+            module.host_draws = lambda *args: dataclasses.replace(given, seed_states=np.zeros((args[5], 2)))
+        before = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
+        losses = trainer.train_step(np.arange(BATCH))
+        results[f"{case}/losses"] = np.array([losses[k] for k in training.LOSS_KEYS])
+        after = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
+        results[f"{case}/largest_change"] = np.array(
+            max(float(np.abs(a - b).max()) for a, b in zip(after, before))
+        )
+        for name, model in trainer.models.items():
+            for index, value in enumerate(numpy_of(model.weights)):
+                results[f"{case}/{name}/{index}"] = value
+    results.update(forward_passes())
+    return results
+
+
+def forward_passes() -> dict[str, np.ndarray]:
+    """Every architecture's G (inference) and D on fixed inputs, from weights built on tensorflow."""
+    from mammogan_lib.models import build_models
+
+    results = {}
+    for architecture in ("baseline", "deep", "stylegan"):
+        generator, discriminator = build_models(architecture, 64, LATENT, 0.125, 0.0)
+        files = [
+            FOLDER / f"forward_{architecture}_{name}.weights.h5" for name in ("generator", "discriminator")
+        ]
+        for model, path in zip((generator, discriminator), files, strict=True):
+            model.save_weights(path) if BACKEND == "tensorflow" else model.load_weights(path)
+        images = ops.convert_to_numpy(generator(fixed_latents(), training=False))
+        results[f"forward/{architecture}/generator"] = images
+        results[f"forward/{architecture}/discriminator"] = ops.convert_to_numpy(discriminator(images))
+    return results
+
+
+def augment_task() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    images = rng.uniform(-1, 1, (6, 32, 48, 1)).astype(np.float32)
+    results = {}
+    for name in APPLY:
+        draws = augment_draws([name], len(images), (32, 48), np.random.default_rng(5))
+        results[name] = ops.convert_to_numpy(apply_augment(ops.convert_to_tensor(images), [name], draws))
+    return results
+
+
+def resume_task() -> dict[str, np.ndarray]:
+    images, _ = training_data(False)
+    overrides = {"d_dropout": 0.3, "augment_policy": "translation,cutout", "lecam_weight": 0.5}
+    straight = training.build_trainer(images, settings(FOLDER / f"straight_{BACKEND}", **overrides))
+    uninterrupted = [p.d_loss for p in training.train(straight)]
+    run_dir = FOLDER / f"resumed_{BACKEND}"
+    first = training.build_trainer(images, settings(run_dir, epochs=1, **overrides))
+    before = [p.d_loss for p in training.train(first)]
+    second = training.build_trainer(images, settings(run_dir, **overrides))  # a new process would do this
+    after = [p.d_loss for p in training.train(second)]
+    return {"uninterrupted": np.array(uninterrupted), "resumed": np.array(before + after)}
+
+
+def fixed_latents() -> np.ndarray:
+    return np.random.default_rng(11).standard_normal((4, LATENT)).astype(np.float32)
+
+
+def checkpoint_task() -> dict[str, np.ndarray]:
+    from mammogan_lib import checkpoint as ckpt
+
+    images, _ = training_data(False)
+    run_dir = FOLDER / f"checkpoint_{BACKEND}"
+    trainer = training.build_trainer(images, settings(run_dir, epochs=1))
+    list(training.train(trainer))
+    generator = ckpt.load_generator(ckpt.latest_checkpoint(run_dir))
+    return {"images": ops.convert_to_numpy(generator(fixed_latents(), training=False))}
+
+
+def generate_task() -> dict[str, np.ndarray]:
+    from mammogan_lib import checkpoint as ckpt
+
+    results = {}
+    for trained_on in ("tensorflow", "jax", "torch"):
+        latest = ckpt.latest_checkpoint(FOLDER / f"checkpoint_{trained_on}")
+        if latest is not None:
+            generator = ckpt.load_generator(latest)
+            results[trained_on] = ops.convert_to_numpy(generator(fixed_latents(), training=False))
+    return results
+
+
+TASKS = {
+    "step": step_task,
+    "augment": augment_task,
+    "resume": resume_task,
+    "checkpoint": checkpoint_task,
+    "generate": generate_task,
+}
+
+if __name__ == "__main__":
+    outputs = TASKS[TASK]()
+    np.savez(FOLDER / f"{TASK}_{BACKEND}.npz", **outputs)
+    print("backend", keras.backend.backend(), "task", TASK, "wrote", len(outputs), "arrays")
