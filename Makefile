@@ -18,8 +18,10 @@ PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force
 EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug exp5_conditional exp6_patches exp3_progressive
 KAGGLE_USER ?= your-kaggle-username
 RESUME ?=
+# the optional dependency groups installed into .venv: EXTRAS=test,jax adds the jax backend (CI does)
+EXTRAS ?= test
 
-.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench kaggle kaggle-push kaggle-continue
+.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench gpu-bundle kaggle kaggle-push kaggle-continue
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,11 +31,11 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (mammogan)" >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv with the pinned dependencies and the notebooks' Jupyter kernel
+setup: $(STAMP) ## create .venv with the pinned dependencies and the notebooks' Jupyter kernel (EXTRAS=test,jax: also jax)
 
 reproduce: setup ## run the pipeline: EXP=smoke on the embedded phantom by default; DATA=/path for real data
 	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS)
@@ -63,6 +65,15 @@ format: setup ## ruff format the library, the tests and the notebooks
 
 bench: setup ## speed benchmark: classic Keras loop vs our train step, 02 + feature throughput -> runs/bench/bench.json (BENCH_ARGS=...)
 	$(PY) -m mammogan_lib.bench $(BENCH_ARGS)
+
+# What a GPU machine without TensorFlow lacks to run `python -m mammogan_lib.bench.gpu` (see its doc): the keras
+# wheel with its dependencies, and this project's wheel (installed there with --no-deps).
+gpu-bundle: setup ## dist/gpu/: the wheels the GPU check needs on a machine with jax and torch but no TensorFlow
+	rm -rf dist/gpu && mkdir -p dist/gpu
+	$(PY) -m pip download --quiet --dest dist/gpu keras==$$($(PY) -c 'import keras; print(keras.__version__)')
+	$(PY) -m pip wheel --quiet --no-deps --wheel-dir dist/gpu .
+	rm -f dist/gpu/numpy-*.whl
+	du -sh dist/gpu
 
 kaggle: setup ## build kaggle/<exp_id>/ (kernel + library dataset) for EXP; KAGGLE_USER=<you> RESUME=1
 	$(PY) -m mammogan_lib.kaggle $(EXP) --user $(KAGGLE_USER) $(if $(RESUME),--resume)

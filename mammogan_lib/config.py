@@ -528,7 +528,7 @@ class TrainConfig(StageConfig):
     sample_grid: int = param(4, "The sample grid is sample_grid x sample_grid images.", min=1, max=16)
     backend: str = param(
         "tensorflow",
-        "Keras backend of the GAN: tensorflow (the thesis's), jax, or torch (pip install -e '.[jax]' for jax).",
+        "Keras backend of the GAN: tensorflow (the thesis's), jax (pip install -e '.[jax]'), or torch.",
         choices=BACKENDS,
     )
     jit_compile: bool = param(
@@ -564,14 +564,14 @@ class TrainConfig(StageConfig):
             problem
             for problem, applies in (
                 (
-                    "jit_compile: true compiles TensorFlow's step with XLA, and the torch backend runs the step "
-                    "eagerly (set jit_compile: false)",
+                    "jit_compile: true compiles TensorFlow's step with XLA, and the torch backend runs "
+                    "the step eagerly (set jit_compile: false)",
                     self.jit_compile and self.backend == "torch",
                 ),
                 (
-                    "d_spectral_norm: true needs backend tensorflow: Keras's SpectralNormalization writes the "
-                    "normalised kernel back into the trainable kernel during the forward pass, which a "
-                    "stateless JAX call drops and torch autograd refuses",
+                    "d_spectral_norm: true needs backend tensorflow: Keras's SpectralNormalization writes "
+                    "the normalised kernel back into the trainable kernel during the forward pass, which "
+                    "a stateless JAX call drops and torch autograd refuses",
                     self.d_spectral_norm and self.backend != "tensorflow",
                 ),
             )
@@ -595,6 +595,9 @@ class GenerateConfig(StageConfig):
     grid_count: int = param(8, "Latents shown per epoch in the grid across epochs.", min=1, max=16)
     interpolation_steps: int = param(10, "Images in the latent interpolation strip.", min=2, max=32)
     curve_count: int = param(200, "Images from every kept checkpoint, for 05's curves; 0 = none.", min=0)
+    backend: str = param(
+        "tensorflow", "Keras backend to generate on (any loads a checkpoint of any).", choices=BACKENDS
+    )
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,18 @@ def make_strategy(devices: Sequence[str] | None) -> Any:
 
 
 def device_names(strategy: Any) -> list[str]:
-    """The devices a strategy trains on: the mirrored ones, or the one device TensorFlow places work on."""
+    """The devices a strategy trains on: the mirrored ones, or the one device TensorFlow places work on;
+    with no strategy (the jax and torch backends), the one device that backend trains on."""
+    if strategy is None:
+        from mammogan_lib.frameworks import selected_backend
+
+        if selected_backend() == "jax":
+            import jax
+
+            return [str(jax.devices()[0])]
+        import torch
+
+        return ["cuda:0" if torch.cuda.is_available() else "cpu"]
     import tensorflow as tf
 
     if strategy.num_replicas_in_sync > 1:

@@ -46,6 +46,7 @@ import numpy as np
 from mammogan_lib import checkpoint as ckpt
 from mammogan_lib import files
 from mammogan_lib import model_card as cards
+from mammogan_lib.frameworks import import_keras
 from mammogan_lib.imaging import to_uint8
 from mammogan_lib.runs import RunPaths
 
@@ -110,20 +111,18 @@ def run_generator(
 ) -> np.ndarray:
     """Images ``(N, R, R)`` float32 in [-1, 1] for ``latents`` (inference mode, noise seeded by ``seed``);
     a conditional generator needs ``classes`` (``(N,)`` int32), one per latent."""
-    import tensorflow as tf
-
     from mammogan_lib.seeding import reseed, seed_states
 
     states = seed_states(generator)
     outputs = []
     for start in range(0, len(latents), batch_size):
         # the noise of batch k is keyed on (seed, k): independent of how many batches came before
-        reseed(states, tf.constant([seed, start], tf.int64))
+        reseed(states, (seed, start))
         inputs = latents[start : start + batch_size]
         if classes is not None:
             inputs = [inputs, np.asarray(classes[start : start + batch_size], np.int32)]
         batch = generator(inputs, training=False)
-        outputs.append(np.asarray(batch, dtype=np.float32)[..., 0])
+        outputs.append(np.asarray(import_keras().ops.convert_to_numpy(batch), dtype=np.float32)[..., 0])
     return np.concatenate(outputs) if outputs else np.zeros((0, 0, 0), np.float32)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from mammogan_lib import config, failures, files, provenance, report, terminal
+from mammogan_lib.frameworks import BACKEND_VARIABLE
 from mammogan_lib.runs import RunPaths
 
 STAGES: tuple[str, ...] = (
@@ -190,7 +191,9 @@ def execute_stage(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)  # a failure's message points at this file: never at an older run's
     failures.ExitRecordingKernelManager.last_exit_status = None
-    kernel = terminal.stage_kernel(shown, stage, paths.stage_log(stage), paths.progress_file(stage))
+    # a stage on a Keras backend gets it from the parameter, whatever KERAS_BACKEND this process inherited
+    backend = {BACKEND_VARIABLE: params["backend"]} if "backend" in params else {}
+    kernel = terminal.stage_kernel(shown, stage, paths.stage_log(stage), paths.progress_file(stage), backend)
     try:
         with kernel, _without_missing_cell_id_warnings():
             papermill.execute_notebook(

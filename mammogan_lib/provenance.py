@@ -34,6 +34,8 @@ TRACKED_PACKAGES = (
     "seaborn",
     "tensorflow",
     "keras",
+    "jax",
+    "jaxlib",
     "torch",
     "torchvision",
     "torchmetrics",

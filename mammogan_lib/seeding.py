@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from mammogan_lib.frameworks import import_keras
 
 
@@ -34,11 +36,21 @@ def nested_layers(model: Any) -> Iterator[Any]:
 
 
 def reseed(states: Sequence[Any], key: Any) -> None:
-    """Assign each SeedGenerator state a value drawn from the stateless seed ``key`` (eager or traced)."""
-    import tensorflow as tf
-
+    """Assign each SeedGenerator state a value drawn from the stateless seed ``key`` (a pair of ints):
+    TensorFlow's stateless draw on the tensorflow backend (eager or traced), numpy's on the others."""
     if not states:
         return
+    from mammogan_lib.frameworks import selected_backend
+
+    if selected_backend() != "tensorflow":
+        from mammogan_lib.backends import SEED_STATE_HIGH, assign_seed_states
+
+        rng = np.random.default_rng([int(part) for part in np.asarray(key).ravel()])
+        assign_seed_states(states, rng.integers(0, SEED_STATE_HIGH, (len(states), 2)))
+        return
+    import tensorflow as tf
+
+    key = tf.cast(key, tf.int64)
     values = tf.random.stateless_uniform((len(states), 2), key, minval=0, maxval=2**31 - 2, dtype=tf.int64)
     for index, state in enumerate(states):
         state.assign(values[index])

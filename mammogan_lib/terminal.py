@@ -205,11 +205,15 @@ class StageKernelManager(failures.ExitRecordingKernelManager):
 
 @contextlib.contextmanager
 def stage_kernel(
-    terminal: Terminal | None, stage: str, log_file: Path, progress_file: Path
+    terminal: Terminal | None,
+    stage: str,
+    log_file: Path,
+    progress_file: Path,
+    environment: dict[str, str] | None = None,
 ) -> Iterator[None]:
-    """Set up :class:`StageKernelManager` for one stage: its progress file, and (with a terminal) its
-    filtered standard error."""
-    StageKernelManager.environment = {PROGRESS_FILE_VARIABLE: str(progress_file)}
+    """Set up :class:`StageKernelManager` for one stage: its progress file, its other ``environment``
+    variables, and (with a terminal) its filtered standard error."""
+    StageKernelManager.environment = {PROGRESS_FILE_VARIABLE: str(progress_file), **(environment or {})}
     Path(progress_file).unlink(missing_ok=True)
     output = None
     if terminal is not None:

@@ -11,6 +11,7 @@ Tasks:
 - ``checkpoint``: a short run's checkpoint generator, and its images for fixed latents.
 - ``generate``: the generator of the tensorflow and jax workers' ``checkpoint`` runs, loaded here, on the
   same latents.
+- ``float16``: three steps in mixed_float16 with loss scaling.
 """
 
 from __future__ import annotations
@@ -132,13 +133,15 @@ def step_task() -> dict[str, np.ndarray]:
             given = pickle.loads((case_dir / "draws.pkl").read_bytes())
             module = sys.modules[f"mammogan_lib.backends.{BACKEND}_step"]
             # the step's draws: TensorFlow's (its SeedGenerators' states: unused, dropout is 0)
-            module.host_draws = lambda *args: dataclasses.replace(given, seed_states=np.zeros((args[5], 2)))
+            module.host_draws = lambda *args, given=given: dataclasses.replace(
+                given, seed_states=np.zeros((args[5], 2))
+            )
         before = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
         losses = trainer.train_step(np.arange(BATCH))
         results[f"{case}/losses"] = np.array([losses[k] for k in training.LOSS_KEYS])
         after = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
         results[f"{case}/largest_change"] = np.array(
-            max(float(np.abs(a - b).max()) for a, b in zip(after, before))
+            max(float(np.abs(a - b).max()) for a, b in zip(after, before, strict=True))
         )
         for name, model in trainer.models.items():
             for index, value in enumerate(numpy_of(model.weights)):
@@ -215,12 +218,29 @@ def generate_task() -> dict[str, np.ndarray]:
     return results
 
 
+def float16_task() -> dict[str, np.ndarray]:
+    """Three steps in mixed_float16: the losses, and the loss scale's state (Keras's dynamic scale starts at
+    2**15 and counts finite steps)."""
+    images, _ = training_data(False)
+    cfg = settings(FOLDER / f"float16_{BACKEND}", precision="mixed_float16", r1_gamma=1.0)
+    trainer = training.build_trainer(images, cfg)
+    losses = [list(trainer.train_step(np.arange(BATCH)).values()) for _ in range(3)]
+    state = {v.path.split("/")[-1]: ops.convert_to_numpy(v) for v in trainer.g_optimizer.variables}
+    return {
+        "losses": np.array(losses),
+        "dynamic_scale": state["dynamic_scale"],
+        "step_counter": state["step_counter"],
+        "compute_dtype": np.array(str(trainer.generator.get_layer("g_dense").compute_dtype)),
+    }
+
+
 TASKS = {
     "step": step_task,
     "augment": augment_task,
     "resume": resume_task,
     "checkpoint": checkpoint_task,
     "generate": generate_task,
+    "float16": float16_task,
 }
 
 if __name__ == "__main__":

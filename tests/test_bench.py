@@ -1,7 +1,11 @@
 """mammogan_lib.bench: the FLOP counter against hand counts, the classic reference loop updates what it
 should, and the benchmark's report has its structure (speed itself is never asserted, only positivity)."""
 
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -218,3 +222,63 @@ def test_benchmark_writes_its_report_on_a_tiny_configuration(tmp_path):
     assert "preprocess" not in report
     assert set(report["features"]) == {"resnet50", "inception"}
     assert all(row["images_per_s"] > 0 and row["peak_rss_mib"] > 0 for row in report["features"].values())
+
+
+TINY_GAN = ["--resolution", "64", "--width", "0.125", "--batch-size", "4", "--warmup", "1", "--repeats", "2"]
+
+
+def without_tensorflow(tmp_path) -> dict[str, str]:
+    """An environment whose ``import tensorflow`` fails, as on the GPU machine (no TensorFlow there)."""
+    stand_in = tmp_path / "no_tensorflow" / "tensorflow"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text(
+        "raise ImportError('tensorflow is not installed on this machine')\n"
+    )
+    return {**os.environ, "PYTHONPATH": str(stand_in.parent), "KERAS_BACKEND": "torch"}
+
+
+def test_the_benchmark_measures_the_gan_on_the_backend_it_is_given(tmp_path):
+    output = tmp_path / "bench.json"
+    argv = [*TINY_GAN, "--matmul-size", "128", "--skip-preprocess", "--skip-features", "--backend", "torch"]
+    done = subprocess.run(
+        [sys.executable, "-m", "mammogan_lib.bench", *argv, "--output", str(output)],
+        capture_output=True,
+        text=True,
+        env=without_tensorflow(tmp_path),
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(output.read_text())
+    assert report["options"]["backend"] == "torch"
+    assert {"numpy_float32", "torch_float32"} == set(report["matmul_peak"]["gflops"])
+    assert all(row["backend"] == "torch" for name, row in report["train"].items() if name != "reference")
+    assert all(row["ms_per_step"] > 0 for row in report["train"].values())
+    assert "training on Keras's torch backend" in done.stdout
+
+
+def test_the_gpu_check_runs_without_tensorflow_and_labels_the_t4_figures_an_estimate(tmp_path):
+    output = tmp_path / "gpu"
+    backends = ["torch"] + (["jax"] if importlib.util.find_spec("jax") else [])
+    argv = [*TINY_GAN, "--matmul-size", "128", "--backends", *backends, "--output", str(output)]
+    done = subprocess.run(
+        [sys.executable, "-m", "mammogan_lib.bench.gpu", *argv],
+        capture_output=True,
+        text=True,
+        env=without_tensorflow(tmp_path),
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((output / "gpu.json").read_text())
+    assert sorted(report["backends"]) == sorted(backends)
+    for backend, measured in report["backends"].items():
+        assert measured["matmul"]["float32_peak_gflops"] > 0
+        assert measured["matmul_reduced"]["dtype"] == ("float16" if report["machine"]["gpus"] else "bfloat16")
+        assert list(measured["train_step"]) == ["float32", "mixed"]
+        for row in measured["train_step"].values():
+            assert row["backend"] == backend and row["ms_per_step"] > 0 and row["tflop_per_s"] > 0
+            assert row["exp3_hours"]["full_pass_steps"] == 20_000 * (500 // 4)  # passes over 500 images
+            assert row["t4_estimate"]["kind"].startswith("ESTIMATE")
+    table = (output / "gpu.md").read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2 * len(backends)  # the header and a row per backend and policy
+    assert "T4 ESTIMATE" in table

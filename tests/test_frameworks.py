@@ -37,7 +37,34 @@ def test_torch_side_first_then_keras_works_in_one_process():
     assert done.stdout.startswith("OK tensorflow")
 
 
-def test_keras_backend_is_set_explicitly(monkeypatch):
-    monkeypatch.setenv("KERAS_BACKEND", "jax")
-    with pytest.raises(RuntimeError, match="KERAS_BACKEND is 'jax'"):
+def test_an_unknown_keras_backend_is_refused(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "numpy")
+    with pytest.raises(RuntimeError, match="KERAS_BACKEND is 'numpy'; the GAN runs on one of"):
         frameworks.import_keras()
+
+
+def test_the_backend_parameter_must_agree_with_the_loaded_keras_and_the_environment(monkeypatch):
+    frameworks.import_keras()  # tensorflow, as conftest sets it
+    with pytest.raises(RuntimeError, match="parameter 'backend' is 'jax' but Keras is already loaded on"):
+        frameworks.use_backend("jax")
+    frameworks.use_backend("tensorflow")  # agrees: nothing to do
+    with pytest.raises(ValueError, match="parameter 'backend': 'theano' is not one of"):
+        frameworks.use_backend("theano")
+    done = run_python(
+        "import os\n"
+        "os.environ['KERAS_BACKEND'] = 'torch'\n"
+        "from mammogan_lib import frameworks\n"
+        "try:\n"
+        "    frameworks.use_backend('jax')\n"
+        "except RuntimeError as error:\n"
+        "    print('REFUSED:', error)\n"
+        "os.environ.pop('KERAS_BACKEND')\n"
+        "frameworks.use_backend('torch')\n"
+        "keras = frameworks.import_keras()\n"
+        "print('LOADED', keras.backend.backend(), 'tensorflow' in __import__('sys').modules)\n"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (
+        "REFUSED: parameter 'backend' is 'jax' but the environment sets KERAS_BACKEND='torch'" in done.stdout
+    )
+    assert "LOADED torch False" in done.stdout  # the torch backend never loads tensorflow

@@ -7,6 +7,7 @@ into a temporary folder.
 """
 
 import functools
+import importlib.util
 import os
 import pty
 import subprocess
@@ -452,3 +453,33 @@ def test_the_conditional_experiment_runs_at_smoke_scale_with_every_class_reporte
     assert files.read_json(paths.model_card)["classes"] == ["mass", "calcification"]
     assert paths.figure("generated_per_class").is_file()
     assert files.read_json(paths.svm)  # 06 ran on the generated masses only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param(
+            "jax",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("jax") is None,
+                reason="the jax extra is not installed: pip install -e '.[jax]'",
+            ),
+        ),
+        "torch",
+    ],
+)
+def test_the_tiny_pipeline_runs_on_another_keras_backend(backend, tmp_path):
+    """01 -> 06 on params/tiny.yaml with 03 and 04 on ``backend`` (the stage kernels get it whatever
+    KERAS_BACKEND this process has): training's record says so, and 05 evaluates what 04 wrote."""
+    merged = tier_params("tiny", tmp_path, f"backend={backend}", f"exp_id=tiny_{backend}")
+    outcome = pipeline.run_pipeline(merged, cwd=PROJECT_ROOT, log=lambda line: None)
+    assert outcome == dict.fromkeys(pipeline.STAGES, "ran")
+    paths = RunPaths(tmp_path / "runs" / f"tiny_{backend}")
+    summary = files.read_json(paths.train_summary)
+    assert summary["params"]["backend"] == backend
+    assert (
+        len(pd.read_csv(paths.losses)) == summary["params"]["epochs"] * summary["params"]["steps_per_epoch"]
+    )
+    assert files.read_json(paths.metrics)["headline"]
+    assert 'backend = "' + backend + '"' in paths.executed_notebook("04_generate").read_text()

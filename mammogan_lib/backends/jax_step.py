@@ -1,4 +1,5 @@
-"""The train step on the JAX backend: ``stateless_call`` + ``jax.vjp`` + ``stateless_apply`` in one ``jax.jit``.
+"""The train step on the JAX backend: ``stateless_call``, ``jax.vjp`` and ``stateless_apply`` in one
+``jax.jit``.
 
 The step is a pure function of the models' and optimisers' variable values, the batch and the step's draws.
 One forward pass, ``fake = G(z)``, gives both losses; ``jax.vjp`` of ``(d_loss, g_loss)`` w.r.t. G's and D's

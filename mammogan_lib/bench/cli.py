@@ -18,6 +18,7 @@ from mammogan_lib.bench.report import (
     run_profiles,
 )
 from mammogan_lib.bench.runner import MEASURES, measure_in_this_process
+from mammogan_lib.frameworks import BACKENDS
 
 DEFAULT_OUTPUT = Path("runs/bench/bench.json")
 
@@ -47,6 +48,12 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace
     parser.add_argument("--feature-batch-size", type=int, default=defaults.feature_batch_size)
     parser.add_argument("--feature-repeats", type=int, default=defaults.feature_repeats)
     parser.add_argument("--jit-compile", action="store_true", help="(b) and (c) with XLA (an experiment)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=defaults.backend,
+        help="Keras backend of the GAN measurements (jax: pip install -e '.[jax]')",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the JSON report")
     parser.add_argument(
         "--profile",
@@ -77,7 +84,10 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace
         feature_batch_size=args.feature_batch_size,
         feature_repeats=args.feature_repeats,
         jit_compile=args.jit_compile,
+        backend=args.backend,
     )
+    if args.profile and args.backend != "tensorflow":
+        parser.error("--profile uses TensorFlow's profiler: it needs --backend tensorflow")
     return args, options
 
 

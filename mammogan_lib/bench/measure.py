@@ -26,6 +26,7 @@ def bench_settings(
     width: float,
     seed: int,
     jit_compile: bool = False,
+    backend: str = "tensorflow",
 ) -> Any:
     """The :class:`~mammogan_lib.config.TrainConfig` of a timing: ``params/base.yaml``'s values (the
     thesis's optimiser settings) for everything but the size, the precision and the seed. Its run folder
@@ -44,6 +45,7 @@ def bench_settings(
         width=width,
         seed=seed,
         jit_compile=jit_compile,
+        backend=backend,
     )
 
 
@@ -63,6 +65,7 @@ def time_train_step(
     seed: int = 0,
     jit_compile: bool = False,
     separate_upsampling: bool = False,
+    backend: str = "tensorflow",
 ) -> dict[str, Any]:
     """Our compiled train step (:mod:`mammogan_lib.training`): median wall time of one step.
 
@@ -73,7 +76,9 @@ def time_train_step(
     """
     from mammogan_lib.training import build_trainer
 
-    settings = bench_settings(architecture, resolution, batch_size, precision, width, seed, jit_compile)
+    settings = bench_settings(
+        architecture, resolution, batch_size, precision, width, seed, jit_compile, backend
+    )
     trainer = build_trainer(
         random_images(2 * batch_size, resolution, seed), settings, separate_upsampling=separate_upsampling
     )
@@ -87,6 +92,7 @@ def time_train_step(
         "width": width,
         "precision": precision,
         "dtype_policy": trainer.dtype_policy,
+        "backend": backend,
         "jit_compile": jit_compile,
         "separate_upsampling": separate_upsampling,
         "warmup": warmup,
@@ -105,6 +111,7 @@ def time_classic_loop(
     warmup: int = 3,
     repeats: int = 20,
     seed: int = 0,
+    backend: str = "tensorflow",
 ) -> dict[str, Any]:
     """The reference (a): median wall time of one iteration of :class:`ClassicLoop`, float32.
 
@@ -112,7 +119,7 @@ def time_classic_loop(
     on the fakes, then G forward again, D forward and both backwards through the combined model
     (:data:`CLASSIC_LOOP_PASSES`); ``flops_per_step`` is their analytic count.
     """
-    settings = bench_settings(architecture, resolution, batch_size, "float32", width, seed)
+    settings = bench_settings(architecture, resolution, batch_size, "float32", width, seed, backend=backend)
     loop = build_classic_loop(random_images(2 * batch_size, resolution, seed), settings)
     timing = time_calls(loop.step, warmup, repeats)  # train_on_batch returns floats: finished
     per_image = models_forward_flops(loop.generator, loop.discriminator)
@@ -139,17 +146,15 @@ def _best_matmul_gflops(multiply: Callable[[], Any], size: int, repeats: int) ->
     return round(2 * size**3 / min(timing.wall) / 1e9, 1)
 
 
-def measure_matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, Any]:
+def measure_matmul_peak(size: int = 2048, repeats: int = 5, backend: str = "tensorflow") -> dict[str, Any]:
     """GFLOP/s of a ``size x size`` float32 matrix product, best of ``repeats``: the machine's practical
-    peak. NumPy (its BLAS) and TensorFlow (the library our train step uses); the peak is the larger."""
-    tf = _tensorflow()
+    peak. NumPy (its BLAS) and the Keras backend's own framework (what our train step uses; on a GPU its
+    device); the peak is the larger."""
     rng = np.random.default_rng(0)
     a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
-    ta, tb = tf.constant(a), tf.constant(b)
-    # eager CPU ops run synchronously; reading one element makes sure of it
     gflops = {
         "numpy_float32": _best_matmul_gflops(lambda: a @ b, size, repeats),
-        "tensorflow_float32": _best_matmul_gflops(lambda: tf.matmul(ta, tb)[0, 0].numpy(), size, repeats),
+        f"{backend}_float32": _best_matmul_gflops(backend_matmul(backend, a, b, "float32"), size, repeats),
     }
     source = max(gflops, key=gflops.get)
     return {
@@ -161,14 +166,37 @@ def measure_matmul_peak(size: int = 2048, repeats: int = 5) -> dict[str, Any]:
     }
 
 
-def measure_matmul_reduced(size: int = 2048, repeats: int = 5, dtype: str = "bfloat16") -> dict[str, Any]:
-    """GFLOP/s of a TensorFlow ``size x size`` matrix product in ``dtype`` (bfloat16 or float16), best of
+def measure_matmul_reduced(
+    size: int = 2048, repeats: int = 5, dtype: str = "bfloat16", backend: str = "tensorflow"
+) -> dict[str, Any]:
+    """GFLOP/s of the backend's ``size x size`` matrix product in ``dtype`` (bfloat16 or float16), best of
     ``repeats``: the honest ceiling for mixed precision (emulated, it shows the cliff)."""
-    tf = _tensorflow()
     rng = np.random.default_rng(0)
-    a, b = (tf.constant(rng.standard_normal((size, size), dtype=np.float32), dtype) for _ in range(2))
-    gflops = _best_matmul_gflops(lambda: tf.matmul(a, b)[0, 0].numpy(), size, repeats)
-    return {"dtype": dtype, "gflops": gflops}
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    gflops = _best_matmul_gflops(backend_matmul(backend, a, b, dtype), size, repeats)
+    return {"dtype": dtype, "backend": backend, "gflops": gflops}
+
+
+def backend_matmul(backend: str, a: np.ndarray, b: np.ndarray, dtype: str) -> Callable[[], Any]:
+    """A call of ``a @ b`` in ``dtype`` on ``backend``'s framework and default device, returning only when
+    the product is computed (eager CPU TensorFlow is synchronous; reading one element makes sure)."""
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        ja, jb = (jnp.asarray(m, dtype) for m in (a, b))
+        product = jax.jit(jnp.matmul)
+        return lambda: product(ja, jb).block_until_ready()
+    if backend == "torch":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        ta, tb = (torch.as_tensor(m, device=device).to(getattr(torch, dtype)) for m in (a, b))
+        synchronise = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        return lambda: (torch.mm(ta, tb), synchronise())
+    tf = _tensorflow()
+    ta, tb = (tf.constant(m, dtype) for m in (a, b))
+    return lambda: tf.matmul(ta, tb)[0, 0].numpy()
 
 
 def _tensorflow() -> Any:
@@ -186,12 +214,13 @@ def choose_auto_precision(
     batch_size: int = 32,
     width: float = 1.0,
     seed: int = 0,
+    backend: str = "tensorflow",
 ) -> dict[str, Any]:
     """The policy ``precision: auto`` picks for these settings on this machine (and its calibration)."""
     from mammogan_lib.training import build_trainer
 
     started = time.perf_counter()
-    settings = bench_settings(architecture, resolution, batch_size, "auto", width, seed)
+    settings = bench_settings(architecture, resolution, batch_size, "auto", width, seed, backend=backend)
     trainer = build_trainer(random_images(2 * batch_size, resolution, seed), settings)
     return {**trainer.precision.as_dict(), "choice_s": round(time.perf_counter() - started, 1)}
 

@@ -61,6 +61,7 @@ class BenchOptions:
     feature_batch_size: int = 32
     feature_repeats: int = 5
     jit_compile: bool = False  # (b) and (c) compiled with XLA: an experiment, not the default step
+    backend: str = "tensorflow"  # Keras's backend of every GAN measurement (the features are torch's)
 
 
 def mixed_is_native(machine: Mapping[str, Any]) -> bool:
@@ -82,6 +83,7 @@ def train_configs(options: BenchOptions, mixed_native: bool = True) -> dict[str,
         "width": options.width,
         "warmup": options.warmup,
         "repeats": options.repeats,
+        "backend": options.backend,
     }
     ours = {**common, "jit_compile": options.jit_compile, "precision": "float32"}
     mixed = {**ours, "precision": "mixed"}
@@ -183,11 +185,15 @@ def check_targets(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def measure_peaks(options: BenchOptions, machine: Mapping[str, Any], progress: Callable[[str], None]) -> dict:
     """The float32 matmul peak, and the mixed policy's dtype (float16 on a GPU, bfloat16 on a CPU)."""
     progress(f"matmul peak ({options.matmul_size}^2)")
-    matmul = run_measurement("matmul", {"size": options.matmul_size})
+    matmul = run_measurement(
+        "matmul", {"size": options.matmul_size, "backend": options.backend}, backend=options.backend
+    )
     reduced = "float16" if machine.get("gpus") else "bfloat16"
     progress(f"matmul {reduced} ({options.matmul_size}^2{'' if mixed_is_native(machine) else ', emulated'})")
-    config = {"size": options.matmul_size, "dtype": reduced}
-    matmul["reduced"] = {reduced: run_measurement("matmul_reduced", config, required=False)}
+    config = {"size": options.matmul_size, "dtype": reduced, "backend": options.backend}
+    matmul["reduced"] = {
+        reduced: run_measurement("matmul_reduced", config, required=False, backend=options.backend)
+    }
     return matmul
 
 
@@ -205,7 +211,7 @@ def measure_training(
         label = TRAIN_LABELS[name] + (", XLA" if config.get("jit_compile") else "")
         rows[name] = {
             "label": label,
-            **run_measurement(measure, config),
+            **run_measurement(measure, config, backend=options.backend),
             "load_average_1min_before": round(load_before, 2),
             "load_average_1min_after": round(os.getloadavg()[0], 2),
         }
@@ -262,7 +268,7 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
         "width": options.width,
         "batch_size": options.batch_size,
     }
-    flops = run_measurement("flops", shape)
+    flops = run_measurement("flops", shape, backend=options.backend)
     rows = measure_training(options, machine, matmul, progress)
     progress("the policy precision: auto picks")
     report.update(
@@ -270,7 +276,10 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
         flops=flops,
         train=rows,
         targets=check_targets(rows),
-        auto=check_auto(rows, run_measurement("auto_precision", shape)),
+        auto=check_auto(
+            rows,
+            run_measurement("auto_precision", {**shape, "backend": options.backend}, backend=options.backend),
+        ),
         step_passes={
             "ours": [p.__dict__ for p in OUR_STEP_PASSES],
             "reference": [p.__dict__ for p in CLASSIC_LOOP_PASSES],
@@ -290,7 +299,8 @@ def format_header(report: dict[str, Any]) -> list[str]:
     """The machine (CPU flags included), the matmul peaks and the training configuration."""
     options, matmul, machine = report["options"], report["matmul_peak"], report["machine"]
     reduced = [
-        f"tensorflow_{dtype} " + (f"{row['gflops']} GFLOP/s" if "gflops" in row else "failed")
+        f"{options.get('backend', 'tensorflow')}_{dtype} "
+        + (f"{row['gflops']} GFLOP/s" if "gflops" in row else "failed")
         for dtype, row in matmul.get("reduced", {}).items()
     ]
     yes_no = {key: "yes" if machine.get(key) else "no" for key in ("avx512", "native_bfloat16")}
@@ -303,7 +313,8 @@ def format_header(report: dict[str, Any]) -> list[str]:
         f"matmul {matmul['size']}^2 best of {matmul['repeats']}: "
         + ", ".join([f"{k} {v} GFLOP/s" for k, v in matmul["gflops"].items()] + reduced)
         + f"; float32 peak = {matmul['float32_peak_source']}",
-        f"training: {options['architecture']} at {options['resolution']}x{options['resolution']}, "
+        f"training on Keras's {options.get('backend', 'tensorflow')} backend: {options['architecture']} at "
+        f"{options['resolution']}x{options['resolution']}, "
         f"batch {options['batch_size']}, width {options['width']}; median of {options['repeats']} steps "
         f"after {options['warmup']} warm-up steps (an emulated policy: {EMULATED_REPEATS} after "
         f"{EMULATED_WARMUP})",

@@ -48,14 +48,19 @@ def peak_rss_mib() -> float:
 
 
 def run_measurement(
-    measure: str, config: dict[str, Any], timeout_s: float = SUBPROCESS_TIMEOUT_S, required: bool = True
+    measure: str,
+    config: dict[str, Any],
+    timeout_s: float = SUBPROCESS_TIMEOUT_S,
+    required: bool = True,
+    backend: str = "tensorflow",
 ) -> dict:
-    """Run ``MEASURES[measure](**config)`` in a fresh Python process; return its result and peak memory.
+    """Run ``MEASURES[measure](**config)`` in a fresh Python process on Keras's ``backend``; return its
+    result and peak memory.
 
     ``RuntimeError`` with the end of the child's stderr when it fails; with ``required=False`` the
     failure is returned instead, as ``{"error": ...}`` (an emulated dtype some builds cannot run).
     """
-    environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     command = [
         sys.executable,
         "-m",
