@@ -15,7 +15,7 @@ VERBOSE ?=
 PARAMS := params/base.yaml $(if $(filter-out base,$(EXP)),params/$(EXP).yaml)
 PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force) $(if $(filter-out 0,$(VERBOSE)),--verbose)
 
-EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug exp5_conditional exp6_patches
+EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug exp5_conditional exp6_patches exp3_progressive
 KAGGLE_USER ?= your-kaggle-username
 RESUME ?=
 # the optional dependency groups installed into .venv: EXTRAS=test,jax adds the jax backend (CI does)

@@ -246,6 +246,15 @@ def _build_saved_generator(checkpoint_dir: Path, separate_upsampling: bool = Fal
         raise CheckpointError(f"{checkpoint_dir / PARAMS_FILE} lacks {missing}; cannot rebuild the generator")
     shape = (params["architecture"], params["resolution"], params["latent_dim"], params["width"])
     n_classes = len(params.get("classes") or []) if params.get("conditional") else 0
+    if params.get("progressive_resolutions"):
+        from mammogan_lib.models.progressive import build_stage_generator
+        from mammogan_lib.progressive import phase_of_epoch, settings_phases
+
+        phase = phase_of_epoch(settings_phases(params), int(read_state(checkpoint_dir)["epoch"]))
+        if phase.resolution != params["resolution"] or phase.fading:
+            _, resolution, latent_dim, width = shape
+            stage = (phase.resolution, resolution, phase.fading, latent_dim, width, separate_upsampling)
+            return build_stage_generator(*stage, n_classes=n_classes)
     return build_generator(*shape, separate_upsampling=separate_upsampling, n_classes=n_classes)
 
 
@@ -281,7 +290,9 @@ def load_optimizer(optimizer: Any, path: Path) -> None:
 
 
 def load_generator(checkpoint_dir: Path | str) -> Any:
-    """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32).
+    """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32). A checkpoint
+    of an earlier stage of a progressive run gives its stage's generator, its images upsampled to the run's
+    resolution (:mod:`mammogan_lib.progressive`).
 
     Returns a ``keras.Model``: latent ``(N, latent_dim)`` -> images ``(N, R, R, 1)`` in [-1, 1] (a
     conditional run's: ``[latent, class (N,) int32]``); call it with ``training=False`` (BatchNorm moving
@@ -290,6 +301,10 @@ def load_generator(checkpoint_dir: Path | str) -> Any:
     path = Path(checkpoint_dir)
     generator = _build_saved_generator(path)
     load_model_weights(generator, path, "generator")
+    if read_params(path).get("progressive_resolutions"):
+        from mammogan_lib.models.progressive import at_resolution
+
+        return at_resolution(generator, int(read_params(path)["resolution"]))
     return generator
 
 

@@ -126,6 +126,95 @@ def _check_value(key: str, value: Any, meta: Mapping[str, Any], where: str) -> N
             )
 
 
+PROGRESSIVE_ARCHITECTURES: tuple[str, ...] = ("baseline",)
+"""Architectures whose models can grow stage by stage (:mod:`mammogan_lib.models.progressive`)."""
+
+
+def progressive_errors(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(parameter, message)`` for every inconsistency of the progressive parameters in ``values`` (a
+    stage's parameters: ``resolution``, and for training ``architecture`` and ``epochs`` too)."""
+    resolutions = list(values.get("progressive_resolutions") or [])
+    stage_epochs = values.get("progressive_epochs")
+    errors: list[tuple[str, str]] = []
+    if not resolutions:
+        if stage_epochs:
+            errors.append(
+                (
+                    "progressive_epochs",
+                    f"is {stage_epochs} but 'progressive_resolutions' is [] (training is not progressive)",
+                )
+            )
+        return errors
+    if len(resolutions) < 2:
+        errors.append(
+            ("progressive_resolutions", f"needs at least two resolutions to grow through, got {resolutions}")
+        )
+    doubling = all(b == 2 * a for a, b in zip(resolutions, resolutions[1:], strict=False))
+    if not doubling:
+        errors.append(
+            (
+                "progressive_resolutions",
+                f"{resolutions}: each resolution must be twice the one before (one block pair per stage), "
+                "e.g. [64, 128]",
+            )
+        )
+    if resolutions[-1] != values.get("resolution"):
+        errors.append(
+            (
+                "progressive_resolutions",
+                f"ends at {resolutions[-1]}, but 'resolution' is {values.get('resolution')}: the last stage "
+                "trains at the run's resolution",
+            )
+        )
+    architecture = values.get("architecture")
+    if architecture is not None and architecture not in PROGRESSIVE_ARCHITECTURES:
+        errors.append(
+            (
+                "progressive_resolutions",
+                f"progressive training supports 'architecture' {list(PROGRESSIVE_ARCHITECTURES)}, "
+                f"not {architecture!r}: "
+                "set progressive_resolutions: [] or architecture: baseline",
+            )
+        )
+    if stage_epochs is None:
+        return errors
+    if len(stage_epochs) != len(resolutions):
+        errors.append(
+            (
+                "progressive_epochs",
+                f"has {len(stage_epochs)} values for the {len(resolutions)} stages of "
+                f"'progressive_resolutions' "
+                f"{resolutions}: give one number of epochs per stage",
+            )
+        )
+    elif sum(stage_epochs) != values.get("epochs"):
+        errors.append(
+            (
+                "progressive_epochs",
+                f"{stage_epochs} sum to {sum(stage_epochs)} epochs but 'epochs' is {values.get('epochs')}: "
+                f"set epochs: "
+                f"{sum(stage_epochs)} (the stages' epochs are the run's)",
+            )
+        )
+    short = [e for e in stage_epochs[1:] if e < 2]
+    if short:
+        errors.append(
+            (
+                "progressive_epochs",
+                f"{stage_epochs}: every stage after the first needs at least 2 epochs (a fade and a stable "
+                "part)",
+            )
+        )
+    return errors
+
+
+def raise_progressive_errors(values: Mapping[str, Any]) -> None:
+    """One :class:`ParameterError` listing every problem :func:`progressive_errors` finds (none: return)."""
+    raise_all(
+        [ParameterError(f"parameter {key!r}: {message}", key) for key, message in progressive_errors(values)]
+    )
+
+
 @dataclass(frozen=True)
 class StageConfig:
     """Fields shared by every stage: where the run lives and how it is seeded."""
@@ -316,6 +405,11 @@ class PreprocessConfig(StageConfig):
     holdout_fraction: float = param(
         0.2, "Share of patients held out: never trained on; 05/06 test on them.", min=0.0, max=0.9
     )
+    progressive_resolutions: list[int] = param(
+        [],
+        "Progressive training's stages (e.g. [64, 128]): 02 also writes the array cache at each; [] = none.",
+        choices=(64, 128, 256),
+    )
     preview_count: int = param(16, "Images shown in preview grids.", min=1, max=64)
     training_images: str = param(
         "full",
@@ -336,6 +430,10 @@ class PreprocessConfig(StageConfig):
     patch_background_per_finding: int = param(
         1, "Non-tumour patches (for 06) cut per lesion patch from the same image.", min=0, max=100
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        raise_progressive_errors(dataclasses.asdict(self))
 
     @property
     def patch_geometry(self):
@@ -405,6 +503,21 @@ class TrainConfig(StageConfig):
         "Class-conditional G and D on the finding type 02 labels each image with (mass, calcification): a "
         "class embedding into G's input, a projection discriminator (Miyato & Koyama 2018).",
     )
+    progressive_resolutions: list[int] = param(
+        [],
+        "Progressive training (Karras 2018): the resolutions G and D grow through, ending at resolution, "
+        "e.g. [64, 128]; [] = ordinary training at resolution.",
+        choices=(64, 128, 256),
+    )
+    progressive_epochs: list[int] = param(
+        [], "Epochs of each progressive stage; they sum to epochs. [] with progressive_resolutions [].", min=1
+    )
+    progressive_fade_fraction: float = param(
+        0.5,
+        "Share of each later progressive stage over which its new block fades in (ProGAN: half); 0 = none.",
+        min=0.0,
+        max=1.0,
+    )
     checkpoint_every: int = param(500, "Write a checkpoint every this many epochs (and at the end).", min=1)
     sample_every: int = param(500, "Write the fixed-noise sample grid every this many epochs.", min=1)
     keep_last: int = param(3, "Checkpoints kept besides keep_epochs (the newest is the resume point).", min=1)
@@ -468,6 +581,7 @@ class TrainConfig(StageConfig):
             raise ParameterError(
                 f"parameter 'backend' is {self.backend!r}, but {'; '.join(backend_problems)}", "backend"
             )
+        raise_progressive_errors(dataclasses.asdict(self))
 
 
 @dataclass(frozen=True)
@@ -646,4 +760,10 @@ def validate_params(params: Mapping[str, Any], origins: Mapping[str, str] | None
     Unknown keys are rejected by the pipeline, which compares them against papermill's view of the
     notebooks (the source of truth for what a notebook accepts).
     """
-    raise_all([error for cls in STAGE_CONFIGS for error in value_errors(params, cls, origins)])
+    errors = [error for cls in STAGE_CONFIGS for error in value_errors(params, cls, origins)]
+    if not errors:  # the stages' schedule is checked on values of the right types
+        errors = [
+            ParameterError(f"parameter {key!r}{_where(key, origins)}: {message}", key)
+            for key, message in progressive_errors(params)
+        ]
+    raise_all(errors)

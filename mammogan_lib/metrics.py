@@ -649,6 +649,10 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str], reference_run: str | No
                 "d_dropout": params.get("d_dropout"),
                 "augment": params.get("augment_policy") or "none",
                 "regularisers": describe_regularisers(params),
+                # a progressive run's stages, e.g. "64 -> 128"
+                "resolutions": " -> ".join(
+                    str(r) for r in params.get("progressive_resolutions") or [params.get("resolution")]
+                ),
                 "epochs": summary.get("epoch"),
                 "steps": summary.get("step"),
                 "thesis (Table 4.1)": THESIS_VERDICTS.get(params.get("architecture"), ""),

@@ -94,11 +94,25 @@ def build_model_card(
         "steps": int(state.get("step", 0)),
         "augment_policy": params.get("augment_policy") or "none",
         "regularisers": describe_regularisers(params),
+        "training_schedule": describe_schedule(params),
         "metrics": METRICS_PENDING,
         "intended_use": INTENDED_USE,
         "generate": "python -m mammogan_lib.generate generator.keras --count N --out DIR [--seed S]"
         + (f" [--class {'|'.join(params['classes'])}]" if params.get("conditional") else ""),
     }
+
+
+def describe_schedule(params: Mapping[str, Any]) -> str:
+    """'ordinary (one resolution)', or a progressive run's stages: resolution and epochs of each."""
+    resolutions = params.get("progressive_resolutions") or []
+    if not resolutions:
+        return f"ordinary: trained at {params.get('resolution')} x {params.get('resolution')} throughout"
+    stages = ", then ".join(
+        f"{epochs:,} epochs at {r} x {r}"
+        for r, epochs in zip(resolutions, params["progressive_epochs"], strict=True)
+    )
+    fade = params.get("progressive_fade_fraction", 0.5)
+    return f"progressive (Karras et al. 2018): {stages}; each new block faded in over {fade:g} of its stage"
 
 
 FEATURE_NETWORK_TITLES = {

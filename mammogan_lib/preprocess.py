@@ -148,6 +148,40 @@ def load_cache(folder: Path) -> tuple[np.ndarray, pd.DataFrame]:
     return images, index
 
 
+def downsample(images: np.ndarray, resolution: int) -> np.ndarray:
+    """``(N, R, R)`` images averaged over ``R / resolution`` square blocks to ``(N, resolution, resolution)``:
+    a box filter, the 2x2 average pooling of a growing discriminator's fade path applied once per octave."""
+    count, size = images.shape[0], images.shape[1]
+    if size % resolution or resolution > size:
+        raise ValueError(f"cannot downsample {size} x {size} images to {resolution} x {resolution}")
+    factor = size // resolution
+    blocks = images.astype(np.float64).reshape(count, resolution, factor, resolution, factor)
+    return blocks.mean(axis=(2, 4)).astype(np.float32)
+
+
+def write_stage_caches(cache_dir: Path, resolutions: Iterable[int]) -> dict[str, str]:
+    """For progressive training, the cache ``cache_dir`` at each lower resolution of ``resolutions``, in
+    ``<cache_dir>/resolution_<R>/``: the same rows (so the same split) box-filtered down from the cached
+    images, not preprocessed again, so that a stage's real images are what the next stage's images look
+    like at its resolution. Returns ``{"<R>": folder}`` for every resolution, the cache's own included."""
+    images, index = load_cache(cache_dir)
+    summary = files.read_json(cache_dir / "summary.json")
+    folders = {}
+    for resolution in resolutions:
+        if resolution == summary["resolution"]:
+            folders[str(resolution)] = str(cache_dir)
+            continue
+        folder = cache_dir / f"resolution_{resolution}"
+        if not is_cache_complete(folder):
+            folder.mkdir(exist_ok=True)
+            files.save_array(folder / "images.npy", downsample(images, resolution))
+            index.to_csv(folder / "index.csv", index=False)
+            stage_summary = {**summary, "resolution": resolution, "downsampled_from": summary["resolution"]}
+            files.write_json(folder / "summary.json", stage_summary)
+        folders[str(resolution)] = str(folder)
+    return folders
+
+
 SPLITS = ("train", "heldout")
 
 
@@ -203,13 +237,15 @@ def load_training_images(run_dir: Path, resolution: int | None = None) -> tuple[
 def load_cached_images(run_dir: Path, resolution: int | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """The whole array cache that 02_preprocess recorded for a run (``<run_dir>/preprocess.json``).
 
-    With ``resolution``, a cache of another size is refused, naming both sizes.
+    With ``resolution``, the cache at that resolution (02 writes one per stage of progressive training,
+    :func:`write_stage_caches`); a cache of another size is refused, naming both sizes.
     """
     record_path = RunPaths(run_dir).preprocess_record
     if not record_path.is_file():
         raise FileNotFoundError(f"{record_path} not found: run 02_preprocess for this experiment first")
     record = files.read_json(record_path)
-    images, index = load_cache(Path(record["cache_dir"]))
+    stage_cache = (record.get("stage_caches") or {}).get(str(resolution))
+    images, index = load_cache(Path(stage_cache or record["cache_dir"]))
     if resolution is not None and images.shape[1:] != (resolution, resolution):
         raise ValueError(
             f"parameter 'resolution' is {resolution}, but the array cache of 02_preprocess "

@@ -155,7 +155,9 @@ COMPATIBILITY_KEYS: tuple[str, ...] = (
 one counts unless it is added to :data:`RESUMABLE_CHANGES`), the policy and the training data."""
 
 PARAMETER_DEFAULTS: dict[str, Any] = {
-    f.name: f.default for f in dataclasses.fields(TrainConfig) if f.default is not dataclasses.MISSING
+    f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+    for f in dataclasses.fields(TrainConfig)
+    if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 }
 """Each training parameter's default: what a checkpoint written before the parameter existed ran with."""
 
@@ -429,6 +431,15 @@ class Trainer:
             ]
         return state
 
+    def progressive_record(self) -> dict[str, Any] | None:
+        """A progressive run's stages (:class:`~mammogan_lib.progressive.ProgressiveTrainer`); else None."""
+        return None
+
+    def prepare_resume(self, state: dict[str, Any]) -> None:
+        """Make the models those a checkpoint with ``state`` was saved from, before its weights load: nothing
+        to do here; a progressive run builds the checkpoint's stage
+        (:class:`mammogan_lib.progressive.ProgressiveTrainer`)."""
+
     def restore_state(self, state: dict[str, Any]) -> None:
         """Set the counters (and LeCam's anchors) a checkpoint's ``state.json`` saved."""
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
@@ -534,6 +545,7 @@ def build_trainer(
     separate_upsampling: bool = False,
     devices: Sequence[str] | None = None,
     class_labels: ClassLabels | None = None,
+    stage_images: dict[int, Any] | None = None,
 ) -> Trainer:
     """Build G and D (under the run's dtype policy, :func:`choose_run_precision`), their optimisers, and
     the trainer.
@@ -545,7 +557,10 @@ def build_trainer(
     (the benchmark's reference). ``devices``: the devices to train on data-parallel; ``None`` = every
     visible GPU when there are several and ``settings.data_parallel``, else one device. ``class_labels``:
     one class per image, needed when ``settings.conditional``
-    (:func:`mammogan_lib.conditioning.labelled_training_set`).
+    (:func:`mammogan_lib.conditioning.labelled_training_set`). ``stage_images``: with
+    ``settings.progressive_resolutions``, the training images at each of them
+    (:func:`mammogan_lib.progressive.stage_training_images`); the trainer is then a
+    :class:`~mammogan_lib.progressive.ProgressiveTrainer`.
     """
     use_backend(settings.backend)
     array = check_images(images, settings.resolution)
@@ -559,6 +574,13 @@ def build_trainer(
         reset_run(settings.run_dir)
     class_labels = class_labels if settings.conditional else None
     precision = choose_run_precision(array, settings, class_labels)
+    if settings.progressive_resolutions:
+        from mammogan_lib.progressive import build_progressive_trainer
+
+        stages = {**(stage_images or {}), settings.resolution: array}
+        return build_progressive_trainer(
+            stages, settings, precision, separate_upsampling, devices, class_labels
+        )
     return assemble_trainer(array, settings, precision, separate_upsampling, devices, class_labels)
 
 
@@ -787,6 +809,7 @@ def resume(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
         log.truncate(0)
         return None
     check_compatible(trainer.params(), ckpt.read_params(latest), latest)
+    trainer.prepare_resume(ckpt.read_state(latest))
     loaded = ckpt.load_checkpoint(latest, trainer.models, trainer.optimizers)
     trainer.restore_state(loaded.state)
     log.truncate(trainer.step)
@@ -927,6 +950,7 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
         "partial": trainer.budget_stop,
         "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
         "last_epoch_losses": last_epoch,
+        **({"progressive": trainer.progressive_record()} if trainer.progressive_record() else {}),
         "params": trainer.params(),
     }
 

@@ -203,6 +203,9 @@ def test_every_training_parameter_is_either_compared_on_resume_or_allowed_to_cha
         "d_spectral_norm",
         "lecam_weight",
         "conditional",
+        "progressive_resolutions",  # a checkpoint's stage and models depend on the schedule
+        "progressive_epochs",
+        "progressive_fade_fraction",
         "backend",  # another backend draws other randomness: the resume would not be exact
         "dtype_policy",
         "n_images",

@@ -1,5 +1,6 @@
 """Custom layers: the generators' upsampling convolution, the StyleGAN-like generator's (thesis 4.2.2)
-constant input, noise and AdaIN, and the discriminator's dropout (Keras's, made multi-GPU exact).
+constant input, noise and AdaIN, the discriminator's dropout (Keras's, made multi-GPU exact), and the fade-in
+of progressive training's new blocks.
 
 All of them are registered with ``keras.saving.register_keras_serializable(package="mammogan")`` and
 implement ``get_config``, so a generator saved with ``model.save('g.keras')`` reloads with
@@ -150,6 +151,27 @@ class AdaIN(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
         return input_shape[0]
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class FadeIn(keras.layers.Layer):
+    """``(1 - alpha) * old + alpha * new`` of its inputs ``[old, new]`` (same shape).
+
+    ``alpha`` is a non-trainable scalar weight (saved with the model), set from outside with
+    ``layer.alpha.assign(value)``: the trainer assigns it from the step number before every step, so it is
+    a function of the step and a resume mid-fade continues exactly.
+    """
+
+    def build(self, input_shape: list[tuple[int | None, ...]]) -> None:
+        self.alpha = self.add_weight(name="alpha", shape=(), initializer="zeros", trainable=False)
+
+    def call(self, inputs: list[Any]) -> Any:
+        old, new = inputs
+        alpha = ops.cast(self.alpha, new.dtype)
+        return (1.0 - alpha) * old + alpha * new
+
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        return input_shape[1]
 
 
 @keras.saving.register_keras_serializable(package="mammogan")
