@@ -234,6 +234,36 @@ def float16_task() -> dict[str, np.ndarray]:
     }
 
 
+def progressive_task() -> dict[str, np.ndarray]:
+    """A progressive run 64 -> 128 (epochs 1-2 at 64, 3-4 the fade, 5-6 the grown models): 6 epochs
+    straight vs killed after epoch 3 (mid-fade, the checkpoint of epoch 3 kept) and resumed in a fresh
+    trainer."""
+    from mammogan_lib import preprocess
+
+    final = np.random.default_rng(9).uniform(-1, 1, (IMAGES, 128, 128)).astype(np.float32)
+    low = preprocess.downsample(final, 64)
+    overrides = {
+        "resolution": 128,
+        "epochs": 6,
+        "progressive_resolutions": [64, 128],
+        "progressive_epochs": [2, 4],
+        "d_dropout": 0.2,
+    }
+
+    def trainer(run_dir: Path) -> training.Trainer:
+        return training.build_trainer(final, settings(run_dir, **overrides), stage_images={64: low})
+
+    uninterrupted = [p.d_loss for p in training.train(trainer(FOLDER / f"progressive_straight_{BACKEND}"))]
+    run_dir = FOLDER / f"progressive_resumed_{BACKEND}"
+    resumed = []
+    for progress in training.train(trainer(run_dir)):  # killed after epoch 3, mid-fade (checkpoint kept)
+        resumed.append(progress.d_loss)
+        if progress.epoch == 3:
+            break
+    resumed += [p.d_loss for p in training.train(trainer(run_dir))]  # as a new process would resume
+    return {"uninterrupted": np.array(uninterrupted), "resumed": np.array(resumed)}
+
+
 TASKS = {
     "step": step_task,
     "augment": augment_task,
@@ -241,6 +271,7 @@ TASKS = {
     "checkpoint": checkpoint_task,
     "generate": generate_task,
     "float16": float16_task,
+    "progressive": progressive_task,
 }
 
 if __name__ == "__main__":

@@ -108,3 +108,10 @@ def test_float16_steps_are_loss_scaled_and_finite(backend, tmp_path):
     assert str(results["compute_dtype"]) == "float16"
     assert results["losses"].shape == (3, 4) and np.all(np.isfinite(results["losses"]))
     assert float(results["dynamic_scale"]) == 2.0**15 and int(results["step_counter"]) == 3
+
+
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_a_progressive_run_killed_mid_fade_resumes_exactly_on_each_backend(backend, tmp_path):
+    results = run_worker(backend, "progressive", tmp_path)
+    assert len(results["uninterrupted"]) == 6
+    np.testing.assert_array_equal(results["resumed"], results["uninterrupted"])
