@@ -12,9 +12,10 @@ defaults are ``params/base.yaml``'s; the run folder is ``<runs_dir>/<exp_id>``):
             if progress.sample_grid:
                 display(Image(filename=progress.sample_grid))
 
-**The step.** One compiled function (``tf.function``, optional XLA) per iteration: ``fake = G(z)`` is
-computed once and used for both updates, with two gradient tapes (the simultaneous update of the
-TensorFlow DCGAN tutorial)::
+**The step.** One compiled function per iteration, on the Keras backend of the ``backend`` parameter
+(:mod:`mammogan_lib.backends`: TensorFlow's ``tf.function`` with two gradient tapes, optional XLA, the
+simultaneous update of the TensorFlow DCGAN tutorial; JAX's ``jax.jit``; torch's autograd): ``fake = G(z)``
+is computed once and used for both updates::
 
     d_loss = BCE(1, D(real)) + BCE(0, D(fake))     g_loss = BCE(1, D(fake))   (non-saturating)
 
@@ -66,7 +67,9 @@ in the models (Dropout in D, NoiseInjection in the StyleGAN G), which the step r
 ``(seed, epoch)``. So the state carried from one step to the next is exactly the models' variables
 (weights, BatchNorm statistics) and the optimisers' variables, which the checkpoint saves bit for bit,
 plus the ``step`` and ``epoch`` counters. The initial weights come from ``keras.utils.set_random_seed(seed)``
-called just before the models are built (which also seeds Python's and NumPy's global generators).
+called just before the models are built (which also seeds Python's and NumPy's global generators). On the
+jax and torch backends the same draws are made on the host with numpy
+(:func:`mammogan_lib.backends.host_draws`).
 
 **Precision.** ``precision='auto'`` (the default) trains in what the device computes natively:
 ``mixed_float16`` on a GPU with tensor cores, ``mixed_bfloat16`` on a CPU with native bfloat16 where a short
