@@ -81,9 +81,11 @@ def downsampling_block(
     conv = layers.Conv2D(filters, KERNEL_SIZE, strides=2, padding="same", name=f"d_conv{index}")
     x = spectrally_normalised(conv, spectral_norm)(x)
     x = layers.LeakyReLU(LEAKY_SLOPE, name=f"d_lrelu{index}")(x)  # (H/2, W/2, filters)
-    # a seed, though every step re-seeds it: without one, Keras's torch backend draws the mask from torch's
-    # global generator instead of the layer's state, and a resume would not be exact
-    return GlobalBatchDropout(dropout, seed=index, name=f"d_drop{index}")(x)
+    # on torch, a seed (though every step re-seeds the layer): without one, Keras's torch backend draws the
+    # mask from torch's global generator instead of the layer's state, and a resume would not be exact.
+    # Elsewhere none, as always: a seed changes which masks TensorFlow draws, and so every earlier number.
+    seed = index if keras.backend.backend() == "torch" else None
+    return GlobalBatchDropout(dropout, seed=seed, name=f"d_drop{index}")(x)
 
 
 def build_discriminator_model(
