@@ -244,7 +244,7 @@ class ProgressiveTrainer(Trainer):
 
     def _build_phase(self, phase: Phase, settings: Any, policy: str, strategy: Any) -> tuple[tuple, tuple]:
         from mammogan_lib.models.progressive import build_stage_models
-        from mammogan_lib.training import _make_optimizer
+        from mammogan_lib.training import built_optimizers
 
         keras = import_keras()
         keras.utils.set_random_seed(stage_seed(settings.seed, phase.stage))
@@ -263,12 +263,7 @@ class ProgressiveTrainer(Trainer):
             )
             if strategy is not None and strategy.num_replicas_in_sync > 1:
                 synchronise_batch_norm(models)
-            optimizers = (
-                _make_optimizer(settings.lr_g, settings.beta1, policy),
-                _make_optimizer(settings.lr_d, settings.beta1, policy),
-            )
-            for model, optimizer in zip(models, optimizers, strict=True):
-                optimizer.build(model.trainable_variables)
+            optimizers = built_optimizers(models, settings, policy)
         return models, optimizers
 
     def enter_phase(self, phase: Phase) -> None:

@@ -529,6 +529,18 @@ def _make_optimizer(learning_rate: float, beta1: float, policy: str) -> Any:
     return keras.optimizers.LossScaleOptimizer(optimizer) if policy == "mixed_float16" else optimizer
 
 
+def built_optimizers(models: Sequence[Any], settings: TrainConfig, policy: str) -> tuple[Any, Any]:
+    """G's and D's Adam (``lr_g``, ``lr_d``, ``beta1``; loss-scaled under float16), built on their models'
+    trainable variables."""
+    optimizers = (
+        _make_optimizer(settings.lr_g, settings.beta1, policy),
+        _make_optimizer(settings.lr_d, settings.beta1, policy),
+    )
+    for model, optimizer in zip(models, optimizers, strict=True):
+        optimizer.build(model.trainable_variables)
+    return optimizers
+
+
 def check_images(images: Any, resolution: int) -> np.ndarray:
     """``images`` as a float32 ``(N, R, R)`` array in [-1, 1]; ``ValueError`` saying what is wrong."""
     array = np.asarray(images, dtype=np.float32)
@@ -617,12 +629,7 @@ def assemble_trainer(
         )
         if strategy is not None and strategy.num_replicas_in_sync > 1:
             synchronise_batch_norm(models)
-        optimizers = (
-            _make_optimizer(settings.lr_g, settings.beta1, policy),
-            _make_optimizer(settings.lr_d, settings.beta1, policy),
-        )
-        for model, optimizer in zip(models, optimizers, strict=True):
-            optimizer.build(model.trainable_variables)
+        optimizers = built_optimizers(models, settings, policy)
     return Trainer(settings, models, optimizers, images, precision, strategy, class_labels)
 
 
