@@ -24,10 +24,14 @@ falls in ``keep_epochs``.
 This module knows nothing of the trainer: it saves and restores named models and optimisers, so
 ``load_generator`` (used by the generate stage) only needs the saved ``params.json``.
 
-Format versions (``state.json``): 2 since the generators compute each ``UpSampling2D -> Conv2D`` pair as
-one ``UpsampleConv2D`` layer; 1 before. Keras's weight files name their groups after layer classes, so a
-version-1 generator file is read into a generator built with the two separate layers (the same variables
-in the same order) and its weights copied over: old runs still resume and generate.
+Format versions (``state.json``): 3 since a spectrally normalised D's layers are
+:class:`~mammogan_lib.models.layers.SpectralNorm`; 2 since the generators compute each
+``UpSampling2D -> Conv2D`` pair as one ``UpsampleConv2D`` layer; 1 before. Keras's weight files name their
+groups after layer classes, so an older file is read into a twin of the model built with the older layers
+(the same variables in the same order) and its weights copied over: old runs still resume and generate.
+A version-1 generator's twin has the two separate upsampling layers; the twin of a version-1 or -2 D with
+``d_spectral_norm`` has Keras's ``SpectralNormalization``, whose kernel already holds ``W / sigma``: it
+becomes the new layer's ``W``, whose own ``sigma`` is then 1 up to the power iteration's estimate.
 """
 
 from __future__ import annotations
@@ -48,9 +52,11 @@ from mammogan_lib.runs import RunPaths
 
 STATE_FILE = "state.json"
 PARAMS_FILE = "params.json"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SEPARATE_UPSAMPLING_FORMAT = 1
 """The last format whose generator files were written by generators with separate UpSampling2D layers."""
+KERAS_SPECTRAL_NORM_FORMAT = 2
+"""The last format whose spectrally normalised D files were written with Keras's SpectralNormalization."""
 CHECKPOINT_PATTERN = re.compile(r"^epoch_(\d{6,})$")
 TEMPORARY_MARKER = ".tmp-"
 
@@ -225,16 +231,42 @@ def load_model_weights(model: Any, checkpoint_dir: Path, name: str) -> None:
     """Load ``<name>.weights.h5`` of a checkpoint into ``model``, whatever the checkpoint's format version.
 
     A generator file of format 1 is read into a generator rebuilt from ``params.json`` with separate
-    upsampling layers, whose weights are then copied (same variables, same order; see the module doc).
+    upsampling layers, and a spectrally normalised D's file of format 1 or 2 into a copy of ``model`` with
+    Keras's ``SpectralNormalization``; their weights are then copied (same variables, same order; see the
+    module doc).
     """
     weights = _require(checkpoint_dir / f"{name}.weights.h5")
     version = read_state(checkpoint_dir).get("format_version", SEPARATE_UPSAMPLING_FORMAT)
-    if name != "generator" or version > SEPARATE_UPSAMPLING_FORMAT:
+    if name == "generator" and version <= SEPARATE_UPSAMPLING_FORMAT:
+        twin = _build_saved_generator(checkpoint_dir, separate_upsampling=True)
+    elif (
+        name == "discriminator"
+        and version <= KERAS_SPECTRAL_NORM_FORMAT
+        and read_params(checkpoint_dir).get("d_spectral_norm")
+    ):
+        twin = with_keras_spectral_normalization(model)
+    else:
         model.load_weights(str(weights))
         return
-    twin = _build_saved_generator(checkpoint_dir, separate_upsampling=True)
     twin.load_weights(str(weights))
     model.set_weights(twin.get_weights())
+
+
+def with_keras_spectral_normalization(model: Any) -> Any:
+    """A copy of ``model`` whose :class:`~mammogan_lib.models.layers.SpectralNorm` layers are Keras's
+    ``SpectralNormalization`` of the same inner layer (the older D's layers, with the same variables)."""
+    from mammogan_lib.frameworks import import_keras
+    from mammogan_lib.models.layers import SpectralNorm
+
+    keras = import_keras()
+
+    def older(layer: Any) -> Any:
+        if isinstance(layer, SpectralNorm):
+            inner = layer.layer.__class__.from_config(layer.layer.get_config())
+            return keras.layers.SpectralNormalization(inner, power_iterations=1, name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    return keras.models.clone_model(model, clone_function=older)
 
 
 def _build_saved_generator(checkpoint_dir: Path, separate_upsampling: bool = False) -> Any:

@@ -560,26 +560,11 @@ class TrainConfig(StageConfig):
             parse_policy(self.augment_policy)
         except ValueError as error:
             raise ParameterError(f"parameter 'augment_policy': {error}", "augment_policy") from None
-        backend_problems = [
-            problem
-            for problem, applies in (
-                (
-                    "jit_compile: true compiles TensorFlow's step with XLA, and the torch backend runs "
-                    "the step eagerly (set jit_compile: false)",
-                    self.jit_compile and self.backend == "torch",
-                ),
-                (
-                    "d_spectral_norm: true needs backend tensorflow: Keras's SpectralNormalization writes "
-                    "the normalised kernel back into the trainable kernel during the forward pass, which "
-                    "a stateless JAX call drops and torch autograd refuses",
-                    self.d_spectral_norm and self.backend != "tensorflow",
-                ),
-            )
-            if applies
-        ]
-        if backend_problems:
+        if self.jit_compile and self.backend == "torch":
             raise ParameterError(
-                f"parameter 'backend' is {self.backend!r}, but {'; '.join(backend_problems)}", "backend"
+                "parameter 'backend' is 'torch', but jit_compile: true compiles TensorFlow's step with XLA, "
+                "and the torch backend runs the step eagerly (set jit_compile: false)",
+                "backend",
             )
         raise_progressive_errors(dataclasses.asdict(self))
 

@@ -46,6 +46,7 @@ STEP_CASES: dict[str, dict] = {
     },
     "conditional": {"conditional": True, "augment_policy": "translation"},
     "deep": {"architecture": "deep"},
+    "spectral_norm": {"d_spectral_norm": True, "r1_gamma": 10.0},
 }
 """The step cases every backend computes (dropout 0: a Dropout mask is its backend's own draw, as is the
 StyleGAN-like generator's noise, whose forward pass the ``forward/`` arrays compare instead)."""
@@ -180,7 +181,12 @@ def augment_task() -> dict[str, np.ndarray]:
 
 def resume_task() -> dict[str, np.ndarray]:
     images, _ = training_data(False)
-    overrides = {"d_dropout": 0.3, "augment_policy": "translation,cutout", "lecam_weight": 0.5}
+    overrides = {
+        "d_dropout": 0.3,
+        "augment_policy": "translation,cutout",
+        "lecam_weight": 0.5,
+        "d_spectral_norm": True,
+    }
     straight = training.build_trainer(images, settings(FOLDER / f"straight_{BACKEND}", **overrides))
     uninterrupted = [p.d_loss for p in training.train(straight)]
     run_dir = FOLDER / f"resumed_{BACKEND}"

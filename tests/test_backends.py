@@ -59,7 +59,7 @@ def test_one_step_gives_tensorflows_losses_and_weights_from_the_same_weights_and
     reference, other = step_results["tensorflow"], step_results[backend]
     assert sorted(reference) == sorted(other)
     cases = {key.split("/")[0] for key in reference if not key.startswith("forward/")}
-    assert cases == {"plain", "augmented_r1_lecam", "conditional", "deep"}
+    assert cases == {"plain", "augmented_r1_lecam", "conditional", "deep", "spectral_norm"}
     for key, expected in reference.items():
         if key.endswith("/losses"):
             np.testing.assert_allclose(other[key], expected, rtol=LOSS_RTOL, err_msg=key)

@@ -167,6 +167,28 @@ def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_a_spectrally_normalised_d_of_the_previous_format_still_resumes(tmp_path):
+    settings = small_settings(tmp_path, d_spectral_norm=True)
+    trainer = build_trainer(training_images(), settings)
+    list(train(trainer))
+    latest = ckpt.latest_checkpoint(tmp_path)
+    # rewrite it as the previous format wrote it: D's layers were Keras's SpectralNormalization
+    old_form = ckpt.with_keras_spectral_normalization(trainer.discriminator)
+    assert sum(isinstance(layer, keras.layers.SpectralNormalization) for layer in old_form.layers) == 4
+    old_form.set_weights(trainer.discriminator.get_weights())
+    old_form.save_weights(str(latest / "discriminator.weights.h5"))
+    state = json.loads((latest / ckpt.STATE_FILE).read_text())
+    (latest / ckpt.STATE_FILE).write_text(json.dumps({**state, "format_version": 2}))
+    fresh = build_discriminator("baseline", 64, width=0.125, spectral_norm=True)
+    with pytest.raises(ValueError):  # Keras alone cannot read it into the new layers
+        fresh.load_weights(str(latest / "discriminator.weights.h5"))
+    ckpt.load_model_weights(fresh, latest, "discriminator")
+    for a, b in zip(fresh.weights, trainer.discriminator.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)  # vector_u included
+    resumed = build_trainer(training_images(), dataclasses.replace(settings, epochs=2))
+    assert [p.epoch for p in train(resumed)] == [2]  # resumed from the format-2 checkpoint, not restarted
+
+
 def test_keras_weight_files_do_not_hold_dropout_seed_state(tmp_path):
     """Why the training step re-seeds every SeedGenerator from (seed, step) instead of saving them."""
     model = build_discriminator("baseline", 64, width=0.125, dropout=0.2)

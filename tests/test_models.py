@@ -11,7 +11,13 @@ from mammogan_lib.frameworks import import_keras
 keras = import_keras()
 
 from mammogan_lib.models import ARCHITECTURES, build_discriminator, build_generator, build_models  # noqa: E402
-from mammogan_lib.models.layers import AdaIN, LearnedConstant, NoiseInjection, UpsampleConv2D  # noqa: E402
+from mammogan_lib.models.layers import (  # noqa: E402
+    AdaIN,
+    LearnedConstant,
+    NoiseInjection,
+    UpsampleConv2D,
+    upsample_conv_by_phases,
+)
 
 ARCHS = sorted(ARCHITECTURES)
 RESOLUTIONS = (64, 128, 256)
@@ -213,6 +219,9 @@ def test_upsample_conv_equals_upsampling_then_a_3x3_same_convolution_at_every_si
         layer.set_weights([kernel, bias])
         np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-5)
         assert layer.compute_output_shape(x.shape) == (2, 2 * height, 2 * width, 4)
+        # the four-phase form the jax backend computes on a CPU: the same function
+        phases = upsample_conv_by_phases(x, kernel).numpy() + bias
+        np.testing.assert_allclose(phases, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")

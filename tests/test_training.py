@@ -419,33 +419,57 @@ def test_each_regulariser_adds_its_hand_computed_term_to_d_loss_only(tmp_path, r
     np.testing.assert_allclose(trainer.lecam_anchors.numpy(), expected_anchors, rtol=1e-4, atol=1e-9)
 
 
-def test_spectral_norm_divides_each_kernel_by_its_power_iteration_singular_value():
+def test_spectral_norm_computes_with_each_kernel_over_its_power_iteration_singular_value():
     from mammogan_lib.models import build_discriminator
+    from mammogan_lib.models.layers import SpectralNorm
 
     keras.utils.set_random_seed(0)
     plain = build_discriminator("baseline", 64, 0.125)
     normalised = build_discriminator("baseline", 64, 0.125, spectral_norm=True)
-    wrappers = [layer for layer in normalised.layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    wrappers = [layer for layer in normalised.layers if isinstance(layer, SpectralNorm)]
     assert [w.name for w in wrappers] == ["d_conv1_sn", "d_conv2_sn", "d_conv3_sn", "d_dense_sn"]
     assert [w.path for w in plain.weights] == [  # D without it: the layers and weight paths of before
         "d_conv1/kernel", "d_conv1/bias", "d_conv2/kernel", "d_conv2/bias",
         "d_conv3/kernel", "d_conv3/bias", "d_dense/kernel", "d_dense/bias",
     ]  # fmt: skip
-    before = {w.name: (w.kernel.numpy(), w.vector_u.numpy()) for w in wrappers}
-    normalised(np.zeros((2, 64, 64, 1), "float32"), training=True)
-    for wrapper in wrappers:
-        kernel, u = before[wrapper.name]
-        matrix = kernel.reshape(-1, kernel.shape[-1])  # one power iteration, as Miyato et al.
-        v = u @ matrix.T / np.linalg.norm(u @ matrix.T)
-        u = v @ matrix / np.linalg.norm(v @ matrix)
-        sigma = (v @ matrix @ u.T).item()
-        np.testing.assert_allclose(wrapper.kernel.numpy(), kernel / sigma, rtol=1e-4, atol=1e-7)
-    for _ in range(30):  # the power iteration converges: the largest singular value becomes 1
-        normalised(np.zeros((2, 64, 64, 1), "float32"), training=True)
-    kernel = wrappers[1].kernel.numpy()
-    assert np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0] == pytest.approx(
-        1, abs=0.02
-    )
+    images = np.random.default_rng(1).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
+    conv, dense = wrappers[0], wrappers[-1]
+    kernel, u = conv.layer.kernel.numpy(), conv.vector_u.numpy()
+    matrix = kernel.reshape(-1, kernel.shape[-1])  # one power iteration, as Miyato et al.
+    v = u @ matrix.T / np.linalg.norm(u @ matrix.T)
+    u = v @ matrix / np.linalg.norm(v @ matrix)
+    sigma = (v @ matrix @ u.T).item()
+    expected = conv.layer.convolution_op(images, kernel / sigma) + conv.layer.bias.numpy()
+    np.testing.assert_allclose(conv(images, training=True), expected, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(conv.layer.kernel.numpy(), kernel)  # the trained weight stays W
+    np.testing.assert_allclose(conv.vector_u.numpy(), u, rtol=1e-5)
+    u = conv.vector_u.numpy()
+    inference = conv(images, training=False)  # no iteration: u stays, v is taken from it
+    np.testing.assert_array_equal(conv.vector_u.numpy(), u)
+    v = u @ matrix.T / np.linalg.norm(u @ matrix.T)
+    expected = conv.layer.convolution_op(images, kernel / (v @ matrix @ u.T).item()) + conv.layer.bias.numpy()
+    np.testing.assert_allclose(inference, expected, rtol=1e-4, atol=1e-6)
+    for _ in range(30):  # the power iteration converges: sigma is W's largest singular value
+        normalised(images, training=True)
+    for wrapper in (wrappers[1], dense):
+        kernel = wrapper.layer.kernel.numpy()
+        normalised_kernel, _ = wrapper.normalised_kernel(training=False)
+        matrix = np.asarray(normalised_kernel).reshape(-1, kernel.shape[-1])
+        assert np.linalg.svd(matrix, compute_uv=False)[0] == pytest.approx(1, abs=0.02), wrapper.name
+    # the gradient reaches W through sigma too: it is not the plain layer's gradient scaled by 1 / sigma
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(dense(tf.ones((1, dense.layer.kernel.shape[0])), training=False) ** 2)
+    through_sigma = tape.gradient(out, dense.layer.kernel).numpy()
+    kernel = dense.layer.kernel.numpy()
+    normalised_kernel, _ = dense.normalised_kernel(training=False)
+    sigma = float(np.abs(kernel).max() / np.abs(np.asarray(normalised_kernel)).max())
+    with tf.GradientTape() as tape:
+        constant_sigma = tf.reduce_sum(
+            (tf.ones((1, kernel.shape[0])) @ (dense.layer.kernel / sigma) + dense.layer.bias) ** 2
+        )
+    assert not np.allclose(through_sigma, tape.gradient(constant_sigma, dense.layer.kernel).numpy())
 
 
 def test_regularised_runs_resume_exactly_and_old_checkpoints_resume_under_the_defaults(tmp_path):

@@ -21,11 +21,11 @@ first three, so the 64x64 input still ends at 8x8; 256 -> (16, 32, 64, 128, 256)
 prepended to downsample the extra octave cheaply.
 
 Spectral normalisation (``spectral_norm=True``, the ``d_spectral_norm`` parameter; Miyato et al. 2018): every
-convolution and the dense layer is wrapped in ``keras.layers.SpectralNormalization``, which in training mode
-divides the kernel, in place, by its largest singular value (one power iteration per call, its vector
-``vector_u`` a non-trainable weight that checkpoints save), bounding D's Lipschitz constant so that a small
-training set cannot be fitted by an arbitrarily sharp D. Without it the model is exactly the one above (same
-layers, names and weight files).
+convolution and the dense layer is wrapped in :class:`~mammogan_lib.models.layers.SpectralNorm`, which
+computes with the kernel divided by its largest singular value (one power iteration per training call, its
+vector ``vector_u`` a non-trainable weight that checkpoints save), bounding D's Lipschitz constant so that a
+small training set cannot be fitted by an arbitrarily sharp D. Without it the model is exactly the one above
+(same layers, names and weight files).
 
 Conditional (``n_classes`` > 0, the ``conditional`` parameter): a projection discriminator (Miyato & Koyama
 2018). The model takes ``[image, class]`` and adds to the logit the inner product of a learned class
@@ -49,7 +49,7 @@ from mammogan_lib.models.common import (
     layers,
     scaled,
 )
-from mammogan_lib.models.layers import GlobalBatchDropout
+from mammogan_lib.models.layers import GlobalBatchDropout, SpectralNorm
 
 KERNEL_SIZE = 4
 
@@ -68,10 +68,10 @@ def discriminator_filters(resolution: int) -> tuple[int, ...]:
 
 
 def spectrally_normalised(layer: keras.layers.Layer, spectral_norm: bool) -> keras.layers.Layer:
-    """``layer``, or with ``spectral_norm`` wrapped in ``SpectralNormalization`` named ``<layer>_sn``."""
+    """``layer``, or with ``spectral_norm`` wrapped in :class:`SpectralNorm` named ``<layer>_sn``."""
     if not spectral_norm:
         return layer
-    return layers.SpectralNormalization(layer, power_iterations=1, name=f"{layer.name}_sn")
+    return SpectralNorm(layer, power_iterations=1, name=f"{layer.name}_sn")
 
 
 def downsampling_block(

@@ -73,8 +73,9 @@ def build_discriminator(
     """Discriminator for ``architecture``: ``(N, R, R, 1)`` -> ``(N, 1)`` probabilities (float32).
 
     ``dropout`` defaults to the architecture's thesis value (0.2 baseline, 0.3 deep and stylegan);
-    ``spectral_norm`` wraps its convolutions and dense layer in ``SpectralNormalization``; ``n_classes`` > 0
-    makes it a projection discriminator called with ``[image, class]``.
+    ``spectral_norm`` wraps its convolutions and dense layer in
+    :class:`~mammogan_lib.models.layers.SpectralNorm`; ``n_classes`` > 0 makes it a projection discriminator
+    called with ``[image, class]``.
     """
     rate = get_architecture(architecture).d_dropout if dropout is None else dropout
     return build_discriminator_model(resolution, rate, width, spectral_norm, n_classes)
