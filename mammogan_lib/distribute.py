@@ -16,10 +16,20 @@ from typing import Any
 
 def training_devices(data_parallel: bool) -> list[str] | None:
     """The GPUs to mirror over: every visible one when there are two or more and ``data_parallel``, else
-    ``None`` (one device, no strategy; always on the jax and torch backends, which train on one device)."""
+    ``None`` (one device, no strategy; always on the jax and torch backends, which train on one device, and
+    say so when several GPUs are visible)."""
     from mammogan_lib.frameworks import selected_backend
 
-    if selected_backend() != "tensorflow":
+    backend = selected_backend()
+    if backend != "tensorflow":
+        from mammogan_lib import precision, progress
+
+        gpus = precision.gpu_devices()
+        if data_parallel and len(gpus) > 1:
+            progress.warn(
+                f"{len(gpus)} GPUs are visible, but the {backend} backend trains on one of them: "
+                "data_parallel is TensorFlow's MirroredStrategy (backend: tensorflow trains on all)"
+            )
         return None
     import tensorflow as tf
 

@@ -170,12 +170,18 @@ def choose_precision(
     gpus: Sequence[GpuInfo],
     flags: Iterable[str],
     calibrate: Callable[[Sequence[str]], Mapping[str, float]] | None = None,
+    reduced_precision_problem: Callable[[str], str | None] | None = None,
 ) -> PrecisionChoice:
     """The policy for ``requested`` on a machine with ``gpus`` and CPU ``flags``.
 
     ``calibrate(policies) -> {policy: ms per step}`` is called only for ``auto`` on a CPU with native
     bfloat16; without it such a CPU gets float32 (the safe choice), and the reason says it was not timed.
+    ``reduced_precision_problem("bfloat16")`` says why the framework cannot train in bfloat16 on this CPU
+    (``None``: it can): then ``auto`` takes float32 without calibrating, and an explicit bfloat16 is a
+    :class:`~mammogan_lib.config.ParameterError` naming ``precision``.
     """
+    from mammogan_lib.config import ParameterError
+
     if requested not in PRECISIONS:
         raise ValueError(f"precision {requested!r} is not one of {PRECISIONS}")
     flags = set(flags)
@@ -186,6 +192,13 @@ def choose_precision(
     def choice(policy: str, reason: str, calibration: Mapping[str, float] | None = None) -> PrecisionChoice:
         return PrecisionChoice(requested, policy, reason, device, dict(calibration) if calibration else None)
 
+    problem = None if gpus or reduced_precision_problem is None else reduced_precision_problem("bfloat16")
+    if problem and requested in ("mixed", "mixed_bfloat16"):
+        raise ParameterError(
+            f"parameter 'precision' is {requested!r}, which is bfloat16 on a CPU, but {problem}: "
+            "set precision to float32 or auto, or train on the tensorflow or jax backend",
+            "precision",
+        )
     if requested == "mixed":
         if gpus:
             return choice("mixed_float16", "mixed precision on a GPU is float16 with loss scaling")
@@ -202,6 +215,8 @@ def choose_precision(
         return choice("float32", "the CPU's flags could not be read, so no native bfloat16 is assumed")
     if not native:
         return choice("float32", "this CPU has no native bfloat16 (no avx512_bf16, amx_bf16 or bf16 flag)")
+    if problem:
+        return choice("float32", f"this CPU has native bfloat16 ({', '.join(native)}), but {problem}")
     if calibrate is None:
         return choice("float32", f"this CPU has native bfloat16 ({', '.join(native)}) but it was not timed")
     measured = calibrate(("float32", "mixed_bfloat16"))

@@ -38,7 +38,7 @@ on CPU in float32 and bfloat16 only.) LeCam's anchors ``a_real``, ``a_fake`` (Ts
 exponential moving averages (decay :data:`LECAM_DECAY`, starting at 0, D undecided) of the global batch's
 mean logits; a step uses the anchors of the steps before it, then updates them; they are part of the
 trainer's state (``state.json``), so a resume restores them exactly. ``d_spectral_norm`` wraps D's layers
-in ``SpectralNormalization`` (:mod:`mammogan_lib.models.discriminator`).
+in :class:`~mammogan_lib.models.layers.SpectralNorm` (:mod:`mammogan_lib.models.discriminator`).
 
 **Class-conditional training** (``conditional: true``; :mod:`mammogan_lib.conditioning`). Each training
 image has a class (its finding type); G and D take a class index besides their image or latent
@@ -238,7 +238,15 @@ def choose_run_precision(
         gpus,
         flags,
         calibrate=lambda policies: calibrate(images, settings, policies, class_labels),
+        reduced_precision_problem=torch_cpu_problem if settings.backend == "torch" else None,
     )
+
+
+def torch_cpu_problem(dtype: str) -> str | None:
+    """Why the torch backend cannot train in ``dtype`` on this CPU, or ``None``."""
+    from mammogan_lib.backends.torch_step import cpu_reduced_precision_problem
+
+    return cpu_reduced_precision_problem(dtype)
 
 
 def calibrate(

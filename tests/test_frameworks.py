@@ -68,3 +68,19 @@ def test_the_backend_parameter_must_agree_with_the_loaded_keras_and_the_environm
         "REFUSED: parameter 'backend' is 'jax' but the environment sets KERAS_BACKEND='torch'" in done.stdout
     )
     assert "LOADED torch False" in done.stdout  # the torch backend never loads tensorflow
+
+
+def test_jax_and_torch_say_they_train_on_one_of_several_visible_gpus(monkeypatch, capsys):
+    from mammogan_lib import distribute, precision
+
+    two = [precision.GpuInfo("Tesla T4", (7, 5))] * 2
+    monkeypatch.setattr(precision, "gpu_devices", lambda: two)
+    for backend in ("jax", "torch"):
+        monkeypatch.setattr(frameworks, "selected_backend", lambda backend=backend: backend)
+        assert distribute.training_devices(data_parallel=True) is None
+        said = capsys.readouterr().err
+        assert f"2 GPUs are visible, but the {backend} backend trains on one of them" in said
+        assert distribute.training_devices(data_parallel=False) is None
+        assert capsys.readouterr().err == ""  # one device was asked for: nothing to say
+    monkeypatch.setattr(precision, "gpu_devices", lambda: two[:1])
+    assert distribute.training_devices(data_parallel=True) is None and capsys.readouterr().err == ""

@@ -3,6 +3,7 @@ supply, so that no test depends on the CPU it runs on."""
 
 import pytest
 
+from mammogan_lib.config import ParameterError
 from mammogan_lib.precision import (
     CALIBRATION_MARGIN,
     GpuInfo,
@@ -83,6 +84,28 @@ def test_explicit_values_are_kept_and_emulation_is_said():
     assert forced.policy == "mixed_bfloat16" and "emulated" in forced.reason
     with pytest.raises(ValueError, match="float16"):
         choose_precision("float16", [], ZEN3_AVX2)
+
+
+def test_a_framework_that_cannot_train_in_bfloat16_here_gets_float32_or_a_clear_error():
+    def cannot(dtype):
+        return f"torch 9.9 cannot take a convolution's gradient in {dtype} on this CPU (slow_conv2d)"
+
+    auto = choose_precision("auto", [], ZEN4_BF16, calibrate=never_called, reduced_precision_problem=cannot)
+    assert auto.policy == "float32" and "cannot take a convolution's gradient in bfloat16" in auto.reason
+    for requested in ("mixed", "mixed_bfloat16"):
+        with pytest.raises(ParameterError, match="parameter 'precision'.*bfloat16.*slow_conv2d") as raised:
+            choose_precision(requested, [], ZEN3_AVX2, reduced_precision_problem=cannot)
+        assert raised.value.key == "precision"
+    assert choose_precision("float32", [], ZEN3_AVX2, reduced_precision_problem=cannot).policy == "float32"
+    # on a GPU the CPU's problem does not matter, and a framework that can keeps the usual choice
+    assert choose_precision("mixed", [T4], ZEN3_AVX2, reduced_precision_problem=cannot).policy == (
+        "mixed_float16"
+    )
+    calibrate, _ = timed(bf16_ms=50.0, fp32_ms=100.0)
+    able = choose_precision(
+        "auto", [], ZEN4_BF16, calibrate=calibrate, reduced_precision_problem=lambda _: None
+    )
+    assert able.policy == "mixed_bfloat16"
 
 
 def test_cpu_flags_are_read_from_x86_and_arm_cpuinfo(tmp_path):

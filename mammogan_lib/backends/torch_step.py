@@ -28,6 +28,28 @@ from mammogan_lib.frameworks import import_keras
 from mammogan_lib.seeding import seed_states
 
 
+def cpu_reduced_precision_problem(dtype: str) -> str | None:
+    """Why torch cannot train our models in ``dtype`` on the CPU here, or ``None`` when it can.
+
+    Where oneDNN has no kernel for the dtype, torch takes its fallback convolution, whose weight gradient
+    fails for a one-channel output in Keras's channels-last layout ("slow_conv2d: grad_weight must be
+    contiguous"): the generators' last convolution. A probe of exactly that convolution tells, whatever
+    torch version and CPU this is.
+    """
+    import torch
+
+    ops = import_keras().ops
+    images = torch.zeros((1, 8, 8, 2), dtype=getattr(torch, dtype), requires_grad=True)
+    kernel = torch.zeros((3, 3, 2, 1), dtype=getattr(torch, dtype), requires_grad=True)
+    try:
+        torch.autograd.grad(ops.sum(ops.conv(images, kernel, padding="same")), kernel)
+    except RuntimeError as error:
+        return (
+            f"torch {torch.__version__} cannot take a convolution's gradient in {dtype} on this CPU ({error})"
+        )
+    return None
+
+
 def make_torch_step(trainer: Any) -> Any:
     """The step ``(indices, step number) -> [d_loss, g_loss, d_real, d_fake]`` of ``trainer`` (torch)."""
     import torch

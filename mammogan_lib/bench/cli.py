@@ -104,11 +104,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(format_profiles(profiles), flush=True)
         return 0
     started = time.perf_counter()
-    report = run_benchmark(options, progress=lambda text: print(f"... {text}", file=sys.stderr, flush=True))
     arguments = list(argv) if argv is not None else sys.argv[1:]
-    report["command"] = " ".join(["python -m mammogan_lib.bench", *arguments])
-    report["wall_s"] = round(time.perf_counter() - started, 1)
-    write_json(args.output, report)
+    command = " ".join(["python -m mammogan_lib.bench", *arguments])
+
+    def write(report: dict) -> None:
+        wall_s = round(time.perf_counter() - started, 1)
+        write_json(args.output, {**report, "command": command, "wall_s": wall_s})
+
+    report = run_benchmark(
+        options, progress=lambda text: print(f"... {text}", file=sys.stderr, flush=True), partial=write
+    )
+    write(report)
+    report["command"] = command
     print(format_report(report), flush=True)
     print(f"\nwritten: {args.output}", flush=True)
     return 0

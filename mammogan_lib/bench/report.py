@@ -120,7 +120,9 @@ def check_auto(rows: Mapping[str, Mapping[str, Any]], choice: Mapping[str, Any])
     """Whether ``auto``'s pick was right here: its policy's measured step at most :data:`AUTO_TOLERANCE`
     times float32's (float32 itself always is)."""
     measured = {
-        row["dtype_policy"]: row["ms_per_step"] for name, row in rows.items() if name in ("float32", "mixed")
+        row["dtype_policy"]: row["ms_per_step"]
+        for name, row in timed_rows(rows).items()
+        if name in ("float32", "mixed")
     }
     picked_ms = measured.get(choice["policy"])
     ratio = None if picked_ms is None else round(picked_ms / measured["float32"], 3)
@@ -202,21 +204,37 @@ def measure_training(
     machine: Mapping[str, Any],
     matmul: Mapping[str, Any],
     progress: Callable[[str], None],
+    measured: Callable[[dict[str, dict[str, Any]]], None] = lambda _: None,
 ) -> dict[str, dict[str, Any]]:
-    """The rows (a), (b0), (b), (c), each with its derived figures and the load around it."""
-    rows = {}
+    """The rows (a), (b0), (b), (c), each with its derived figures and the load around it;
+    ``measured(rows)`` is called with the rows so far after each one.
+
+    Mixed precision may fail where float32 runs (a framework without that dtype's kernels on this device):
+    its row then holds the ``error`` instead of figures, and the other rows stand.
+    """
+    rows: dict[str, dict[str, Any]] = {}
     for name, (measure, config) in train_configs(options, mixed_is_native(machine)).items():
         progress(f"training step: {TRAIN_LABELS[name]}")
         load_before = os.getloadavg()[0]
         label = TRAIN_LABELS[name] + (", XLA" if config.get("jit_compile") else "")
+        result = run_measurement(measure, config, required=name != "mixed", backend=options.backend)
         rows[name] = {
             "label": label,
-            **run_measurement(measure, config, backend=options.backend),
+            **result,
             "load_average_1min_before": round(load_before, 2),
             "load_average_1min_after": round(os.getloadavg()[0], 2),
         }
+        measured(rows)
     reference_ms = rows["reference"]["ms_per_step"]
-    return {name: add_derived_figures(row, reference_ms, matmul) for name, row in rows.items()}
+    return {
+        name: row if "error" in row else add_derived_figures(row, reference_ms, matmul)
+        for name, row in rows.items()
+    }
+
+
+def timed_rows(rows: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The training rows that have figures (not a failed mixed precision's)."""
+    return {name: row for name, row in rows.items() if "error" not in row}
 
 
 def measure_throughput(options: BenchOptions, progress: Callable[[str], None]) -> dict[str, Any]:
@@ -244,10 +262,16 @@ def measure_throughput(options: BenchOptions, progress: Callable[[str], None]) -
     return measured
 
 
-def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def run_benchmark(
+    options: BenchOptions,
+    progress: Callable[[str], None] = lambda _: None,
+    partial: Callable[[dict[str, Any]], None] = lambda _: None,
+) -> dict[str, Any]:
     """Every measurement of one benchmark run, each in its own subprocess; the JSON-ready report.
 
     ``progress(message)`` is told what starts (``main`` prints it); the library prints nothing.
+    ``partial(report)`` is given the report so far after each measurement, with ``"complete": False``
+    (``main`` writes it, so that a run stopped after an hour keeps what it measured).
     """
     from mammogan_lib.provenance import git_state, hardware, package_versions
 
@@ -259,8 +283,11 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
         "machine": machine,
         "packages": package_versions(),
         "git": git_state(),
+        "complete": False,
     }
     matmul = measure_peaks(options, machine, progress)
+    report["matmul_peak"] = matmul
+    partial(report)
     progress("FLOP count")
     shape = {
         "architecture": options.architecture,
@@ -268,27 +295,29 @@ def run_benchmark(options: BenchOptions, progress: Callable[[str], None] = lambd
         "width": options.width,
         "batch_size": options.batch_size,
     }
-    flops = run_measurement("flops", shape, backend=options.backend)
-    rows = measure_training(options, machine, matmul, progress)
+    report["flops"] = run_measurement("flops", shape, backend=options.backend)
+    partial(report)
+    rows = measure_training(
+        options, machine, matmul, progress, measured=lambda rows: partial({**report, "train_raw": rows})
+    )
+    report.update(train=rows, targets=check_targets(rows))
+    partial(report)
     progress("the policy precision: auto picks")
+    choice = run_measurement("auto_precision", {**shape, "backend": options.backend}, backend=options.backend)
+    report["auto"] = check_auto(rows, choice)
+    partial(report)
     report.update(
-        matmul_peak=matmul,
-        flops=flops,
-        train=rows,
-        targets=check_targets(rows),
-        auto=check_auto(
-            rows,
-            run_measurement("auto_precision", {**shape, "backend": options.backend}, backend=options.backend),
-        ),
         step_passes={
             "ours": [p.__dict__ for p in OUR_STEP_PASSES],
             "reference": [p.__dict__ for p in CLASSIC_LOOP_PASSES],
         },
-        exp3_hours={name: exp3_hours(row["ms_per_step"], options.batch_size) for name, row in rows.items()},
+        exp3_hours={
+            name: exp3_hours(row["ms_per_step"], options.batch_size) for name, row in timed_rows(rows).items()
+        },
         t4_estimate=t4_estimate(rows["float32"]["flops_per_step"], options.batch_size),
         **measure_throughput(options, progress),
     )
-    report["load_average_end"] = list(os.getloadavg())
+    report.update(load_average_end=list(os.getloadavg()), complete=True)
     return report
 
 
@@ -332,6 +361,9 @@ def format_training_table(rows: dict[str, dict[str, Any]]) -> list[str]:
     )
     lines = [header, "-" * len(header)]
     for row in rows.values():
+        if "error" in row:
+            lines.append(f"{row['label']:<42} FAILED: {row['error']}")
+            continue
         lines.append(
             f"{row['label']:<42}{row['dtype_policy']:>15}{row['ms_per_step']:>10.1f}"
             f"{row['images_per_s']:>8.1f}{row['speedup_vs_reference']:>7.2f}x{row['gflop_per_step']:>12.1f}"
