@@ -28,7 +28,7 @@ Format versions (``state.json``): 3 since a spectrally normalised D's layers are
 :class:`~mammogan_lib.models.layers.SpectralNorm`; 2 since the generators compute each
 ``UpSampling2D -> Conv2D`` pair as one ``UpsampleConv2D`` layer; 1 before. Keras's weight files name their
 groups after layer classes, so an older file is read into a twin of the model built with the older layers
-(the same variables in the same order) and its weights copied over: old runs still resume and generate.
+(the same variables) and its weights copied over by path: old runs still resume and generate.
 A version-1 generator's twin has the two separate upsampling layers; the twin of a version-1 or -2 D with
 ``d_spectral_norm`` has Keras's ``SpectralNormalization``, whose kernel already holds ``W / sigma``: it
 becomes the new layer's ``W``, whose own ``sigma`` is then 1 up to the power iteration's estimate.
@@ -232,7 +232,7 @@ def load_model_weights(model: Any, checkpoint_dir: Path, name: str) -> None:
 
     A generator file of format 1 is read into a generator rebuilt from ``params.json`` with separate
     upsampling layers, and a spectrally normalised D's file of format 1 or 2 into a copy of ``model`` with
-    Keras's ``SpectralNormalization``; their weights are then copied (same variables, same order; see the
+    Keras's ``SpectralNormalization``; their weights are then copied by path (the same variables; see the
     module doc).
     """
     weights = _require(checkpoint_dir / f"{name}.weights.h5")
@@ -249,7 +249,12 @@ def load_model_weights(model: Any, checkpoint_dir: Path, name: str) -> None:
         model.load_weights(str(weights))
         return
     twin.load_weights(str(weights))
-    model.set_weights(twin.get_weights())
+    read = {variable.path: variable for variable in twin.weights}
+    missing = [variable.path for variable in model.weights if variable.path not in read]
+    if missing:
+        raise CheckpointError(f"{weights} (format {version}) lacks the weights {missing} of the model")
+    for variable in model.weights:  # by path: Keras's SpectralNormalization holds them in another order
+        variable.assign(read[variable.path].value)
 
 
 def with_keras_spectral_normalization(model: Any) -> Any:
