@@ -76,7 +76,13 @@ def measure_backend(backend: str, options: argparse.Namespace, dtype: str) -> di
             "repeats": options.repeats,
             "backend": backend,
         }
-        steps[precision] = derived(run_measurement("train_step", config, backend=backend), matmul, reduced)
+        # mixed precision may be refused where float32 runs (torch's bfloat16 on some CPUs): recorded
+        step = run_measurement("train_step", config, required=precision == "float32", backend=backend)
+        steps[precision] = (
+            {"backend": backend, "dtype_policy": precision, **step}
+            if "error" in step
+            else derived(step, matmul, reduced)
+        )
     return {"matmul": matmul, "matmul_reduced": reduced, "train_step": steps}
 
 
@@ -121,6 +127,9 @@ def format_table(report: dict[str, Any]) -> str:
     ]
     for backend, measured in report["backends"].items():
         for row in measured["train_step"].values():
+            if "error" in row:
+                lines.append(f"| {backend} | {row['dtype_policy']} | FAILED: {row['error']} |")
+                continue
             t4 = row["t4_estimate"]
             hours = row["exp3_hours"]
             lines.append(
