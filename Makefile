@@ -21,7 +21,7 @@ RESUME ?=
 # the optional dependency groups installed into .venv: EXTRAS=test,jax adds the jax backend (CI does)
 EXTRAS ?= test
 
-.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench gpu-bundle kaggle kaggle-push kaggle-continue
+.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench bench-quality gpu-bundle kaggle kaggle-push kaggle-continue
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ help: ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# cv2 now comes from opencv-contrib-python-headless; a venv made before holds opencv-python-headless, whose
+	@# files the contrib install would overwrite: remove both so exactly one package owns cv2
+	if $(PY) -m pip show --quiet opencv-python-headless 2>/dev/null; then \
+		$(PY) -m pip uninstall --quiet --yes opencv-python-headless opencv-contrib-python-headless; fi
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python 3 (mammogan)" >/dev/null
 	touch $(STAMP)
@@ -65,6 +69,9 @@ format: setup ## ruff format the library, the tests and the notebooks
 
 bench: setup ## speed benchmark: classic Keras loop vs our train step, 02 + feature throughput -> runs/bench/bench.json (BENCH_ARGS=...)
 	$(PY) -m mammogan_lib.bench $(BENCH_ARGS)
+
+bench-quality: setup ## image quality for compute: configurations trained for equal minutes, FD (effnet_lite0) and FRD vs held-out patients -> runs/bench_quality/ (DATA=, QUALITY_ARGS=...)
+	$(PY) -m mammogan_lib.bench.quality $(if $(DATA),--data $(DATA)) $(QUALITY_ARGS)
 
 # What a GPU machine without TensorFlow lacks to run `python -m mammogan_lib.bench.gpu` (see its doc): the keras
 # wheel with its dependencies, and this project's wheel (installed there with --no-deps).

@@ -26,10 +26,12 @@ from mammogan_lib.runs import RunPaths
 
 EXP_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 KAGGLE_DATASET_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*/[A-Za-z0-9][A-Za-z0-9_-]*$")
-BUILT_IN_FEATURE_NETWORKS = ("inception", "dinov2")  # 05's networks with weights found by name
+# the feature networks 05 and 06 know by name (their weights are found by name too)
+BUILT_IN_FEATURE_NETWORKS = ("effnet_lite0", "inception", "dinov2")
+SVM_FEATURE_NETWORKS = ("effnet_lite0", "resnet50")
 # a TorchScript network's name becomes its keys' suffix: it must not pass for another network's keys
 FEATURE_NETWORK_NAME_PATTERN = re.compile(r"^(?!random)[a-z][a-z0-9_]*$")
-RESERVED_FEATURE_NETWORK_NAMES = ("resnet50",)
+RESERVED_FEATURE_NETWORK_NAMES = ("resnet50", "radiomics", "frd")
 
 
 class ParameterError(ValueError):
@@ -315,6 +317,7 @@ class FilterConfig(StageConfig):
             "kaggle_jpeg",
             "tcia_dicom",
             "image_folder",
+            "roi_patches",
             "mini_mias",
             "inbreast",
             "vindr_mammo",
@@ -329,7 +332,9 @@ class FilterConfig(StageConfig):
     phantom_healthy_images: int = param(500, "Phantom: healthy images per healthy set.", min=0)
     phantom_seed: int = param(0, "Phantom: seed (separate from `seed` so data stay fixed).", min=0)
     pathology: str = param(
-        "MALIGNANT", "Pathology to keep.", choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
+        "MALIGNANT",
+        "Pathology to keep; 'any' = every pathology but NORMAL (every lesion crop of a roi_patches set).",
+        choices=("MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK", "any"),
     )
     abnormalities: list[str] = param(
         ["mass", "calcification"],
@@ -542,6 +547,12 @@ class TrainConfig(StageConfig):
         "Stop training cleanly, with a checkpoint, this many hours after the pipeline started; 0 = none.",
         min=0.0,
     )
+    train_minutes: float = param(
+        0.0,
+        "Stop training once its steps have taken this many minutes in all, summed over sessions (compare "
+        "configurations at equal compute on one machine); 0 = none, epochs alone.",
+        min=0.0,
+    )
     restart_training: bool = param(
         False, "Delete this run's checkpoints, samples and losses and start again."
     )
@@ -592,7 +603,8 @@ class EvaluationConfig(StageConfig):
     evaluate_epoch: int = param(0, "Generated set to evaluate, by checkpoint epoch; 0 = the newest.", min=0)
     allow_random_weights: bool = param(
         False,
-        "Without pretrained weights, go on with random ones (every number then says so) instead of stopping.",
+        "A network without pretrained weights here (InceptionV3, DINOv2, ResNet50 offline): false = left "
+        "out, with a warning; true = computed with random weights, every number then says so.",
     )
     feature_batch_size: int = param(32, "Images per forward pass of the feature networks.", min=1, max=1024)
 
@@ -607,9 +619,13 @@ class MetricsConfig(EvaluationConfig):
         "", "InceptionV3 FID weights file; '' = the torch hub cache or a download."
     )
     feature_networks: list[str] = param(
-        ["inception", "dinov2"],
-        "Feature networks every set-level metric is computed in (inception first: the thesis's FID); "
-        "any other name is the TorchScript network of feature_network_path.",
+        ["effnet_lite0", "inception", "dinov2"],
+        "Feature networks every set-level metric is computed in, the first leading the headline; a network "
+        "without pretrained weights here is left out (or random: allow_random_weights); any other name is "
+        "the TorchScript network of feature_network_path.",
+    )
+    frd: bool = param(
+        True, "Fréchet Radiomic Distance (FRD v1: radiomic features, no weights) beside the feature networks."
     )
     dinov2_weights: str = param(
         "", "DINOv2 ViT-B/14 weights file; '' = the torch hub cache (facebookresearch/dinov2) or a download."
@@ -642,10 +658,10 @@ class MetricsConfig(EvaluationConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         networks = self.feature_networks
-        if not networks or networks[0] != "inception" or len(set(networks)) != len(networks):
+        if len(set(networks)) != len(networks) or not (networks or self.frd):
             raise ParameterError(
-                f"parameter 'feature_networks': {networks!r} must start with inception (the FID every run "
-                "reports) and name each network once, e.g. [inception, dinov2]",
+                f"parameter 'feature_networks': {networks!r} must name each network once, and at least one "
+                "unless frd is true, e.g. [effnet_lite0, inception, dinov2]",
                 "feature_networks",
             )
         problems = [
@@ -676,10 +692,23 @@ class MetricsConfig(EvaluationConfig):
         """The names in ``feature_networks`` that are not built in (at most one is valid)."""
         return [name for name in self.feature_networks if name not in BUILT_IN_FEATURE_NETWORKS]
 
+    @property
+    def comparison_settings(self) -> dict[str, Any]:
+        """What the set comparisons take (metrics.set_tables, metrics.class_results)."""
+        names = (
+            "kid_subsets",
+            "kid_subset_size",
+            "seed",
+            "prdc_k",
+            "bootstrap_repeats",
+            "memorisation_quantile",
+        )
+        return {name: getattr(self, name) for name in names}
+
     def weights_path(self, network: str) -> str:
         """The weights-file parameter of a feature network ('' = hub cache or download); for the
         TorchScript network, its file."""
-        built_in = {"inception": self.inception_weights, "dinov2": self.dinov2_weights}
+        built_in = {"effnet_lite0": "", "inception": self.inception_weights, "dinov2": self.dinov2_weights}
         return built_in.get(network, self.feature_network_path)
 
 
@@ -689,6 +718,12 @@ class SvmConfig(EvaluationConfig):
 
     notebook: ClassVar[str] = "06_svm"
 
+    svm_feature_networks: list[str] = param(
+        ["effnet_lite0", "resnet50"],
+        "Feature networks the SVM study runs in, the first leading the headline: effnet_lite0 (ImageNet "
+        "EfficientNet-Lite0, weights in its package) and resnet50 (the thesis's; left out without pretrained "
+        "weights unless allow_random_weights).",
+    )
     resnet_weights: str = param("", "ResNet50 ImageNet weights file; '' = the torch hub cache or a download.")
     non_tumour_root: str = param(
         "",
@@ -712,6 +747,10 @@ class SvmConfig(EvaluationConfig):
     svm_repeats: int = param(10, "Seeded draws of train and test sets (the thesis made one).", min=1)
     svm_c: float = param(1.0, "SVM regularisation C.", min=1e-6)
 
+    def weights_path(self, network: str) -> str:
+        """The weights-file parameter of a feature network ('' = its package, the hub cache or a download)."""
+        return self.resnet_weights if network == "resnet50" else ""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         from mammogan_lib.classify import thesis_designs
@@ -720,6 +759,15 @@ class SvmConfig(EvaluationConfig):
             thesis_designs(self.svm_train_per_class, self.svm_generated)
         except ValueError as error:
             raise ParameterError(str(error), "svm_generated") from None
+        networks = self.svm_feature_networks
+        unknown = [name for name in networks if name not in SVM_FEATURE_NETWORKS]
+        if unknown or not networks or len(set(networks)) != len(networks):
+            raise ParameterError(
+                f"parameter 'svm_feature_networks': {networks!r} must name each of "
+                f"{list(SVM_FEATURE_NETWORKS)} at most once, and at least one"
+                + (f" ({unknown} are not among them)" if unknown else ""),
+                "svm_feature_networks",
+            )
         dataset = self.non_tumour_kaggle_dataset
         if dataset and not KAGGLE_DATASET_PATTERN.match(dataset):
             raise ParameterError(

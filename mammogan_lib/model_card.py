@@ -55,8 +55,10 @@ def training_data(run_dir: Path | str, n_images: int) -> dict[str, Any]:
 
 
 def _training_images(run_dir: Path | str) -> str:
-    """'whole breasts', or the lesion patches' geometry, from 02's record."""
+    """'whole breasts', pre-cut crops, or the lesion patches' geometry, from 02's record."""
     record = files.read_json_if_present(RunPaths(run_dir).preprocess_record) or {}
+    if record.get("preparation") == "crops":
+        return "pre-cut region-of-interest crops as stored (no breast extraction)"
     if record.get("training_images") != "lesion_patches":
         return "whole breasts"
     geometry = record.get("geometry", {})
@@ -116,6 +118,8 @@ def describe_schedule(params: Mapping[str, Any]) -> str:
 
 
 FEATURE_NETWORK_TITLES = {
+    "effnet_lite0": "ImageNet EfficientNet-Lite0 1280-d pool features (not InceptionV3: FD, not FID)",
+    "radiomics": "radiomic features of the Fréchet Radiomic Distance (frd-score; the real set first)",
     "inception": "InceptionV3 2048-d pool features (torchmetrics FID/KID)",
     "dinov2": "DINOv2 ViT-B/14 768-d class token (torch-fidelity)",
 }
@@ -128,15 +132,18 @@ def card_metrics(results: Mapping[str, Any]) -> dict[str, Any]:
     networks = results.get("features") or {"inception": results.get("inception", {})}
 
     def described(name: str, record: Mapping[str, Any]) -> str:
+        title = FEATURE_NETWORK_TITLES.get(name, f"{name} (the user's feature network)")
+        if name == "radiomics":  # no weights: its record names the packages and the FRD version
+            return f"{title}: {record.get('source')}"
         weights = (
             "pretrained" if record.get("pretrained") else "RANDOM weights: not comparable with published"
         )
-        title = FEATURE_NETWORK_TITLES.get(name, f"{name} (the user's feature network)")
         return f"{title}, {weights}, weights from {record.get('source')}"
 
     return {
         "epoch": results.get("epoch"),
         "feature_networks": [described(name, record) for name, record in networks.items()],
+        "left_out_networks": results.get("left_out_networks", []),
         **results.get("headline", {}),
         "warnings": results.get("warnings", []),
     }

@@ -1,5 +1,9 @@
 """02_preprocess: breast extraction, orientation, resize and scaling to [-1, 1], into an array cache.
 
+Pre-cut crops (layout ``roi_patches``, :func:`preparation` 'crops') are not breasts: no breast is extracted
+and nothing is flipped; each crop is read as stored, mapped to [-1, 1] and resized
+(:func:`crop_to_training_array`), into the same cache format, so 03-05 run on crops unchanged.
+
 The cache is shared between runs: it lives in ``<data_dir>/cache/preprocess/<key>/`` where the key hashes
 the kept images (ids and paths) and the preprocessing parameters, so experiments on the same data reuse it.
 
@@ -20,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mammogan_lib import breast, files, imaging
+from mammogan_lib.datasets import roi
 from mammogan_lib.runs import RunPaths
 
 # Bump when the preprocessing algorithm changes, so stale caches are not reused.
@@ -27,6 +32,12 @@ PREPROCESS_VERSION = 1
 # Images are decoded at most this tall: the largest training resolution (256) is reached with margin,
 # and decoding a 5,000-row scan at full size would dominate the time.
 READ_HEIGHT = 1024
+# How images become training arrays: whole breasts extracted from mammograms, or pre-cut crops as stored.
+BREAST, CROPS = "breast", "crops"
+BREAST_EXTRACTION: dict[str, str] = {
+    BREAST: "breast region extracted, chest wall put on the left (breast.py)",
+    CROPS: "not applicable (pre-cut crops)",
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,57 @@ def preprocess_image(task: tuple[str, str, int, str]) -> PreprocessedImage:
     )
 
 
+def preparation(layout: str, training_images: str) -> str:
+    """How 02 makes training arrays of a layout's images: :data:`CROPS` for pre-cut crops (``roi_patches``),
+    else :data:`BREAST`. Lesion patches cannot be cut from crops: that combination is refused."""
+    if layout != roi.LAYOUT:
+        return BREAST
+    if training_images != "full":
+        raise ValueError(
+            f"parameter 'training_images' is {training_images!r}, but the dataset's layout "
+            f"('dataset_layout') is {roi.LAYOUT}: its images are pre-cut crops, each lesion crop already a "
+            "patch around its finding, with no full mammogram to cut another from. Set training_images: full "
+            "(the crops are trained on as they are)"
+        )
+    return CROPS
+
+
+def crop_to_training_array(pixels: np.ndarray, resolution: int, resize_mode: str = "pad") -> np.ndarray:
+    """A crop in [0, 1] (as :func:`imaging.read_grayscale` gives it) as a float32 (resolution, resolution)
+    array in [-1, 1]: 0 -> -1, 1 -> +1, the inverse of :func:`imaging.to_uint8`, so an 8-bit value v becomes
+    v / 127.5 - 1. Crops are shared already windowed: a window of our own (the breast mode's percentile)
+    would stretch a fatty crop and a dense one alike. Shrinking uses INTER_AREA; ``resize_mode`` 'pad'
+    keeps a non-square crop's aspect ratio, centred on a black (-1) square so that its lesion stays in
+    the middle; 'stretch' resizes it to the square."""
+    if resize_mode not in breast.RESIZE_MODES:
+        raise ValueError(f"resize_mode must be one of {breast.RESIZE_MODES}, got {resize_mode!r}")
+    pixels = np.asarray(pixels, dtype=np.float32)
+    height, width = pixels.shape
+    if resize_mode == "pad" and height != width:
+        side = max(height, width)
+        canvas = np.zeros((side, side), np.float32)
+        top, left = (side - height) // 2, (side - width) // 2
+        canvas[top : top + height, left : left + width] = pixels
+        pixels = canvas
+    resized = np.clip(breast.resize_square(pixels, int(resolution)), 0.0, 1.0)
+    return (resized * np.float32(2.0) - np.float32(1.0)).astype(np.float32)
+
+
+def preprocess_crop(task: tuple[str, str, int, str]) -> PreprocessedImage:
+    """Make ``(image_id, path, resolution, resize_mode)``, a pre-cut crop, a training array; errors are
+    returned as data."""
+    image_id, path, resolution, resize_mode = task
+    try:
+        loaded = imaging.read_grayscale(Path(path), max_height=READ_HEIGHT)
+    except imaging.ImageReadError as error:
+        return PreprocessedImage(image_id, error=str(error))
+    array = crop_to_training_array(loaded.pixels, resolution, resize_mode)
+    return PreprocessedImage(image_id, array=array, bit_depth=loaded.bit_depth)
+
+
+PREPARE = {BREAST: preprocess_image, CROPS: preprocess_crop}
+
+
 def preprocess_tasks(
     manifest: pd.DataFrame, resolution: int, resize_mode: str
 ) -> list[tuple[str, str, int, str]]:
@@ -70,9 +132,12 @@ def preprocess_tasks(
     return [(row.image_id, row.image_path, resolution, resize_mode) for row in kept.itertuples()]
 
 
-def cache_key(tasks: list[tuple[str, str, int, str]]) -> str:
-    """A short hash of the images, their paths and the preprocessing parameters."""
-    payload = json.dumps({"version": PREPROCESS_VERSION, "tasks": tasks}, sort_keys=True)
+def cache_key(tasks: list[tuple[str, str, int, str]], preparation: str = BREAST) -> str:
+    """A short hash of the images, their paths, the preprocessing parameters and how they were prepared."""
+    content: dict = {"version": PREPROCESS_VERSION, "tasks": tasks}
+    if preparation != BREAST:  # the breast caches made before crops existed keep their keys
+        content["preparation"] = preparation
+    payload = json.dumps(content, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -110,21 +175,24 @@ def ensure_cache(
     cache_root: Path,
     workers: int,
     progress: Callable[..., Iterable[PreprocessedImage]] | None = None,
+    preparation: str = BREAST,
 ) -> Path:
     """The cache folder of ``tasks`` under ``cache_root``, preprocessing them first unless already cached.
 
     ``progress(results, total=n)`` may wrap the results iterator (e.g. ``partial(tqdm, desc=...)``); the
-    library itself prints nothing.
+    library itself prints nothing. ``preparation`` (:func:`preparation`) is :data:`BREAST` or :data:`CROPS`.
     """
     from mammogan_lib.parallel import parallel_map
 
+    if preparation not in PREPARE:
+        raise ValueError(f"preparation must be one of {list(PREPARE)}, got {preparation!r}")
     if not tasks:
         raise ValueError(f"no images to preprocess into {cache_root}")
-    folder = Path(cache_root) / cache_key(tasks)
+    folder = Path(cache_root) / cache_key(tasks, preparation)
     if is_cache_complete(folder):
         return folder
     _, _, resolution, resize_mode = tasks[0]
-    mapped: Iterable[PreprocessedImage] = parallel_map(preprocess_image, tasks, workers)
+    mapped: Iterable[PreprocessedImage] = parallel_map(PREPARE[preparation], tasks, workers)
     results = list(progress(mapped, total=len(tasks)) if progress else mapped)
     summary = {
         "resolution": resolution,
@@ -133,6 +201,8 @@ def ensure_cache(
         "written": sum(r.array is not None for r in results),
         "skipped": sum(r.array is None for r in results),
         "version": PREPROCESS_VERSION,
+        "preparation": preparation,
+        "breast_extraction": BREAST_EXTRACTION[preparation],
     }
     return write_cache(folder, results, summary)
 
@@ -201,7 +271,8 @@ def split_table(index: pd.DataFrame, patients: pd.Series, holdout_fraction: floa
     ``patients`` maps image_id -> patient_id; an image without a patient id is its own patient.
     """
     cached = index[index["array_row"] >= 0]
-    patient_of = cached["image_id"].map(patients.to_dict()).fillna("")
+    # as text: a manifest read back by pandas turns ids such as '00123' into numbers
+    patient_of = cached["image_id"].map(patients.to_dict()).fillna("").astype(str)
     patient_of = patient_of.where(patient_of != "", "image:" + cached["image_id"])
     heldout = heldout_patients(patient_of, holdout_fraction)
     return pd.DataFrame(

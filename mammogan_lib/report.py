@@ -119,24 +119,39 @@ def _partial_alert(training: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def svm_networks(svm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """06's feature networks and their records, the lead first (older svm.json files: ResNet50 alone)."""
+    return svm.get("feature_networks") or {"resnet50": svm["resnet50"]}
+
+
 def _random_weight_alerts(metrics: dict[str, Any] | None, svm: dict[str, Any] | None) -> list[str]:
     notes = []
-    if metrics and not metrics["inception"]["pretrained"]:
-        notes.append(
-            "FID/KID were computed with a random-weight InceptionV3 (keys end in `_random_inception`): they "
-            "are not FID and not comparable with published values."
-        )
-    for name, record in (metrics or {}).get("features", {}).items():
-        if name != "inception" and not record["pretrained"]:
+    records = (metrics.get("features") or {"inception": metrics["inception"]}) if metrics else {}
+    for name, record in records.items():  # a metrics.json from before several networks: Inception's alone
+        if record["pretrained"]:
+            continue
+        if name == "inception":
+            notes.append(
+                "FID/KID were computed with a random-weight InceptionV3 (keys end in `_random_inception`): "
+                "they are not FID and not comparable with published values."
+            )
+        else:
             notes.append(
                 f"Metrics in {name} features used random weights (keys end in `{record['key_suffix']}`): "
                 "comparable within this run only."
             )
-    if svm and not svm["resnet50"]["pretrained"]:
-        notes.append(
-            "The SVM used random-weight ResNet50 features (keys end in `_random_resnet50`), not the "
-            "thesis's ImageNet features."
-        )
+    for name, record in svm_networks(svm).items() if svm else ():
+        if not record["pretrained"]:
+            thesis = ", not the thesis's ImageNet features" if name == "resnet50" else ""
+            notes.append(
+                f"The SVM used random-weight {name} features (keys end in `{record['key_suffix']}`){thesis}."
+            )
+    for stage, results in (("05", metrics), ("06", svm)):
+        for gone in (results or {}).get("left_out_networks", []):
+            notes.append(
+                f"{gone['name']} was left out of {stage}: no pretrained weights on this machine "
+                "(allow_random_weights: true computes it with random ones, labelled as such)."
+            )
     return notes
 
 
@@ -173,13 +188,15 @@ def _training_value(summary: dict[str, Any]) -> tuple[str, str]:
 def _data_headline(filtered: dict[str, Any] | None, prepared: dict[str, Any] | None) -> list[Headline]:
     lines = []
     if filtered:
-        counts = filtered.get("counts", {})
+        counts, threshold = filtered.get("counts", {}), filtered.get("threshold")
+        # pre-cut crops are not scored: no threshold, and their record says why
+        scored = threshold is not None
+        shape = f"shape confidence ≥ {threshold}" if scored else f"shape {filtered.get('shape_scoring')}"
         lines.append(
             Headline(
                 "images kept (01)",
                 f"{counts.get('kept', 0):,} of {counts.get('images_in_dataset', 0):,}",
-                f"{filtered.get('selection', '')}, shape confidence ≥ {filtered.get('threshold')}, "
-                f"{filtered.get('layout', '')} layout",
+                f"{filtered.get('selection', '')}, {shape}, {filtered.get('layout', '')} layout",
             )
         )
     if prepared:
@@ -196,41 +213,70 @@ def _data_headline(filtered: dict[str, Any] | None, prepared: dict[str, Any] | N
     return lines
 
 
+def _fd_headline(name: str, record: dict[str, Any], headline: dict[str, Any]) -> Headline:
+    """A feature network's line: its Fréchet distance to the training images, then at equal N against the
+    held-out patients beside the real floor, and their ratio."""
+    suffix = record["key_suffix"]
+    key = f"fid{suffix}" if name == "inception" else f"fd{suffix}"
+    ratio = headline.get(f"{key}_floor_ratio")
+    floor = _number(headline.get(f"{key}_real_floor_equal_n"))
+    note = f"; {record['note']}" if record.get("note") else ""
+    return Headline(
+        "FID (05)" if name == "inception" else f"FD, {name} features (05)",
+        f"{key} {with_interval(headline, key)}",
+        f"N = {_number(headline.get('n_generated'))} generated vs {_number(headline.get('n_train'))} "
+        f"training images; at equal N ({_number(headline.get('n_equal'))}) against the held-out images "
+        f"{_number(headline.get(f'{key}_equal_n'))}, real floor {floor}"
+        f"{f' (floor / {key} {ratio:.3g})' if ratio is not None else ''}{note}",
+    )
+
+
+def _frd_headline(record: dict[str, Any], headline: dict[str, Any]) -> Headline:
+    """FRD's line: against the held-out patients and the real floor at equal N (the held-out set first
+    inside FRD for both), and the gap between them in FRD's log units."""
+    gap = headline.get("frd_gap_to_floor")
+    return Headline(
+        f"FRD {record.get('frd_version', '')}, radiomic features (05)",
+        f"frd_equal_n {with_interval(headline, 'frd_equal_n')} against the held-out images, real floor "
+        f"{_number(headline.get('frd_real_floor_equal_n'))}"
+        + (f" (gap {gap:.3g})" if gap is not None else ""),
+        f"N = {_number(headline.get('n_equal'))} generated or training images vs "
+        f"{_number(headline.get('n_heldout'))} held-out; log(d²) with the held-out set first, so a gap of 1 "
+        "is e ≈ 2.7× the squared distance; no network weights",
+    )
+
+
 def _metrics_headline(metrics: dict[str, Any]) -> list[Headline]:
-    headline, lines = metrics["headline"], []
-    for name, record in metrics.get("features", {"inception": metrics["inception"]}).items():
-        suffix = record["key_suffix"]
-        key = f"fid{suffix}" if name == "inception" else f"fd{suffix}"
-        lines.append(
-            Headline(
-                "FID (05)" if name == "inception" else f"FD, {name} features (05)",
-                f"{key} {with_interval(headline, key)}",
-                f"N = {_number(headline.get('n_generated'))} generated vs "
-                f"{_number(headline.get('n_train'))} training images; at equal N "
-                f"({_number(headline.get('n_equal'))}) {_number(headline.get(f'{key}_equal_n'))} against "
-                f"a real floor of {_number(headline.get(f'{key}_real_floor_equal_n'))}",
-            )
-        )
-    return lines
+    """One line per feature network and one for FRD, in the order ``metrics.json`` lists them (the lead
+    network first, FRD second)."""
+    headline = metrics["headline"]
+    return [
+        _frd_headline(record, headline) if name == "radiomics" else _fd_headline(name, record, headline)
+        for name, record in metrics.get("features", {"inception": metrics.get("inception")}).items()
+    ]
 
 
 def _svm_headline(svm: dict[str, Any]) -> list[Headline]:
-    """One line per non-tumour source: each design's accuracy with its interval over repeats."""
-    suffix = svm["resnet50"]["key_suffix"]
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for row in svm.get(f"summary{suffix}") or []:
-        by_source.setdefault(row["non_tumour_source"], []).append(row)
+    """One line per feature network and non-tumour source: each design's accuracy with its interval."""
     test = svm.get("test_per_class", "?")
-    return [
-        Headline(
-            f"SVM accuracy (06), {source}",
-            f"accuracy{suffix}: "
-            + " · ".join(f"{row['design']} {with_interval(row, 'accuracy', '_ci')}" for row in rows),
-            f"{svm['confidence']:.0%} interval over {rows[0]['repeats']} repeats, "
-            f"{test} + {test} test images each",
-        )
-        for source, rows in by_source.items()
-    ]
+    lines = []
+    for name, record in svm_networks(svm).items():
+        suffix = record["key_suffix"]
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        for row in svm.get(f"summary{suffix}") or []:
+            by_source.setdefault(row["non_tumour_source"], []).append(row)
+        note = f"; {record['note']}" if record.get("note") else ""
+        lines += [
+            Headline(
+                f"SVM accuracy (06), {name} features, {source}",
+                f"accuracy{suffix}: "
+                + " · ".join(f"{row['design']} {with_interval(row, 'accuracy', '_ci')}" for row in rows),
+                f"{svm['confidence']:.0%} interval over {rows[0]['repeats']} repeats, "
+                f"{test} + {test} test images each{note}",
+            )
+            for source, rows in by_source.items()
+        ]
+    return lines
 
 
 def run_overview(run_dir: Path | str, stages: Sequence[str]) -> RunOverview:
@@ -298,16 +344,19 @@ def _stage_table(overview: RunOverview) -> pd.DataFrame:
 
 
 def network_table(metrics: dict[str, Any], network: str) -> pd.DataFrame:
-    """One feature network's set-level numbers: a row per metric (keys as ``metrics.json`` spells them), a
-    column per comparison, each cell the value and its 95 % interval."""
+    """One feature network's set-level numbers (or FRD's, for ``radiomics``): a row per metric (keys as
+    ``metrics.json`` spells them), a column per comparison, each cell the value and its 95 % interval."""
     record = metrics.get("features", {}).get(network, metrics.get("inception"))
     suffix = record["key_suffix"]
-    distances = ("fid", "kid") if network == "inception" else ("fd", "kd")
-    keys = [
-        f"{distances[0]}{suffix}",
-        f"{distances[1]}{suffix}_mean",
-        *(f"{s}{suffix}" for s in METRIC_STEMS),
-    ]
+    if network == "radiomics":
+        keys = ["frd"]
+    else:
+        distances = ("fid", "kid") if network == "inception" else ("fd", "kd")
+        keys = [
+            f"{distances[0]}{suffix}",
+            f"{distances[1]}{suffix}_mean",
+            *(f"{s}{suffix}" for s in METRIC_STEMS),
+        ]
     rows = [row for row in metrics["sets"] if row.get("features", "inception") == network]
     table = {"metric": ["N (first set vs second)", *keys]}
     for row in rows:
@@ -334,22 +383,26 @@ def _equal_n_table(metrics: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _svm_table(svm: dict[str, Any]) -> pd.DataFrame | None:
-    suffix = svm["resnet50"]["key_suffix"]
-    rows = svm.get(f"summary{suffix}")
-    if not rows:
-        return None
-    return pd.DataFrame(
-        [
-            {
-                "non-tumour images": row["non_tumour_source"],
-                "design": row["design"],
-                "repeats": row["repeats"],
-                **{f"{column}{suffix}": with_interval(row, column, "_ci") for column in SVM_COLUMNS},
-            }
-            for row in rows
-        ]
-    )
+def _svm_tables(svm: dict[str, Any]) -> list[tuple[str, pd.DataFrame]]:
+    """06's results, a table per feature network (the lead first): each design's scores with intervals."""
+    tables = []
+    for name, record in svm_networks(svm).items():
+        suffix = record["key_suffix"]
+        rows = svm.get(f"summary{suffix}") or []
+        if rows:
+            table = pd.DataFrame(
+                [
+                    {
+                        "non-tumour images": row["non_tumour_source"],
+                        "design": row["design"],
+                        "repeats": row["repeats"],
+                        **{f"{column}{suffix}": with_interval(row, column, "_ci") for column in SVM_COLUMNS},
+                    }
+                    for row in rows
+                ]
+            )
+            tables.append((name, table))
+    return tables
 
 
 def _trust_section(overview: RunOverview) -> list[str]:
@@ -406,7 +459,10 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         for name in metrics.get("features", {"inception": None}):
             parts += [f"<h3>{html.escape(name)} features</h3>", _table(network_table(metrics, name))]
         if metrics.get("equal_n"):
-            parts += ["<h3>FID at equal N against the held-out images</h3>", _table(_equal_n_table(metrics))]
+            parts += [
+                "<h3>Distances at equal N against the held-out images</h3>",
+                _table(_equal_n_table(metrics)),
+            ]
         scalars = {k: v for k, v in metrics["headline"].items() if k.split("_")[0] in HEADLINE_SCALARS}
         if scalars:
             parts += [
@@ -416,9 +472,10 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
                     css_class="keyvalue",
                 ),
             ]
-    if svm and (table := _svm_table(svm)) is not None:
+    for name, table in _svm_tables(svm) if svm else ():
         parts += [
-            f"<h2>Classifier (06): mean and {svm['confidence']:.0%} interval over repeats</h2>",
+            f"<h2>Classifier (06), {html.escape(name)} features: mean and {svm['confidence']:.0%} interval "
+            "over repeats</h2>",
             _table(table),
         ]
     figures = [(paths.figure(name), caption) for name, caption in HEADLINE_FIGURES]

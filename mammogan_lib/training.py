@@ -139,6 +139,7 @@ RESUMABLE_CHANGES: frozenset[str] = frozenset(
         "divergence_patience",
         "data_parallel",
         "time_budget_hours",
+        "train_minutes",
         "sample_grid",
         "jit_compile",
         "restart_training",
@@ -384,6 +385,7 @@ class Trainer:
         self.epoch = 0
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
         self.budget_stop: dict[str, Any] | None = None  # set by train() when the time budget stopped it
+        self.train_seconds = 0.0  # the epochs' wall time, summed over sessions up to the last checkpoint
         self._step_fn = backends.make_step(self)
 
     def _place_data(self, images: np.ndarray) -> None:
@@ -435,6 +437,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "black_epochs": list(self.black_epochs),
+            "train_seconds": self.train_seconds,
         }
         if self.settings.lecam_weight:
             state["lecam_anchors"] = [
@@ -455,6 +458,7 @@ class Trainer:
         """Set the counters (and LeCam's anchors) a checkpoint's ``state.json`` saved."""
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
         self.black_epochs = list(state.get("black_epochs", []))
+        self.train_seconds = float(state.get("train_seconds", 0.0))  # 0: a checkpoint from before it was kept
         self.lecam_anchors.assign(np.asarray(state.get("lecam_anchors", [0.0, 0.0]), np.float32))
 
     def train_step(self, indices: Sequence[int] | np.ndarray) -> dict[str, float]:
@@ -716,7 +720,8 @@ def is_black(samples: np.ndarray) -> bool:
 
 
 def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = False) -> Iterator[Progress]:
-    """Train up to ``settings.epochs``, yielding a :class:`Progress` after each epoch.
+    """Train up to ``settings.epochs`` (or until ``settings.train_minutes`` of training time, summed over
+    sessions, are spent), yielding a :class:`Progress` after each epoch.
 
     Resumes from the newest checkpoint in ``run_dir/checkpoints`` (``IncompatibleCheckpoint`` if its
     parameters differ; ``force=True`` deletes the run's checkpoints, samples and losses first). Writes
@@ -735,18 +740,21 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
     deadline = budget_deadline(settings.time_budget_hours)
     slowest_epoch_s = 0.0
     trainer.budget_stop = None
-    while trainer.epoch < settings.epochs:
+    while trainer.epoch < settings.epochs and not minutes_spent(trainer):
         epoch_started, first_step = time.perf_counter(), trainer.step + 1
         losses = trainer.run_epoch()
         log.add(first_step, trainer.epoch, losses)
         check_losses(losses, trainer.epoch, first_step, last_good, log)
         epoch_s = time.perf_counter() - epoch_started
+        trainer.train_seconds += epoch_s
         slowest_epoch_s = max(slowest_epoch_s, epoch_s)
         # stop now if one more epoch (and its checkpoint, about as long again) could pass the deadline
         stopping = deadline is not None and trainer.epoch < settings.epochs
         stopping = stopping and time.time() + 2 * slowest_epoch_s > deadline
-        grid = _sample_if_due(trainer, run_dir, last_good, log, due=stopping)
-        written = _checkpoint_if_due(trainer, run_dir, log, due=stopping)
+        # the last epoch of train_minutes ends the run as its last epoch would: with a grid and a checkpoint
+        done = minutes_spent(trainer)
+        grid = _sample_if_due(trainer, run_dir, last_good, log, due=stopping or done)
+        written = _checkpoint_if_due(trainer, run_dir, log, due=stopping or done)
         last_good = written or last_good
         if stopping:
             trainer.budget_stop = budget_stop_record(settings, trainer.epoch, written or last_good)
@@ -767,6 +775,12 @@ def train(trainer: Trainer, run_dir: Path | str | None = None, force: bool = Fal
         )
         if stopping:
             return
+
+
+def minutes_spent(trainer: Trainer) -> bool:
+    """Whether the run has trained for its ``train_minutes`` (summed over sessions); never without one."""
+    minutes = trainer.settings.train_minutes
+    return bool(minutes) and trainer.train_seconds >= minutes * 60
 
 
 def budget_deadline(hours: float) -> float | None:
@@ -966,6 +980,8 @@ def run_summary(trainer: Trainer, run_dir: Path | str, losses: Any) -> dict[str,
         "replicas": trainer.replicas,
         "devices": distribute.device_names(trainer.strategy),
         "partial": trainer.budget_stop,
+        "train_seconds": round(trainer.train_seconds, 1),
+        "train_minutes_reached": minutes_spent(trainer),
         "checkpoints": [p.name for p in ckpt.list_checkpoints(run_dir)],
         "last_epoch_losses": last_epoch,
         **({"progressive": trainer.progressive_record()} if trainer.progressive_record() else {}),

@@ -290,3 +290,82 @@ def write_inbreast(root: Path) -> Path:
     (root / "AllXML").mkdir(parents=True)
     (root / "AllXML" / "22678622.xml").write_bytes(plistlib.dumps({"Images": [{"ROIs": rois}]}))
     return root
+
+
+# ---------------------------------------------------------------------------- pre-cut crops (roi_patches)
+# The columns of a CBIS-DDSM-derived crop set as shared (lesion/ + healthy/ + labels.csv), in its order.
+ROI_COLUMNS = [
+    "file",
+    "pathology",
+    "abnormality",
+    "laterality",
+    "view",
+    "patient_id",
+    "abnormality_id",
+    "kind",
+    "mass_shape",
+    "mass_margins",
+    "birads",
+    "subtlety",
+    "breast_density",
+    "box_side_px",
+    "tile_coverage",
+    "sha256",
+]
+ROI_SIDE = 96  # crops larger than the tiny run's 64 px: 02 shrinks them with area interpolation
+
+
+def roi_pair(
+    patient: str, side: str, view: str, pathology: str, finding: int = 1, kind: str = "lesion"
+) -> list:
+    """A lesion crop and the healthy crop cut beside it from the same mammogram, as such sets pair them."""
+    name = f"{patient}_{side}_{view}_abn{finding}"
+    common = {"laterality": side, "view": view, "patient_id": patient, "abnormality_id": finding}
+    lesion = {
+        "file": f"lesion/{name}_{pathology}.png",
+        "pathology": pathology,
+        "abnormality": "mass",
+        "kind": kind,
+    }
+    healthy = {"file": f"healthy/{name}_healthy.png", "pathology": "NORMAL", "abnormality": "none"}
+    extra = {"mass_shape": "IRREGULAR", "mass_margins": "SPICULATED", "birads": 4, "subtlety": 3}
+    return [{**common, **lesion, **extra}, {**common, **healthy, "kind": "healthy"}]
+
+
+ROI_ROWS = [
+    *roi_pair("P_00001", "LEFT", "CC", "MALIGNANT"),  # one mass seen in both views:
+    *roi_pair("P_00001", "LEFT", "MLO", "MALIGNANT"),  # four crops of one woman
+    *roi_pair("P_00002", "RIGHT", "CC", "BENIGN", kind="Lesion"),  # kind in any case
+    *roi_pair("P_00003", "LEFT", "MLO", "BENIGN_WITHOUT_CALLBACK"),
+    *roi_pair("P_00004", "RIGHT", "CC", "MALIGNANT"),
+    *roi_pair("P_00004", "RIGHT", "CC", "BENIGN", finding=2),  # a second mass of the same breast
+]
+
+
+def roi_crop(seed: int, lesion: bool, shape: tuple[int, int] = (ROI_SIDE, ROI_SIDE)) -> np.ndarray:
+    """An 8-bit crop: tissue texture (values spread over 20-230), with a bright blob in the middle for a
+    lesion; never constant."""
+    rng = np.random.default_rng(seed)
+    texture = cv2.GaussianBlur(rng.normal(110, 40, shape).astype(np.float32), (0, 0), 2.0)
+    if lesion:
+        yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+        distance = np.hypot(yy - shape[0] / 2, xx - shape[1] / 2) / (0.2 * min(shape))
+        texture += 90 * np.exp(-(distance**2))
+    return np.clip(np.round(texture), 20, 230).astype(np.uint8)
+
+
+def write_roi_patches(root: Path, extra_patients: int = 0) -> Path:
+    """labels.csv with the crop set's columns (:data:`ROI_ROWS`: 4 patients, 6 lesion crops -- a CC and an
+    MLO crop of one mass of P_00001 -- each with its healthy crop) and the crops as 96 x 96 8-bit PNGs.
+    ``extra_patients`` adds patients P_1xxxx, each with a malignant mass in CC and MLO and their healthy crops
+    (enough crops for 02's split and 06's study)."""
+    rows = list(ROI_ROWS)
+    for number in range(extra_patients):
+        patient, side = f"P_1{number:04d}", ("LEFT", "RIGHT")[number % 2]
+        rows += [*roi_pair(patient, side, "CC", "MALIGNANT"), *roi_pair(patient, side, "MLO", "MALIGNANT")]
+    for number, row in enumerate(rows):
+        path = root / str(row["file"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), roi_crop(number, str(row["kind"]).lower() == "lesion"))
+    write_rows(root / "labels.csv", ROI_COLUMNS, rows)
+    return root

@@ -99,21 +99,24 @@ def test_the_results_file_keeps_designs_sources_skips_and_labelled_summaries(tmp
     ]
     skipped = [{"source": "other_source", "image": "x.png", "reason": "unreadable"}]
     resnet = FeatureNetwork("resnet50", False, "offline", None)
+    effnet = FeatureNetwork("effnet_lite0", True, "efficientnet-lite0-57934424.pth", None)
     results = classify.build_results(
         "exp",
         8,
-        resnet,
+        [effnet, resnet],
         designs,
         10,
         2,
         sources,
         {"other_source": pools.non_tumour},
         skipped,
-        summary,
-        {"other_source": study},
+        {"effnet_lite0": summary, "resnet50": summary},
+        {"effnet_lite0": {"other_source": study}, "resnet50": {"other_source": study}},
         "BI-RADS >= 4 mass (BI-RADS, not pathology)",
     )
     assert results["resnet50"]["key_suffix"] == "_random_resnet50" and results["confidence"] == 0.95
+    assert list(results["feature_networks"]) == ["effnet_lite0", "resnet50"]
+    assert len(results["summary_effnet_lite0"]) == 3 and results["left_out_networks"] == []
     assert results["tumour_selection"] == "BI-RADS >= 4 mass (BI-RADS, not pathology)"
     assert [d["name"] for d in results["designs"]] == ["real_only", "generated_enhanced", "synthetic_only"]
     assert results["non_tumour_sources"] == [
@@ -139,3 +142,20 @@ def test_an_rsna_screening_root_gives_its_cancer_free_images_as_non_tumours(tmp_
     listed = {(r["patient_id"], r["image_id"]): r["cancer"] for r in public_layouts.RSNA_ROWS}
     assert len(files) == 5
     assert all(listed[(int(f.parent.name), int(f.stem))] == 0 for f in files)
+
+
+def test_the_studies_of_one_network_run_every_non_tumour_source_and_keep_held_out_rows_for_testing():
+    pools = separable_pools(np.random.default_rng(7))
+    features = {
+        "tumour_train": pools.tumour_train,
+        "tumour_heldout": pools.tumour_test,
+        "generated": pools.generated,
+        "non_tumour_other_source": pools.non_tumour,
+        "non_tumour_same_source": pools.non_tumour,
+    }
+    heldout = np.zeros(len(pools.non_tumour), dtype=bool)
+    heldout[:15] = True
+    designs = classify.thesis_designs(20, 5)
+    studies, summary = classify.run_studies(features, {"same_source": heldout}, designs, 10, 2, 1.0, 0)
+    assert list(studies) == ["other_source", "same_source"]
+    assert summary.groupby("non_tumour_source").size().to_dict() == {"other_source": 3, "same_source": 3}

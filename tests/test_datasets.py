@@ -506,6 +506,23 @@ def test_image_folder_catalogue(folder_root: Path) -> None:
     assert cv2.imread(b["image_path"], cv2.IMREAD_GRAYSCALE).shape == (64, 48)
 
 
+def test_image_folder_takes_an_optional_patient_id(folder_root: Path) -> None:
+    assert (load_dataset(folder_root).images["patient_id"] == "").all()  # absent: each image its own patient
+    table = pd.read_csv(folder_root / "labels.csv", dtype=str, keep_default_na=False)
+    # kept as written, leading zeros too; scans/a.pgm has two rows (two findings)
+    table.insert(1, "Patient_ID", ["00123", "00123", "", "00123", "7"])
+    table.to_csv(folder_root / "labels.csv", index=False)
+    loaded = load_dataset(folder_root)
+    assert loaded.layout == "image_folder"
+    patients = loaded.images.set_index("image_id")["patient_id"]
+    assert patients.to_dict() == {
+        "scans/a.pgm": "00123",
+        "b.png": "00123",
+        "missing.png": "",
+        "notes.txt": "7",
+    }
+
+
 def test_image_folder_missing_and_unreadable_files_are_problems(folder_root: Path) -> None:
     loaded = load_dataset(folder_root)
     images = loaded.images.set_index("image_id")

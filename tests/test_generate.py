@@ -170,6 +170,21 @@ def test_the_exported_generator_reloads_alone_and_gives_the_trainers_images(tmp_
     metrics = json.loads(card_path.read_text())["metrics"]
     assert "DINOv2" in metrics["feature_networks"][1] and "RANDOM" in metrics["feature_networks"][1]
     assert metrics["warnings"] == [warning]
+    offline = {
+        "effnet_lite0": {"pretrained": True, "source": "efficientnet-lite0-57934424.pth"},
+        "radiomics": {"pretrained": True, "source": "radiomic features, FRD v1; no network weights"},
+    }
+    gone = [{"name": "inception", "reason": "no weights here"}]
+    files.write_json(
+        paths.metrics, {"epoch": 1, "features": offline, "headline": {}, "left_out_networks": gone}
+    )
+    generate.attach_card_metrics(run_dir)
+    metrics = json.loads(card_path.read_text())["metrics"]
+    assert (
+        "not InceptionV3" in metrics["feature_networks"][0] and "pretrained" in metrics["feature_networks"][0]
+    )
+    assert metrics["feature_networks"][1].endswith(": radiomic features, FRD v1; no network weights")
+    assert metrics["left_out_networks"] == gone
 
     out = tmp_path / "pngs"
     ran = run_cli(exported, "--count", 5, "--out", out, "--seed", 7, "--class", "mass")

@@ -282,6 +282,100 @@ def test_the_results_file_is_built_from_what_the_stage_computed_with_its_keys_la
     assert results["real_sets"]["train"]["n"] == 4 and len(results["real_sets"]["heldout"]["sha256"]) == 64
 
 
+def offline_results() -> dict:
+    """metrics.json of an offline run: EfficientNet-Lite0 leads, FRD beside it, InceptionV3 left out."""
+    from mammogan_lib.features import FeatureNetwork, LeftOut
+
+    effnet = FeatureNetwork("effnet_lite0", True, "efficientnet-lite0-57934424.pth", None)
+    rows = []
+    for comparison, fd, frd in (
+        ("generated vs train", 60.0, 2.0),
+        ("generated vs heldout", 70.0, 2.5),
+        ("train vs heldout", 30.0, 1.5),
+    ):
+        rows += [
+            {"features": "effnet_lite0", "comparison": comparison, "fd_effnet_lite0": fd, "warnings": ""},
+            {"features": metrics.RADIOMICS, "comparison": comparison, "frd": frd, "warnings": ""},
+        ]
+    rows[3] |= {"frd_low": 2.25, "frd_high": 2.75}
+    equal_n = {
+        "effnet_lite0": pd.DataFrame(
+            {"n_candidates": [2, 2], "fd_effnet_lite0_equal_n": [80.0, 40.0]}, index=["generated", "train"]
+        ),
+        metrics.RADIOMICS: pd.DataFrame(
+            {"n_candidates": [2, 2], "frd_equal_n": [3.0, 1.75]}, index=["generated", "train"]
+        ),
+    }
+    generated = pd.DataFrame({"psnr": [18.0, 20.0], "ssim": [0.5, 0.6], "nearest_real": [0, 1]})
+    return metrics.build_results(
+        "exp",
+        8,
+        [effnet],
+        pd.DataFrame(rows),
+        generated,
+        generated,
+        generated.head(1),
+        metrics.memorisation_audit(np.array([0.1, 0.3]), np.array([0.2, 0.25]), 0.05),
+        pd.DataFrame({"generated": {"beta median": 3.1}, "train": {"beta median": 3.3}}),
+        pd.Series({"d_loss": 1.38}),
+        pd.DataFrame(),
+        equal_n=equal_n,
+        floor_notes={"effnet_lite0": [], metrics.RADIOMICS: []},
+        real_images={"train": np.zeros((4, 2, 2)), "heldout": np.ones((2, 2, 2))},
+        settings={"prdc_k": 5, "bootstrap_repeats": 3, "feature_seed": 0},
+        radiomics={"pretrained": True, "source": "radiomic features", "key_suffix": "", "frd_version": "v1"},
+        left_out=[LeftOut("inception", "no weights in the hub cache")],
+    )
+
+
+def test_an_offline_run_leads_with_effnet_then_frd_with_floor_ratio_and_gap():
+    results = offline_results()
+    headline = results["headline"]
+    assert list(results["features"]) == ["effnet_lite0", "radiomics"] and "inception" not in results
+    assert results["left_out_networks"] == [{"name": "inception", "reason": "no weights in the hub cache"}]
+    assert results["features"]["effnet_lite0"]["note"].startswith(
+        "ImageNet EfficientNet-Lite0, not InceptionV3"
+    )
+    # floor / FD at equal N against the held-out images (medigan's ratio); FRD's gap in its log units
+    assert headline["fd_effnet_lite0_floor_ratio"] == 0.5 and headline["fd_effnet_lite0_heldout"] == 70.0
+    assert (headline["frd"], headline["frd_heldout"], headline["frd_real_floor"]) == (2.0, 2.5, 1.5)
+    assert (headline["frd_heldout_low"], headline["frd_heldout_high"]) == (2.25, 2.75)
+    assert headline["frd_equal_n"] == 3.0 and headline["frd_real_floor_equal_n"] == 1.75
+    assert headline["frd_gap_to_floor"] == 1.25 and headline["n_equal"] == 2
+
+
+def test_runs_compare_in_the_networks_they_share(tmp_path):
+    write_run(tmp_path, "this", offline_results())
+    write_run(tmp_path, "same", offline_results())
+    online = copy.deepcopy(offline_results())  # a machine that also had InceptionV3's weights
+    online["features"]["inception"] = {"pretrained": True, "source": "hub", "key_suffix": ""}
+    write_run(tmp_path, "online", online)
+    write_run(tmp_path, "inception_only", results_from_small_inputs(pretrained=True))
+    table = metrics.compare_runs(tmp_path, ["same", "online", "inception_only", "this"], reference_run="this")
+    status = table.set_index("run")["status"]
+    assert status["same"] == status["online"] == status["this"] == "evaluated"
+    assert status["inception_only"] == "not compared: it shares no feature network with this run"
+
+
+def test_floor_ratio_is_one_at_the_floor_and_none_without_numbers():
+    assert metrics.floor_ratio(25.0, 25.0) == 1.0 and metrics.floor_ratio(25.0, 50.0) == 0.5
+    assert metrics.floor_ratio(None, 50.0) is None and metrics.floor_ratio(25.0, float("nan")) is None
+
+
+def test_frd_at_equal_n_puts_the_held_out_set_first():
+    rng = np.random.default_rng(4)
+    heldout = rng.normal(size=(30, 5))
+    sets = {"generated": rng.normal(1.0, 2.0, size=(50, 5)), "train": rng.normal(size=(30, 5))}
+    table = metrics.equal_n_tables({metrics.RADIOMICS: sets | {"heldout": heldout}}, [], 5, 0)[
+        metrics.RADIOMICS
+    ]
+    assert metrics.equal_n_key(table) == "frd"
+    assert table.loc["train", "frd_equal_n"] == pytest.approx(
+        metrics.frechet_radiomic_distance(heldout, sets["train"])
+    )
+    assert table.loc["generated", "frd_equal_n"] > table.loc["train", "frd_equal_n"]
+
+
 def write_run(runs: Path, run_id: str, results: dict) -> None:
     paths = RunPaths(runs / run_id)
     paths.root.mkdir(parents=True)
@@ -478,7 +572,7 @@ def test_fid_at_equal_n_and_the_floor_warnings():
     rng = np.random.default_rng(18)
     heldout = rng.normal(size=(40, 4))
     same = {"generated": rng.normal(size=(300, 4)), "train": rng.normal(size=(60, 4))}
-    table = metrics.equal_n_fid(same, heldout, repeats=20, seed=0, distance_key="fid")
+    table = metrics.equal_n_distance(same, heldout, repeats=20, seed=0, distance_key="fid")
     assert table["n_candidates"].tolist() == [60, 60] and table["n_reference"].tolist() == [40, 40]
     generated = table.loc["generated"]
     assert generated["fid_equal_n_low"] < generated["fid_equal_n"] < generated["fid_equal_n_high"]
@@ -491,7 +585,7 @@ def test_fid_at_equal_n_and_the_floor_warnings():
     shifted = {"generated": same["generated"] + 2.0, "train": same["train"]}
     assert (
         metrics.floor_warnings(
-            metrics.equal_n_fid(shifted, heldout, 20, 0, "fid"), "generated", "train", "fid"
+            metrics.equal_n_distance(shifted, heldout, 20, 0, "fid"), "generated", "train", "fid"
         )
         == []
     )

@@ -91,8 +91,14 @@ def test_every_stage_ran_and_left_notebook_report_and_provenance(run):
     index = (paths.index).read_text()
     for stage in pipeline.STAGES:
         assert f'<a href="reports/{stage}.html">' in index
-    random_weights = not files.read_json(paths.metrics)["inception"]["pretrained"]
+    inception = files.read_json(paths.metrics).get("inception")
+    random_weights = inception is not None and not inception["pretrained"]
     assert ("random-weight InceptionV3" in index) == ("fid_random_inception" in index) == random_weights
+    # offline numbers lead: EfficientNet-Lite0's FD, then FRD, each with what a reader must know
+    lead = index.index("FD, effnet_lite0 features (05)")
+    assert lead < index.index("FRD v1, radiomic features (05)") and "not InceptionV3" in index
+    if "FID (05)" in index:
+        assert lead < index.index("FID (05)")
     assert index.count("data:image/png;base64") >= 5  # headline figures embedded
 
 
@@ -183,14 +189,37 @@ def test_the_gan_never_trains_on_held_out_patients(run):
     assert files.read_json(paths.train_summary)["n_images"] == len(train)
 
 
-def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
+def test_metrics_lead_with_effnet_and_frd_and_label_or_leave_out_networks_without_weights(run):
     paths = run.paths
     results = files.read_json(paths.metrics)
-    pretrained = results["inception"]["pretrained"]  # False offline (no cached weights): then say so
-    tag = "" if pretrained else "_random_inception"
-    assert results["inception"]["key_suffix"] == tag
-    headline = results["headline"]
-    assert headline[f"fid{tag}"] > 0 and ("fid_random_inception" in headline) != pretrained
+    headline, records = results["headline"], results["features"]
+    networks, allow_random = run.value("feature_networks"), run.value("allow_random_weights")
+    # EfficientNet-Lite0 has trained weights on every machine and leads; FRD (no weights) comes second
+    assert list(records)[:2] == ["effnet_lite0", "radiomics"] and networks[0] == "effnet_lite0"
+    assert records["effnet_lite0"]["pretrained"] and records["effnet_lite0"]["key_suffix"] == "_effnet_lite0"
+    assert records["radiomics"]["frd_version"] == "v1"
+    # every other network ran (pretrained, or random when allowed) or was left out, saying why
+    left_out = {gone["name"]: gone["reason"] for gone in results["left_out_networks"]}
+    assert set(records) - {"radiomics"} | set(left_out) == set(networks)
+    assert all(not allow_random and "weights" in reason for reason in left_out.values())
+    for name, record in records.items():
+        if not record["pretrained"]:
+            assert record["key_suffix"] == f"_random_{name}"
+        elif name not in ("inception", "radiomics"):  # InceptionV3's keys (fid) and FRD's carry no suffix
+            assert record["key_suffix"] == f"_{name}"
+    assert ("inception" in results) == ("inception" in records)
+    # held-out patients at equal N beside the real floor: FD with its ratio, FRD with its gap
+    assert headline["n_equal"] == min(run.value("generate_count"), headline["n_train"])
+    fd = "fd_effnet_lite0"
+    assert headline[fd] > 0 and headline[f"{fd}_equal_n"] > 0 and headline[f"{fd}_real_floor_equal_n"] > 0
+    assert headline[f"{fd}_floor_ratio"] == pytest.approx(
+        headline[f"{fd}_real_floor_equal_n"] / headline[f"{fd}_equal_n"]
+    )
+    for key in ("frd", "frd_heldout", "frd_real_floor", "frd_equal_n", "frd_real_floor_equal_n"):
+        assert np.isfinite(headline[key]), key
+    assert headline["frd_gap_to_floor"] == pytest.approx(
+        headline["frd_equal_n"] - headline["frd_real_floor_equal_n"]
+    )
     assert {row["comparison"] for row in results["sets"]} == {
         "generated vs train",
         "generated vs heldout",
@@ -203,30 +232,31 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
     assert 0 <= results["memorisation"]["flagged_fraction"] <= 1
     checkpoints = files.read_json(paths.train_summary)["checkpoints"]
     assert [row["epoch"] for row in results["curve"]] == [int(name.split("_")[1]) for name in checkpoints]
+    assert all(row[f"{fd}_vs_train"] > 0 and np.isfinite(row["frd_vs_train"]) for row in results["curve"])
     # every set-level number with its interval and both N; the N-based trust warnings computed
+    assert {row["features"] for row in results["sets"]} == set(records)
     for row in results["sets"]:
         assert row["n_a"] > 0 and row["n_b"] > 0
-        suffix = results["features"][row["features"]]["key_suffix"]
-        stem = "fid" if row["features"] == "inception" else "fd"
-        for key in (f"{stem}{suffix}", f"precision{suffix}", f"coverage{suffix}", f"density{suffix}"):
+        suffix = records[row["features"]]["key_suffix"]
+        if row["features"] == "radiomics":
+            keys = ["frd"]
+        else:
+            stem = "fid" if row["features"] == "inception" else "fd"
+            keys = [f"{stem}{suffix}", f"precision{suffix}", f"coverage{suffix}", f"density{suffix}"]
+        for key in keys:
             if row.get(f"{key}_low") is None:  # a set too small to resample: it must say so
                 assert "no interval" in row["warnings"], (row["comparison"], key, row)
                 continue
             assert row[f"{key}_low"] <= row[key] <= row[f"{key}_high"], (row["comparison"], key, row)
     assert headline["n_heldout"] == results["real_sets"]["heldout"]["n"] > 0
-    assert headline["n_equal"] == min(generated, headline["n_train"])
-    assert headline[f"fid{tag}_equal_n"] > 0 and headline[f"fid{tag}_real_floor_equal_n"] > 0
-    # the second feature network: its own keys, labelled like Inception's when its weights are random
-    assert list(results["features"]) == run.value("feature_networks") == ["inception", "dinov2"]
-    dinov2_tag = results["features"]["dinov2"]["key_suffix"]
-    assert headline[f"fd{dinov2_tag}"] > 0 and f"precision{dinov2_tag}" in headline
-    assert {row["features"] for row in results["sets"]} == {"inception", "dinov2"}
-    assert all(row[f"fd{dinov2_tag}_vs_train"] > 0 for row in results["curve"])  # the curve in both too
     warnings = [item["warning"] for item in results["warnings"]]
-    assert any("< feature dimension 2048" in w for w in warnings)  # tiny's N is far below 2,048
-    assert any(w.startswith("random-weight inception") for w in warnings) != pretrained
+    assert any("< feature dimension 1280" in w for w in warnings)  # N is far below EfficientNet's 1,280
+    assert any(w.startswith("FRD: N=") for w in warnings)
+    random_inception = "inception" in records and not records["inception"]["pretrained"]
+    assert any(w.startswith("random-weight inception") for w in warnings) == random_inception
     executed = paths.executed_notebook("05_metrics").read_text()
-    assert ("RANDOM-WEIGHT INCEPTION" in executed) != pretrained
+    assert ("RANDOM-WEIGHT INCEPTION" in executed) == random_inception
+    assert ("INCEPTION LEFT OUT" in executed) == ("inception" in left_out)
     assert "Trust warnings" in executed
     for name in (
         "metric_losses",
@@ -243,9 +273,13 @@ def test_metrics_are_labelled_random_when_no_pretrained_inception_exists(run):
 def test_svm_study_runs_every_design_for_both_non_tumour_sources(run):
     paths = run.paths
     results = files.read_json(paths.svm)
-    tag = "" if results["resnet50"]["pretrained"] else "_random_resnet50"
-    assert [key for key in results if key.startswith("summary")] == [f"summary{tag}"]
-    summary = pd.DataFrame(results[f"summary{tag}"])
+    records = results["feature_networks"]
+    assert list(records)[0] == "effnet_lite0" and records["effnet_lite0"]["pretrained"]
+    ran = {gone["name"] for gone in results["left_out_networks"]} | set(records)
+    assert ran == set(run.value("svm_feature_networks"))
+    tags = [record["key_suffix"] for record in records.values()]
+    assert [key for key in results if key.startswith("summary")] == [f"summary{tag}" for tag in tags]
+    summary = pd.DataFrame(results["summary_effnet_lite0"])
     assert sorted(zip(summary["non_tumour_source"], summary["design"], strict=True)) == sorted(
         (source, design)
         for source in ("other_source", "same_source")

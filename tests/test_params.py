@@ -174,13 +174,20 @@ def test_relative_paths_resolve_against_the_project_root_from_the_notebooks_fold
         ("svm_generated", 500, r"'svm_generated': 500 generated tumours cannot replace .*400.*bad.yaml"),
         (
             "feature_networks",
-            ["dinov2"],
-            r"'feature_networks': \['dinov2'\] must start with inception.*bad.yaml",
+            ["dinov2", "dinov2"],
+            r"'feature_networks': \['dinov2', 'dinov2'\] must name each network once.*bad.yaml",
         ),
         (
             "feature_networks",
             ["inception", "clip"],
-            r"'feature_networks': 'clip' is not one of .'inception', 'dinov2'.*feature_network_path.*bad",
+            r"'feature_networks': 'clip' is not one of .'effnet_lite0', 'inception', 'dinov2'.*"
+            r"feature_network_path.*bad",
+        ),
+        (
+            "svm_feature_networks",
+            ["effnet_lite0", "clip"],
+            r"'svm_feature_networks': \['effnet_lite0', 'clip'\] must name each of "
+            r"\['effnet_lite0', 'resnet50'\] at most once, and at least one \(\['clip'\] are not.*bad.yaml",
         ),
         (
             "feature_networks",

@@ -4,7 +4,7 @@ import json
 
 from mammogan_lib import files, pipeline, report
 from mammogan_lib.runs import RunPaths
-from tests.test_metrics import results_from_small_inputs
+from tests.test_metrics import offline_results, results_from_small_inputs
 
 
 def test_index_of_a_run_that_has_not_got_far_lists_stages_as_not_run(tmp_path):
@@ -37,8 +37,31 @@ def test_index_warns_when_metrics_used_random_weights(tmp_path):
     assert "<b>3 trust warnings</b>" in page
     assert "<li>FID: N=3 &lt; feature dimension 2048 <i>(generated vs train, inception)</i></li>" in page
     assert '3 trust warnings on 05\'s numbers: <a href="#metrics">' in page
-    assert "FID at equal N" in page and "<td>fid_random_inception_equal_n</td>" in page
+    assert "Distances at equal N" in page and "<td>fid_random_inception_equal_n</td>" in page
     assert "<td>n_heldout</td>" in page
+
+
+def test_an_offline_run_opens_with_effnet_and_frd_and_says_what_was_left_out(tmp_path):
+    files.write_json(RunPaths(tmp_path).metrics, offline_results())
+    overview = report.run_overview(tmp_path, ["05_metrics"])
+    labels = [line.label for line in overview.headline]
+    assert labels == ["FD, effnet_lite0 features (05)", "FRD v1, radiomic features (05)"]
+    effnet, frd = overview.headline
+    assert "not InceptionV3: not comparable with published FIDs" in effnet.detail
+    assert "against the held-out images 80, real floor 40 (floor / fd_effnet_lite0 0.5)" in effnet.detail
+    assert frd.value.startswith("frd_equal_n 3 against the held-out images, real floor 1.75 (gap 1.25)")
+    assert "a gap of 1 is e ≈ 2.7× the squared distance" in frd.detail
+    assert len(overview.alerts) == 1 and "inception was left out of 05" in overview.alerts[0]
+    page = report.write_index(tmp_path, ["05_metrics"]).read_text()
+    assert "<h3>radiomics features</h3>" in page and "<td>frd</td>" in page
+
+
+def test_a_metrics_file_from_before_several_networks_still_warns_of_random_inception(tmp_path):
+    results = results_from_small_inputs(pretrained=False)
+    del results["features"]  # the layout of metrics.json before DINOv2 joined InceptionV3
+    files.write_json(RunPaths(tmp_path).metrics, results)
+    alerts = report.run_overview(tmp_path, ["05_metrics"]).alerts
+    assert any("random-weight InceptionV3" in alert for alert in alerts)
 
 
 def test_index_of_pretrained_metrics_has_no_warning_and_plain_keys(tmp_path):
@@ -159,7 +182,10 @@ def test_the_closing_summary_shows_what_the_index_opens_with(tmp_path):
     assert "04_generate    not run" in text
     assert "images kept (01)" in text and "26 of 64" in text
     assert "fid_random_inception 12.5 [10, 16]" in text and "N = 3 generated" in text
-    assert "SVM accuracy (06), other_source" in text and "real_only 0.7 [0.6, 0.8] · generated" in text
+    assert (
+        "SVM accuracy (06), resnet50 features, other_source" in text
+        and "real_only 0.7 [0.6, 0.8] · generated" in text
+    )
     assert "! FID/KID were computed with a random-weight InceptionV3" in text
     assert "! 3 trust warnings on 05's numbers (3 distinct)" in text
     assert lines[-1] == f"  report: {paths.index}"
@@ -167,3 +193,16 @@ def test_the_closing_summary_shows_what_the_index_opens_with(tmp_path):
     page = report.write_index(tmp_path, pipeline.STAGES).read_text()
     for item in overview.headline:
         assert f"<td>{item.label}</td>" in page
+
+
+def test_the_headline_of_pre_cut_crops_says_their_shape_was_not_scored(tmp_path):
+    summary = {"counts": {"kept": 3, "images_in_dataset": 6}, "selection": "any-pathology mass"}
+    files.write_json(
+        RunPaths(tmp_path).filter_summary,
+        summary
+        | {"threshold": None, "shape_scoring": "not applicable (pre-cut crops)", "layout": "roi_patches"},
+    )
+    (line,) = report.run_overview(tmp_path, ["01_filter"]).headline
+    assert (
+        line.value == "3 of 6" and "shape not applicable (pre-cut crops), roi_patches layout" in line.detail
+    )

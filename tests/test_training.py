@@ -7,6 +7,7 @@ TensorFlow's kernels are deterministic, so "the same" means bit for bit (``np.ar
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import subprocess
 import sys
@@ -211,6 +212,31 @@ def test_the_time_budget_stops_with_a_checkpoint_and_the_next_session_finishes_t
     resumed = build_trainer(images, budgeted)
     assert [p.epoch for p in train(resumed)] == [2, 3, 4] and resumed.budget_stop is None
     assert np.array_equal(read_losses(whole.run_dir).to_numpy(), read_losses(run_dir).to_numpy())
+
+
+def test_train_minutes_count_training_time_over_sessions_and_end_the_run_with_a_checkpoint(
+    tmp_path, monkeypatch
+):
+    images = training_images()
+    whole = small_settings(tmp_path / "whole", epochs=5, checkpoint_every=10, sample_every=10)
+    list(train(build_trainer(images, whole)))
+    clock = itertools.count(0.0, 30.0)  # every reading of the clock is 30 s after the last: epochs of 30 s
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+
+    limited = dataclasses.replace(whole, exp_id="limited", train_minutes=1.0)
+    trainer = build_trainer(images, limited)
+    assert [p.epoch for p in train(trainer)] == [1, 2] and training.minutes_spent(trainer)
+    run_dir = limited.run_dir
+    assert ckpt.latest_checkpoint(run_dir).name == "epoch_000002"  # not due by checkpoint_every: the end
+    assert (run_dir / "samples" / "epoch_000002.png").is_file()
+    summary = training.run_summary(trainer, run_dir, read_losses(run_dir))
+    assert summary["train_seconds"] == 60.0 and summary["train_minutes_reached"] and not summary["partial"]
+    assert list(train(build_trainer(images, limited))) == []  # the checkpoint's minutes are spent
+
+    longer = dataclasses.replace(limited, train_minutes=1.5)  # a later session asks for more: it resumes
+    resumed = build_trainer(images, longer)
+    assert [p.epoch for p in train(resumed)] == [3] and resumed.train_seconds == 90.0
+    assert np.array_equal(read_losses(whole.run_dir)[:12].to_numpy(), read_losses(run_dir).to_numpy())
 
 
 def test_no_budget_means_no_deadline_and_a_budget_counts_from_the_pipelines_start(monkeypatch):

@@ -28,6 +28,7 @@ LAYOUTS: tuple[str, ...] = (
     "kaggle_jpeg",
     "tcia_dicom",
     "image_folder",
+    "roi_patches",
     "mini_mias",
     "inbreast",
     "vindr_mammo",
@@ -234,4 +235,15 @@ def loaded(
     images["label_basis"] = label_basis
     return LoadedDataset(
         images=images, problems=problems_frame([*problems, *conflicts]), layout=layout, root=root
+    )
+
+
+def patient_note(images: pd.DataFrame) -> str:
+    """What the held-out split can do for images without a patient id ('' when every image has one)."""
+    missing = int((images["patient_id"].astype(str) == "").sum())
+    if not missing:
+        return ""
+    return (
+        f"{missing:,} of {len(images):,} images have no patient_id: each is its own patient, so 02's "
+        "held-out split cannot keep their other views (or other crops) on the same side"
     )

@@ -1,8 +1,10 @@
 """Layout ``image_folder``: any folder of images described by ``root/labels.csv``.
 
 ``labels.csv`` needs the columns ``file`` (path relative to ``root``), ``pathology``, ``abnormality``,
-``laterality`` and ``view`` (values may be empty except ``file`` and ``pathology``; other columns are
-ignored). A row is one finding; several rows naming the same file are several findings of one image.
+``laterality`` and ``view`` (values may be empty except ``file`` and ``pathology``); an optional
+``patient_id`` column says which images are one woman's, so that 02's held-out split keeps them on one side
+(absent or empty: each image is its own patient). Other columns are ignored. A row is one finding; several
+rows naming the same file are several findings of one image.
 Values are normalised (see :mod:`mammogan_lib.datasets.values`): ``abnormality`` takes any finding type
 written as words ('Architectural distortion', 'calcs', 'mass+calc'), each kept as a type of its own; an
 empty ``abnormality`` means 'none' for a NORMAL row and "type not given" ('') otherwise. Images may be any
@@ -33,6 +35,7 @@ from mammogan_lib.datasets.values import (
 LAYOUT = "image_folder"
 LABELS = "labels.csv"
 LABEL_COLUMNS: tuple[str, ...] = ("file", "pathology", "abnormality", "laterality", "view")
+PATIENT_COLUMN = "patient id"  # optional; ``patient_id`` as written (see tables.normalise_column)
 DICOM_SUFFIX = ".dcm"
 
 
@@ -103,6 +106,7 @@ def row_findings(table: Table, index: int, bad: BadValues) -> list[Finding]:
             listed_path=listed,
             pathology=pathology,
             finding_type=finding_type,
+            patient_id=table.rows[index].get(PATIENT_COLUMN, ""),
             laterality=laterality,
             view=view,
         )

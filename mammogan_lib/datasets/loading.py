@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mammogan_lib import progress
-from mammogan_lib.datasets import folder, inbreast, kaggle_jpeg, mias, rsna, tcia, vindr
+from mammogan_lib.datasets import folder, inbreast, kaggle_jpeg, mias, roi, rsna, tcia, vindr
 from mammogan_lib.datasets.catalogue import LAYOUTS, LoadedDataset
 from mammogan_lib.datasets.tables import find_in_folder
 
@@ -15,6 +15,7 @@ LOADERS: dict[str, Callable[[Path], LoadedDataset]] = {
     kaggle_jpeg.LAYOUT: kaggle_jpeg.load_kaggle_jpeg,
     tcia.LAYOUT: tcia.load_tcia_dicom,
     folder.LAYOUT: folder.load_image_folder,
+    roi.LAYOUT: roi.load_roi_patches,
     mias.LAYOUT: mias.load_mini_mias,
     inbreast.LAYOUT: inbreast.load_inbreast,
     vindr.LAYOUT: vindr.load_vindr_mammo,
@@ -22,7 +23,8 @@ LOADERS: dict[str, Callable[[Path], LoadedDataset]] = {
 }
 EXPECTED = (
     f"expected csv/{kaggle_jpeg.DICOM_INFO} (Kaggle JPEG), *case_description*.csv with .dcm files (TCIA), "
-    f"{folder.LABELS} (image folder), {mias.INFO} with mdbNNN.pgm (mini-MIAS), {inbreast.LABELS} or "
+    f"{folder.LABELS} (image folder; with a '{roi.KIND_COLUMN}' column: pre-cut crops), {mias.INFO} with "
+    f"mdbNNN.pgm (mini-MIAS), {inbreast.LABELS} or "
     f"{inbreast.SPREADSHEET} with {inbreast.DICOMS}/ (INbreast), {vindr.BREAST_LEVEL} with {vindr.FINDINGS} "
     f"(VinDr-Mammo) or {rsna.LABELS} with RSNA's columns and {rsna.IMAGES}/ (RSNA screening)"
 )
@@ -41,7 +43,7 @@ def _marker_layout(root: Path) -> str:
     if find_in_folder(root / "csv", kaggle_jpeg.DICOM_INFO) is not None:
         return kaggle_jpeg.LAYOUT
     if find_in_folder(root, folder.LABELS) is not None:
-        return folder.LAYOUT
+        return roi.LAYOUT if roi.looks_like_roi_patches(root) else folder.LAYOUT
     for layout, looks_like in (
         (mias.LAYOUT, mias.looks_like_mias),
         (inbreast.LAYOUT, inbreast.looks_like_inbreast),
@@ -65,8 +67,9 @@ def _hint(root: Path, has_csv: bool, has_dicom: bool) -> str:
 
 def detect_layout(root: Path) -> str:
     """The layout of ``root`` from its marker files, checked in this order: 'kaggle_jpeg'
-    (``csv/dicom_info.csv``), 'image_folder' (``labels.csv``), 'mini_mias' (``Info.txt`` + ``mdbNNN.pgm``),
-    'inbreast' (``INbreast.csv``/``.xls`` + ``AllDICOMs/``), 'vindr_mammo' (both annotation CSVs),
+    (``csv/dicom_info.csv``), 'roi_patches' (``labels.csv`` with a ``kind`` column), 'image_folder'
+    (``labels.csv``), 'mini_mias' (``Info.txt`` + ``mdbNNN.pgm``), 'inbreast' (``INbreast.csv``/``.xls`` +
+    ``AllDICOMs/``), 'vindr_mammo' (both annotation CSVs),
     'rsna_screening' (``train.csv`` with RSNA's columns + ``train_images/``), then 'tcia_dicom' (case CSVs
     and .dcm files anywhere below); raise ``ValueError`` when none matches."""
     root = Path(root).expanduser()

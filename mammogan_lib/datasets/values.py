@@ -22,6 +22,7 @@ FINDING_TYPES: tuple[str, ...] = ("mass", "calcification")
 NO_FINDING = "none"
 NOT_GIVEN = ""  # a finding whose type the labels do not say
 ANY_FINDING_TYPE = "any"  # in ``abnormalities``: every type, also findings whose type is not given (RSNA)
+ANY_PATHOLOGY = "any"  # in ``pathology``: every pathology but NORMAL (a finding of any outcome)
 
 # Canonical finding type -> the other ways datasets write it. Case, spaces, hyphens and underscores do not
 # matter, nor a plural ending ('masses', 'calcifications', 'asymmetries', 'lymph nodes'), so only genuinely
