@@ -265,14 +265,13 @@ def _svm_headline(svm: dict[str, Any]) -> list[Headline]:
         by_source: dict[str, list[dict[str, Any]]] = {}
         for row in svm.get(f"summary{suffix}") or []:
             by_source.setdefault(row["non_tumour_source"], []).append(row)
-        note = f"; {record['note']}" if record.get("note") else ""
         lines += [
             Headline(
                 f"SVM accuracy (06), {name} features, {source}",
                 f"accuracy{suffix}: "
                 + " · ".join(f"{row['design']} {with_interval(row, 'accuracy', '_ci')}" for row in rows),
                 f"{svm['confidence']:.0%} interval over {rows[0]['repeats']} repeats, "
-                f"{test} + {test} test images each{note}",
+                f"{test} + {test} test images each",
             )
             for source, rows in by_source.items()
         ]

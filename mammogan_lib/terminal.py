@@ -41,6 +41,8 @@ STARTUP_NOISE = tuple(
         r"^[IW]\d{4} [\d:.]+\s+\d+ [\w.]+:\d+\] ",  # TensorFlow/XLA C++ info and warning lines
         r"^E\d{4} [\d:.]+\s+\d+ (cuda_\w+|computation_placer)\.cc:\d+\] ",  # CUDA probes and plugin setup
         r"^E\d{4} [\d:.]+\s+\d+ meta_optimizer\.cc:\d+\] remapper failed",  # a graph optimisation skipped
+        # an int64 op (seen with DiffAugment on) runs on Eigen instead of oneDNN: slower at most, never wrong
+        r"^E\d{4} [\d:.]+\s+\d+ util\.cc:\d+\] oneDNN supports DT_INT64 only on platforms with AVX-512",
         r"^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags",
         r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption",
         r"^\[IPKernelApp\] ERROR \| KeyboardInterrupt caught in kernel\.$",  # the kernel's shutdown

@@ -158,6 +158,21 @@ def svm_results() -> dict:
     }
 
 
+def test_the_svm_headline_in_effnet_features_names_them_without_the_fid_caveat(tmp_path):
+    svm = svm_results()
+    row = svm.pop("summary_random_resnet50")[0]
+    note = "ImageNet EfficientNet-Lite0, not InceptionV3: not comparable with published FIDs"
+    svm["feature_networks"] = {
+        "effnet_lite0": {"pretrained": True, "source": "wheel", "key_suffix": "_effnet_lite0", "note": note}
+    }
+    svm["summary_effnet_lite0"] = [row]
+    files.write_json(RunPaths(tmp_path).svm, svm)
+    (svm_line,) = report.run_overview(tmp_path, ["06_svm"]).headline
+    assert svm_line.label == "SVM accuracy (06), effnet_lite0 features, other_source"
+    assert svm_line.value == "accuracy_effnet_lite0: real_only 0.7 [0.6, 0.8]"
+    assert "FID" not in svm_line.detail  # an SVM accuracy has nothing to compare with published FIDs
+
+
 def test_the_closing_summary_shows_what_the_index_opens_with(tmp_path):
     paths = RunPaths(tmp_path)
     files.write_json(paths.metrics, results_from_small_inputs(pretrained=False))
