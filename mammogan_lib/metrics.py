@@ -141,28 +141,47 @@ def nearest_neighbours(
     return np.concatenate(indices), np.concatenate(distances)
 
 
+SSIM_CHUNK_BYTES = 256 * 2**20
+"""Memory for one chunk of SSIM pairs: torchmetrics convolves five float64 maps per pair, and on CPU the
+convolution unfolds each into kernel-size times as many values (400 pairs at 128 px would take 32 GB)."""
+
+
 def psnr_ssim(
-    images: np.ndarray, references: np.ndarray, data_range: float = DATA_RANGE
+    images: np.ndarray,
+    references: np.ndarray,
+    data_range: float = DATA_RANGE,
+    chunk_bytes: int = SSIM_CHUNK_BYTES,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-pair PSNR (dB) and SSIM (Gaussian 11x11, sigma 1.5) of (N, R, R) arrays, torchmetrics.
 
     SSIM is averaged over the pixels whose 11x11 window lies inside the image (5-pixel border excluded),
     as Wang et al.'s reference code and ``skimage.metrics.structural_similarity`` do; torchmetrics' own
     mean also counts the border ring, computed on reflect-padded images, which moves a 64 px image's
-    SSIM by ~0.003. The SSIM maps themselves are identical (tests/test_metrics.py).
+    SSIM by ~0.003. The SSIM maps themselves are identical (tests/test_metrics.py). The pairs are
+    computed in chunks of at most ``chunk_bytes`` of working memory.
     """
     torch, _ = import_torch_side()
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-    preds = torch.from_numpy(np.asarray(images, dtype=np.float64))[:, None]
-    target = torch.from_numpy(np.asarray(references, dtype=np.float64))[:, None]
-    psnr = peak_signal_noise_ratio(preds, target, data_range=data_range, reduction="none", dim=(1, 2, 3))
-    _, maps = structural_similarity_index_measure(
-        preds, target, data_range=data_range, reduction="none", return_full_image=True
-    )
+    images = np.asarray(images, dtype=np.float64)
+    references = np.asarray(references, dtype=np.float64)
+    bytes_per_pair = 5 * SSIM_WINDOW**2 * images[0].size * 8 if len(images) else 1
+    per_chunk = max(1, chunk_bytes // bytes_per_pair)
     border = SSIM_WINDOW // 2
-    ssim = maps[:, 0, border:-border, border:-border].mean(dim=(1, 2))
-    return psnr.numpy(), ssim.numpy()
+    psnr, ssim = [], []
+    for start in range(0, len(images), per_chunk):
+        preds = torch.from_numpy(images[start : start + per_chunk])[:, None]
+        target = torch.from_numpy(references[start : start + per_chunk])[:, None]
+        psnr.append(
+            peak_signal_noise_ratio(preds, target, data_range=data_range, reduction="none", dim=(1, 2, 3))
+        )
+        _, maps = structural_similarity_index_measure(
+            preds, target, data_range=data_range, reduction="none", return_full_image=True
+        )
+        ssim.append(maps[:, 0, border:-border, border:-border].mean(dim=(1, 2)))
+    if not psnr:
+        return np.zeros(0), np.zeros(0)
+    return torch.cat(psnr).numpy(), torch.cat(ssim).numpy()
 
 
 CONFIDENCE = 0.95  # of every bootstrap interval

@@ -92,6 +92,10 @@ def test_psnr_and_ssim_match_skimage_with_an_explicit_data_range():
         )
         assert ssim[i] == pytest.approx(expected, rel=1e-6)
     assert psnr[0] > psnr[1] and ssim[0] > ssim[1]
+    # one pair at a time (how many fit in memory at 128 px and up) gives the same numbers
+    one_by_one = metrics.psnr_ssim(noisy, images, chunk_bytes=1)
+    np.testing.assert_array_equal(one_by_one[0], psnr)
+    np.testing.assert_array_equal(one_by_one[1], ssim)
 
 
 def test_nearest_neighbours_on_a_constructed_case():
