@@ -117,17 +117,17 @@ def test_the_table_takes_the_last_point_with_an_interval_over_seeds_and_says_wha
     half = stats.t.ppf(0.975, 1) * np.std([100.0, 102.0], ddof=1) / np.sqrt(2)  # one degree of freedom
     assert table.loc["a", "fd_effnet_lite0_equal_n_high"] == pytest.approx(101 + half)
     assert table.loc["b", "fd_effnet_lite0_equal_n_high"] == pytest.approx(50.5 + half / 2)
-    assert (
-        table.loc["b", "step"] == 200
-        and not table.loc["b", "fd_overlaps_a"]
-        and table.loc["a", "fd_overlaps_a"]
-    )
+    assert table.loc["b", "step"] == 200 and table.loc["b", "fd_overlaps_a"] is False
+    assert table.loc["a", "fd_overlaps_a"] is None  # the reference is not compared with itself
     text = quality.markdown_table(quality.final_table(rows, bench), bench)
     assert "| b | 2 | 200 | 50.5 [" in text and "N = 300 against 77 held-out images" in text
+    assert text.count("| reference |") == 1 and "| no, " in text
     figure = quality.quality_figure(rows, bench)
     assert [ax.get_title() for ax in figure.axes][0].startswith("FD, EfficientNet-Lite0")
     one_seed = quality.final_table([r for r in rows if r["seed"] == 0], bench).set_index("configuration")
     assert one_seed.loc["b", "fd_effnet_lite0_equal_n_low"] == 49.0  # one seed: 05's own interval
+    # which ranks nothing: an interval over draws of one generator is not compared with another's
+    assert one_seed.loc["b", "fd_overlaps_a"] is None
 
 
 def test_finished_points_are_read_back_and_bad_options_are_named(tmp_path, capsys):

@@ -60,7 +60,7 @@ FRD = "frd"
 PRC = ("precision", "recall", "coverage")
 # the keys of a configuration's parameters that do not make it another configuration
 NOT_CONFIGURATION = ("exp_id", "seed", "train_minutes", "runs_dir", "workers")
-OVERLAP_WORDS = {True: "yes", False: "no", None: "no interval"}
+OVERLAP_WORDS = {True: "yes", False: "no", None: "—"}
 
 
 class BenchError(ValueError):
@@ -328,17 +328,17 @@ def final_table(rows: Sequence[Mapping[str, Any]], plan: Plan) -> pd.DataFrame:
     if len(result):
         reference = result.iloc[0]
         for key, name in ((f"{FD}_equal_n", "fd"), (f"{FRD}_equal_n", "frd")):
-            result[f"{name}_overlaps_{reference['configuration']}"] = [
-                intervals_overlap(row, reference, key) for _, row in result.iterrows()
+            result[f"{name}_overlaps_{reference['configuration']}"] = [None] + [
+                intervals_overlap(row, reference, key) for _, row in result.iloc[1:].iterrows()
             ]
     return result
 
 
 def intervals_overlap(row: Mapping[str, Any], reference: Mapping[str, Any], key: str) -> bool | None:
-    """Whether two configurations' 95 % intervals of ``key`` overlap; ``None`` when either has none (one
-    seed, and 05 could draw no interval: the generated set was used whole)."""
-    widths = [entry[f"{key}_high"] - entry[f"{key}_low"] for entry in (row, reference)]
-    if not all(width > 0 for width in widths):
+    """Whether two configurations' 95 % intervals over seeds of ``key`` overlap; ``None`` unless both have
+    two seeds or more: with one seed the interval is 05's spread over draws of one generator, which says
+    nothing of how far another seed would move it."""
+    if min(row["seeds"], reference["seeds"]) < 2:
         return None
     return not (row[f"{key}_high"] < reference[f"{key}_low"] or row[f"{key}_low"] > reference[f"{key}_high"])
 
@@ -366,15 +366,20 @@ def markdown_table(table: pd.DataFrame, plan: Plan) -> str:
             f"{_fmt(row[f'{FRD}_real_floor_equal_n'])} | {_fmt(row[f'{FRD}_gap_to_floor'], 2)} | "
             f"{_fmt(row['precision_heldout'], 2)} | {_fmt(row['recall_heldout'], 2)} | "
             f"{_fmt(row['coverage_heldout'], 2)} | "
-            f"{OVERLAP_WORDS[row[f'fd_overlaps_{reference}']]}, "
-            f"{OVERLAP_WORDS[row[f'frd_overlaps_{reference}']]} |"
+            + (
+                "reference |"
+                if row["configuration"] == reference
+                else f"{OVERLAP_WORDS[row[f'fd_overlaps_{reference}']]}, "
+                f"{OVERLAP_WORDS[row[f'frd_overlaps_{reference}']]} |"
+            )
         )
     n_equal, n_heldout = table.iloc[0]["n_equal"], table.iloc[0]["n_heldout"]
     lines.append(
         f"\nFD and FRD: generated and real training images each drawn to N = {n_equal:,.0f} against "
         f"{n_heldout:,.0f} held-out images; floor = the training images' distance (the best a generator can "
         "do at this N); with several seeds the mean and a 95 % t-interval over seeds, with one seed 05's "
-        "interval over draws."
+        "interval over draws; overlap is judged only between intervals over seeds (— where a row has one "
+        "seed)."
     )
     return "\n".join(lines) + "\n"
 
