@@ -122,6 +122,10 @@ def test_the_table_takes_the_last_point_with_an_interval_over_seeds_and_says_wha
     text = quality.markdown_table(quality.final_table(rows, bench), bench)
     assert "| b | 2 | 200 | 50.5 [" in text and "N = 300 against 77 held-out images" in text
     assert text.count("| reference |") == 1 and "| no, " in text
+    points = quality.points_table(rows, bench).splitlines()
+    assert points[0] == "| configuration | seeds | 1 min | 2 min |"
+    early = stats.t.ppf(0.975, 1) * np.std([75.0, 77.0], ddof=1) / np.sqrt(2)  # b's FDs at the first point
+    assert points[3].startswith(f"| b | 2 | 76 [{76 - early:.3g}, {76 + early:.3g}] / 4.1 | 50.5 [")
     figure = quality.quality_figure(rows, bench)
     assert [ax.get_title() for ax in figure.axes][0].startswith("FD, EfficientNet-Lite0")
     one_seed = quality.final_table([r for r in rows if r["seed"] == 0], bench).set_index("configuration")

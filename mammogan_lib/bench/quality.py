@@ -384,6 +384,28 @@ def markdown_table(table: pd.DataFrame, plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
+def points_table(rows: Sequence[Mapping[str, Any]], plan: Plan) -> str:
+    """FD / FRD of each configuration at every measured point: the mean over seeds, with FD's 95 %
+    interval over seeds where there are two or more (a configuration may lead early and not at the end)."""
+    frame = pd.DataFrame(rows)
+    lines = [
+        "| configuration | seeds | " + " | ".join(f"{m:g} min" for m in plan.point_minutes) + " |",
+        "|---|---:|" + "---|" * len(plan.point_minutes),
+    ]
+    for configuration in plan.configurations:
+        runs = frame[frame["configuration"] == configuration.name] if len(frame) else frame
+        if not len(runs):
+            continue
+        cells = []
+        for minutes in plan.point_minutes:
+            at = runs[runs["train_minutes"] == minutes]
+            fd, fd_low, fd_high = seed_interval(at[f"{FD}_equal_n"].tolist())
+            interval = f" [{_fmt(fd_low)}, {_fmt(fd_high)}]" if len(at) > 1 else ""
+            cells.append(f"{_fmt(fd)}{interval} / {_fmt(seed_interval(at[f'{FRD}_equal_n'].tolist())[0])}")
+        lines.append(f"| {configuration.name} | {runs['seed'].nunique()} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n\nFD effnet_lite0 / FRD at equal N against the held-out images, at each point.\n"
+
+
 def quality_figure(rows: Sequence[Mapping[str, Any]], plan: Plan):
     """Distance to the held-out images against training minutes: FD (EfficientNet-Lite0) and FRD, one
     colour per configuration, each seed a thin line and the mean over seeds a thick one, the real floor
@@ -446,7 +468,7 @@ def grid_figure(plan: Plan, per_row: int = 8):
 def write_outputs(rows: Sequence[Mapping[str, Any]], plan: Plan) -> str:
     """Write the table (markdown and CSV), the figure and the grids into ``plan.out``; return the table."""
     table = final_table(rows, plan)
-    text = markdown_table(table, plan)
+    text = markdown_table(table, plan) + "\n" + points_table(rows, plan)
     files.write_text(plan.out / "table.md", text)
     files.write_text(
         plan.out / "table.csv", table.drop(columns=["per_seed"], errors="ignore").to_csv(index=False)
