@@ -18,8 +18,8 @@ TENSORFLOW_START_UP = [  # as a CPU-only machine's kernel prints them when Tenso
     "E0000 00:00:1796188688.477101    7814 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
     "Failed call to cuInit: UNKNOWN ERROR (303)",
     "E0000 00:00:1796188691.710042    7814 meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT",
-    "E0000 00:00:1796634972.509234    2195 util.cc:131] oneDNN supports DT_INT64 only on platforms with AVX-512. "
-    "Falling back to the default Eigen-based implementation if present.",
+    "E0000 00:00:1796634972.509234    2195 util.cc:131] oneDNN supports DT_INT64 only on platforms with "
+    "AVX-512. Falling back to the default Eigen-based implementation if present.",
     "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication",
     "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel.",
 ]

@@ -403,7 +403,8 @@ def points_table(rows: Sequence[Mapping[str, Any]], plan: Plan) -> str:
             interval = f" [{_fmt(fd_low)}, {_fmt(fd_high)}]" if len(at) > 1 else ""
             cells.append(f"{_fmt(fd)}{interval} / {_fmt(seed_interval(at[f'{FRD}_equal_n'].tolist())[0])}")
         lines.append(f"| {configuration.name} | {runs['seed'].nunique()} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n\nFD effnet_lite0 / FRD at equal N against the held-out images, at each point.\n"
+    caption = "FD effnet_lite0 / FRD at equal N against the held-out images, at each point."
+    return "\n".join(lines) + f"\n\n{caption}\n"
 
 
 def quality_figure(rows: Sequence[Mapping[str, Any]], plan: Plan):
@@ -447,7 +448,7 @@ def grid_figure(plan: Plan, per_row: int = 8):
     point), at a size where texture can be seen."""
     images, titles = [], []
     first_seed = plan.seeds[0]
-    for index, configuration in enumerate(plan.configurations):
+    for configuration in plan.configurations:
         merged = merged_params(plan, configuration, first_seed, plan.point_minutes[-1])
         run_dir = pipeline.run_dir_of(merged, Path.cwd())
         if not RunPaths(run_dir).generated.is_dir():
@@ -459,7 +460,6 @@ def grid_figure(plan: Plan, per_row: int = 8):
         generated, epoch = load_generated(run_dir)
         images += list(generated[:per_row])
         titles += [f"{configuration.name}, epoch {epoch:,}"] + [""] * (min(per_row, len(generated)) - 1)
-        del index
     if not images:
         return None
     return plots.image_grid(images, titles, ncols=per_row, value_range=(-1, 1), tile_inches=1.5)
