@@ -612,7 +612,7 @@ def frd_to_reference(candidates: np.ndarray, reference: np.ndarray) -> float:
 def nearest_real_scores(images: np.ndarray, real: np.ndarray) -> pd.DataFrame:
     """For each image: its nearest real image (pixel L2), the RMS distance, PSNR and SSIM against it."""
     nearest, distance = nearest_neighbours(images, real)
-    psnr, ssim = psnr_ssim(images, real[nearest]) if len(images) else (np.zeros(0), np.zeros(0))
+    psnr, ssim = psnr_ssim(images, real[nearest])
     return pd.DataFrame({"nearest_real": nearest, "rms_distance": distance, "psnr": psnr, "ssim": ssim})
 
 
