@@ -107,6 +107,19 @@ def image_radiomics(png_path: str) -> tuple[tuple[str, ...], list[float], str]:
     return names, values, ""
 
 
+def feature_names() -> tuple[str, ...]:
+    """The names of the FRD-v1 radiomic features, read off one textured image (seeded noise) in this
+    process: what a set none of whose images had features is given as its columns (all NaN)."""
+    import cv2
+
+    texture = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+    with tempfile.TemporaryDirectory(prefix="radiomics-") as folder:
+        path = str(Path(folder) / "texture.png")
+        cv2.imwrite(path, texture)
+        names, _ = _radiomics_of(path)
+    return names
+
+
 def _radiomics_of(png_path: str) -> tuple[tuple[str, ...], list[float]]:
     global _EXTRACTOR
     frd = _frd_module()
@@ -176,12 +189,14 @@ def extract_radiomic_features(
             results = progress(results, total=len(paths))
         results = list(results)
     names = next((result[0] for result in results if not result[2]), ())
+    if results and not names:  # no image had features (e.g. all flat): their NaN rows still need columns
+        names = feature_names()
     if any(result[0] != names for result in results if not result[2]):
         raise RuntimeError("frd-score returned different radiomic feature names for images of one set")
     failures = tuple((index, result[2]) for index, result in enumerate(results) if result[2])
     values = np.array(
         [result[1] if not result[2] else [np.nan] * len(names) for result in results], dtype=np.float64
-    ).reshape(-1, len(names))
+    ).reshape(len(results), len(names))
     features = RadiomicFeatures(values, names, failures)
     if cached is not None:
         files.write_atomically(

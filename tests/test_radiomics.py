@@ -99,3 +99,16 @@ def test_features_are_cached_by_content_and_frd_leaves_matplotlibs_backend(two_s
     np.testing.assert_array_equal(again.values, first.values)
     assert again.names == first.names
     assert radiomics.record()["frd_version"] == "v1" and "frd-score" in radiomics.record()["source"]
+
+
+def test_a_set_whose_every_image_has_no_features_gives_nan_rows_and_a_nan_frd_not_an_error(radiomic_sets):
+    flat = np.zeros((3, 48, 48), np.float32)  # no texture: PyRadiomics fails on each
+    features = radiomics.extract_radiomic_features(flat, 1)
+    assert features.values.shape == (3, len(radiomic_sets["fine"].names))
+    assert np.isnan(features.values).all() and [index for index, _ in features.failures] == [0, 1, 2]
+    assert features.names == radiomic_sets["fine"].names
+    assert np.isnan(metrics.frechet_radiomic_distance(radiomic_sets["fine"].values, features.values))
+    assert any(
+        "3 of the 3 images" in note
+        for note in metrics.frd_warnings(features.values, radiomic_sets["fine"].values)
+    )
