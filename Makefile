@@ -15,7 +15,7 @@ VERBOSE ?=
 PARAMS := params/base.yaml $(if $(filter-out base,$(EXP)),params/$(EXP).yaml)
 PIPELINE_FLAGS := $(if $(DATA),--set dataset_root=$(DATA)) $(if $(FORCE),--force) $(if $(filter-out 0,$(VERBOSE)),--verbose)
 
-EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug exp5_conditional exp6_patches exp3_progressive
+EXPERIMENTS := exp1_deep exp2_stylegan exp3_baseline exp4_diffaug exp5_conditional exp6_patches exp3_progressive exp7_fastgan
 KAGGLE_USER ?= your-kaggle-username
 RESUME ?=
 # the optional dependency groups installed into .venv: EXTRAS=test,jax adds the jax backend (CI does)
@@ -44,7 +44,7 @@ setup: $(STAMP) ## create .venv with the pinned dependencies and the notebooks' 
 reproduce: setup ## run the pipeline: EXP=smoke on the embedded phantom by default; DATA=/path for real data
 	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS)
 
-reproduce-all: setup ## run every experiment (exp1 … exp6) at full scale, one after another; DATA=/path
+reproduce-all: setup ## run every experiment (exp1 … exp7) at full scale, one after another; DATA=/path
 	set -e; for exp in $(EXPERIMENTS); do \
 		$(PY) -m mammogan_lib.pipeline params/base.yaml params/$$exp.yaml $(PIPELINE_FLAGS); \
 	done

@@ -4,6 +4,8 @@ One checkpoint is one folder ``<run_dir>/checkpoints/epoch_000100/`` (the epoch 
 
     generator.weights.h5        G's weights, BatchNorm moving statistics included (Keras format)
     discriminator.weights.h5    D's weights
+    generator_ema.weights.h5    the moving average of G's weights, with ``g_ema_decay`` > 0 (the one that
+                                generates: :func:`load_generator`)
     g_optimizer.npz             every variable of G's optimiser, in order: iterations, learning rate,
     d_optimizer.npz             Adam moments (and a LossScaleOptimizer's scale and counter, for float16)
     state.json                  epoch, step and the trainer's other counters (written last)
@@ -326,8 +328,20 @@ def load_optimizer(optimizer: Any, path: Path) -> None:
         variable.assign(value)
 
 
+AVERAGED_GENERATOR = "generator_ema"
+"""The file stem of the moving average of G's weights (``g_ema_decay``)."""
+
+
+def generator_weights_name(checkpoint_dir: Path | str) -> str:
+    """Which of a checkpoint's generators makes images: the average of G's weights where the checkpoint has
+    one, else G (``generator_ema`` or ``generator``)."""
+    averaged = Path(checkpoint_dir) / f"{AVERAGED_GENERATOR}.weights.h5"
+    return AVERAGED_GENERATOR if averaged.is_file() else "generator"
+
+
 def load_generator(checkpoint_dir: Path | str) -> Any:
-    """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32). A checkpoint
+    """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32): those of the
+    moving average of G where the run kept one (``g_ema_decay``), else G's. A checkpoint
     of an earlier stage of a progressive run gives its stage's generator, its images upsampled to the run's
     resolution (:mod:`mammogan_lib.progressive`).
 
@@ -337,7 +351,7 @@ def load_generator(checkpoint_dir: Path | str) -> Any:
     """
     path = Path(checkpoint_dir)
     generator = _build_saved_generator(path)
-    load_model_weights(generator, path, "generator")
+    load_model_weights(generator, path, generator_weights_name(path))
     if read_params(path).get("progressive_resolutions"):
         from mammogan_lib.models.progressive import at_resolution
 

@@ -465,8 +465,9 @@ class TrainConfig(StageConfig):
     )
     architecture: str = param(
         "baseline",
-        "Generator: baseline (exp3), deep (exp1), stylegan (exp2).",
-        choices=("baseline", "deep", "stylegan"),
+        "Generator: baseline (exp3), deep (exp1), stylegan (exp2), fastgan (exp7: FastGAN-style G and "
+        "self-supervised D, hinge loss).",
+        choices=("baseline", "deep", "stylegan", "fastgan"),
     )
     latent_dim: int = param(128, "Length of the latent vector z (thesis: 128).", min=1, max=4096)
     width: float = param(
@@ -502,6 +503,20 @@ class TrainConfig(StageConfig):
         "apart on small data; 0 = off.",
         min=0.0,
         max=1000.0,
+    )
+    g_ema_decay: float = param(
+        0.0,
+        "Keep an exponential moving average of G's weights with this decay (e.g. 0.999) and generate with "
+        "it (04-06, the export); 0 = off, the raw generator.",
+        min=0.0,
+        max=0.9999,
+    )
+    d_reconstruction_weight: float = param(
+        1.0,
+        "fastgan: weight of the self-supervised D's reconstruction loss (its decoders rebuild real images "
+        "from its features); 0 = off.",
+        min=0.0,
+        max=100.0,
     )
     conditional: bool = param(
         False,
@@ -578,6 +593,43 @@ class TrainConfig(StageConfig):
                 "backend",
             )
         raise_progressive_errors(dataclasses.asdict(self))
+        raise_all(
+            [ParameterError(f"parameter {key!r}: {message}", key) for key, message in fastgan_errors(self)]
+        )
+
+
+def fastgan_errors(settings: Any) -> list[tuple[str, str]]:
+    """``(parameter, message)`` for every setting ``architecture: fastgan`` does not train with."""
+    if settings.architecture != "fastgan":
+        return []
+    errors = []
+    if settings.backend != "tensorflow":
+        errors.append(
+            (
+                "backend",
+                f"is {settings.backend!r}, but architecture 'fastgan' trains on the tensorflow backend only "
+                "(its hinge and reconstruction losses are written in the tensorflow step): set backend: "
+                "tensorflow",
+            )
+        )
+    unsupported = {
+        "d_dropout": (settings.d_dropout, 0.0, "its discriminator has no dropout (set d_dropout: 0)"),
+        "r1_gamma": (settings.r1_gamma, 0.0, "R1 is not wired into its hinge step (set r1_gamma: 0)"),
+        "lecam_weight": (
+            settings.lecam_weight,
+            0.0,
+            "LeCam is not wired into its hinge step (set lecam_weight: 0)",
+        ),
+        "conditional": (
+            settings.conditional,
+            False,
+            "it has no class-conditional form (set conditional: false)",
+        ),
+    }
+    for key, (value, allowed, why) in unsupported.items():
+        if value != allowed:
+            errors.append((key, f"is {value!r}, but with architecture 'fastgan' {why}"))
+    return errors
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ def build_model_card(
         "latent_dim": params.get("latent_dim"),
         "width": params.get("width"),
         "resolution": params.get("resolution"),
+        "weights": describe_weights(params),
         "output": "grayscale images (N, resolution, resolution, 1), float32 in [-1, 1]",
         "classes": list(params["classes"]) if params.get("conditional") else training_classes(run_dir),
         "conditional": bool(params.get("conditional")),
@@ -102,6 +103,14 @@ def build_model_card(
         "generate": "python -m mammogan_lib.generate generator.keras --count N --out DIR [--seed S]"
         + (f" [--class {'|'.join(params['classes'])}]" if params.get("conditional") else ""),
     }
+
+
+def describe_weights(params: Mapping[str, Any]) -> str:
+    """Which weights the exported generator holds: the moving average of G's (``g_ema_decay``) or G's."""
+    decay = params.get("g_ema_decay") or 0.0
+    if decay:
+        return f"exponential moving average of the generator's weights (decay {decay:g})"
+    return "the generator's weights at the checkpoint (no moving average)"
 
 
 def describe_schedule(params: Mapping[str, Any]) -> str:

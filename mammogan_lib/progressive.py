@@ -276,6 +276,10 @@ class ProgressiveTrainer(Trainer):
             carry_weights(old, new)
         for old, new in zip((self.g_optimizer, self.d_optimizer), optimizers, strict=True):
             carry_optimizer(old, new)
+        if self.generator_ema is not None:  # the average grows too: its layers carried, new ones G's
+            average = self._averaged_copy(models[0])
+            carry_weights(self.generator_ema, average)
+            self.generator_ema = average
         self.generator, self.discriminator = models
         self.g_optimizer, self.d_optimizer = optimizers
         if phase.resolution != self.phase.resolution:
@@ -285,13 +289,14 @@ class ProgressiveTrainer(Trainer):
             self.lecam_anchors.assign(anchors)
         self.phase = phase
         self._step_fn = backends.make_step(self)
+        self._ema_update = self._bind_average()
 
     def assign_alpha(self, step: int) -> float:
         """Set the fade weight of the current phase's models for ``step``; return it."""
         from mammogan_lib.models.progressive import fade_layers
 
         alpha = fade_alpha(self.phase, step, self.steps_per_epoch)
-        for model in (self.generator, self.discriminator):
+        for model in self.models.values():
             for layer in fade_layers(model):
                 layer.alpha.assign(alpha)
         return alpha

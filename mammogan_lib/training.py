@@ -40,6 +40,11 @@ mean logits; a step uses the anchors of the steps before it, then updates them; 
 trainer's state (``state.json``), so a resume restores them exactly. ``d_spectral_norm`` wraps D's layers
 in :class:`~mammogan_lib.models.layers.SpectralNorm` (:mod:`mammogan_lib.models.discriminator`).
 
+**The generator's average** (``g_ema_decay`` > 0, e.g. 0.999; :mod:`mammogan_lib.backends.ema`): after
+every step a second generator moves towards G, ``G_ema <- d * G_ema + (1 - d) * G``. It takes no part in
+the step; the sample grids, 04's images (so 05 and 06) and the exported generator are its images, and
+every checkpoint holds it, so a resume continues the same average.
+
 **Class-conditional training** (``conditional: true``; :mod:`mammogan_lib.conditioning`). Each training
 image has a class (its finding type); G and D take a class index besides their image or latent
 (:mod:`mammogan_lib.models`: a class embedding joined to G's latent, a projection discriminator). A step's
@@ -101,7 +106,7 @@ from mammogan_lib import backends, config, distribute, files, progress
 from mammogan_lib import checkpoint as ckpt
 from mammogan_lib import precision as precisions
 from mammogan_lib.backends import LECAM_DECAY as LECAM_DECAY
-from mammogan_lib.backends import STREAM_LATENT, STREAM_SEED_GENERATORS, r1_from_gradients
+from mammogan_lib.backends import STREAM_LATENT, STREAM_SEED_GENERATORS, ema, r1_from_gradients
 from mammogan_lib.backends import lecam_penalty as lecam_penalty
 from mammogan_lib.conditioning import ClassLabels
 from mammogan_lib.config import TrainConfig
@@ -386,7 +391,26 @@ class Trainer:
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
         self.budget_stop: dict[str, Any] | None = None  # set by train() when the time budget stopped it
         self.train_seconds = 0.0  # the epochs' wall time, summed over sessions up to the last checkpoint
+        self.generator_ema = self._averaged_copy(self.generator) if settings.g_ema_decay else None
         self._step_fn = backends.make_step(self)
+        self._ema_update = self._bind_average()
+
+    def _averaged_copy(self, generator: Any) -> Any:
+        """A new generator of ``generator``'s architecture holding its weights: the start of the average."""
+        keras = import_keras()
+        with self.strategy.scope() if self.strategy is not None else nullcontext():
+            average = keras.models.clone_model(generator)
+        ema.copy_weights(generator, average)
+        return average
+
+    def _bind_average(self) -> Any:
+        """The update of the generator's average after each step (:mod:`mammogan_lib.backends.ema`), or
+        ``None`` without one."""
+        if self.generator_ema is None:
+            return None
+        return ema.make_ema_update(
+            self.backend, self.generator_ema, self.generator, self.settings.g_ema_decay
+        )
 
     def _place_data(self, images: np.ndarray) -> None:
         """Put the training images (and labels) on the device, and LeCam's anchors [real, fake] (carried
@@ -411,7 +435,16 @@ class Trainer:
 
     @property
     def models(self) -> dict[str, Any]:
-        return {"generator": self.generator, "discriminator": self.discriminator}
+        """The models a checkpoint saves: G, D and, with ``g_ema_decay``, G's average."""
+        models = {"generator": self.generator, "discriminator": self.discriminator}
+        if self.generator_ema is not None:
+            models[ckpt.AVERAGED_GENERATOR] = self.generator_ema
+        return models
+
+    @property
+    def sampling_generator(self) -> Any:
+        """The generator that makes images: the average where there is one (as 04 uses it), else G."""
+        return self.generator_ema if self.generator_ema is not None else self.generator
 
     @property
     def optimizers(self) -> dict[str, Any]:
@@ -468,7 +501,10 @@ class Trainer:
 
     def _run_step(self, indices: np.ndarray) -> Any:
         self.step += 1
-        return self._step_fn(indices, self.step)
+        values = self._step_fn(indices, self.step)
+        if self._ema_update is not None:
+            self._ema_update(self.step)
+        return values
 
     def run_epoch(self) -> np.ndarray:
         """Train one epoch; return its per-step losses ``(steps_per_epoch, 4)`` (columns ``LOSS_KEYS``)."""
@@ -480,9 +516,11 @@ class Trainer:
         return ops.convert_to_numpy(ops.stack(results))
 
     def sample(self, count: int | None = None) -> np.ndarray:
-        """The fixed-noise samples ``(count, R, R)`` in [-1, 1] (same latents for the whole run)."""
+        """The fixed-noise samples ``(count, R, R)`` in [-1, 1] (same latents for the whole run) of the
+        :attr:`sampling_generator`."""
         count = count or self.settings.sample_grid**2
-        seed, states = self.settings.seed, seed_states(self.generator)
+        generator = self.sampling_generator
+        seed, states = self.settings.seed, seed_states(generator)
         if self.backend == "tensorflow":
             z = latent_batch(seed, SAMPLE_STEP, count, self.settings.latent_dim)
             reseed(states, step_seeds(seed, SAMPLE_STEP)[STREAM_SEED_GENERATORS])
@@ -494,7 +532,7 @@ class Trainer:
             backends.assign_seed_states(states, draws.seed_states)
         if self.class_labels is not None:
             z = [np.asarray(z), sample_classes(count, len(self.class_labels.classes))]
-        return import_keras().ops.convert_to_numpy(self.generator(z, training=False))[..., 0]
+        return import_keras().ops.convert_to_numpy(generator(z, training=False))[..., 0]
 
 
 def check_class_labels(settings: TrainConfig, class_labels: ClassLabels | None, count: int) -> None:

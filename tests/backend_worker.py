@@ -47,6 +47,7 @@ STEP_CASES: dict[str, dict] = {
     "conditional": {"conditional": True, "augment_policy": "translation"},
     "deep": {"architecture": "deep"},
     "spectral_norm": {"d_spectral_norm": True, "r1_gamma": 10.0},
+    "moving_average": {"g_ema_decay": 0.9},
 }
 """The step cases every backend computes (dropout 0: a Dropout mask is its backend's own draw, as is the
 StyleGAN-like generator's noise, whose forward pass the ``forward/`` arrays compare instead)."""
@@ -186,6 +187,7 @@ def resume_task() -> dict[str, np.ndarray]:
         "augment_policy": "translation,cutout",
         "lecam_weight": 0.5,
         "d_spectral_norm": True,
+        "g_ema_decay": 0.9,
     }
     straight = training.build_trainer(images, settings(FOLDER / f"straight_{BACKEND}", **overrides))
     uninterrupted = [p.d_loss for p in training.train(straight)]
@@ -194,7 +196,23 @@ def resume_task() -> dict[str, np.ndarray]:
     before = [p.d_loss for p in training.train(first)]
     second = training.build_trainer(images, settings(run_dir, **overrides))  # a new process would do this
     after = [p.d_loss for p in training.train(second)]
-    return {"uninterrupted": np.array(uninterrupted), "resumed": np.array(before + after)}
+    return {
+        "uninterrupted": np.array(uninterrupted),
+        "resumed": np.array(before + after),
+        # the generators' moving averages, through the images they make
+        "average_uninterrupted": straight.sample(),
+        "average_resumed": second.sample(),
+        "average_distance_to_generator": np.array(
+            max(
+                float(np.abs(a - b).max())
+                for a, b in zip(
+                    numpy_of(straight.generator_ema.weights),
+                    numpy_of(straight.generator.weights),
+                    strict=True,
+                )
+            )
+        ),
+    }
 
 
 def fixed_latents() -> np.ndarray:
@@ -254,20 +272,28 @@ def progressive_task() -> dict[str, np.ndarray]:
         "progressive_resolutions": [64, 128],
         "progressive_epochs": [2, 4],
         "d_dropout": 0.2,
+        "g_ema_decay": 0.9,  # the average grows with G
     }
 
     def trainer(run_dir: Path) -> training.Trainer:
         return training.build_trainer(final, settings(run_dir, **overrides), stage_images={64: low})
 
-    uninterrupted = [p.d_loss for p in training.train(trainer(FOLDER / f"progressive_straight_{BACKEND}"))]
+    straight = trainer(FOLDER / f"progressive_straight_{BACKEND}")
+    uninterrupted = [p.d_loss for p in training.train(straight)]
     run_dir = FOLDER / f"progressive_resumed_{BACKEND}"
     resumed = []
     for progress in training.train(trainer(run_dir)):  # killed after epoch 3, mid-fade (checkpoint kept)
         resumed.append(progress.d_loss)
         if progress.epoch == 3:
             break
-    resumed += [p.d_loss for p in training.train(trainer(run_dir))]  # as a new process would resume
-    return {"uninterrupted": np.array(uninterrupted), "resumed": np.array(resumed)}
+    second = trainer(run_dir)  # as a new process would resume
+    resumed += [p.d_loss for p in training.train(second)]
+    return {
+        "uninterrupted": np.array(uninterrupted),
+        "resumed": np.array(resumed),
+        "average_uninterrupted": straight.sample(),
+        "average_resumed": second.sample(),
+    }
 
 
 TASKS = {

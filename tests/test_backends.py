@@ -59,7 +59,8 @@ def test_one_step_gives_tensorflows_losses_and_weights_from_the_same_weights_and
     reference, other = step_results["tensorflow"], step_results[backend]
     assert sorted(reference) == sorted(other)
     cases = {key.split("/")[0] for key in reference if not key.startswith("forward/")}
-    assert cases == {"plain", "augmented_r1_lecam", "conditional", "deep", "spectral_norm"}
+    assert cases == {"plain", "augmented_r1_lecam", "conditional", "deep", "spectral_norm", "moving_average"}
+    assert any(key.startswith("moving_average/generator_ema/") for key in reference)
     for key, expected in reference.items():
         if key.endswith("/losses"):
             np.testing.assert_allclose(other[key], expected, rtol=LOSS_RTOL, err_msg=key)
@@ -88,6 +89,9 @@ def test_kill_and_resume_equals_an_uninterrupted_run_on_each_backend(backend, tm
     results = run_worker(backend, "resume", tmp_path)
     assert len(results["uninterrupted"]) == 3
     np.testing.assert_array_equal(results["resumed"], results["uninterrupted"])
+    # the generator's moving average resumed too, and it is not G
+    np.testing.assert_array_equal(results["average_resumed"], results["average_uninterrupted"])
+    assert float(results["average_distance_to_generator"]) > 1e-4
 
 
 def test_a_checkpoints_generator_gives_the_same_images_on_every_backend(tmp_path):
@@ -115,3 +119,4 @@ def test_a_progressive_run_killed_mid_fade_resumes_exactly_on_each_backend(backe
     results = run_worker(backend, "progressive", tmp_path)
     assert len(results["uninterrupted"]) == 6
     np.testing.assert_array_equal(results["resumed"], results["uninterrupted"])
+    np.testing.assert_array_equal(results["average_resumed"], results["average_uninterrupted"])

@@ -227,6 +227,8 @@ def test_every_training_parameter_is_either_compared_on_resume_or_allowed_to_cha
         "r1_gamma",
         "d_spectral_norm",
         "lecam_weight",
+        "g_ema_decay",  # the average's past steps were taken with its decay
+        "d_reconstruction_weight",
         "conditional",
         "progressive_resolutions",  # a checkpoint's stage and models depend on the schedule
         "progressive_epochs",

@@ -20,7 +20,8 @@ from tests.test_training import small_settings, training_images  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
-ARCHS = sorted(ARCHITECTURES)
+ARCHS = sorted(name for name, entry in ARCHITECTURES.items() if entry.build_own_discriminator is None)
+"""The architectures with a class-conditional form (exp7's fastgan has none: its configuration refuses it)."""
 LATENT = 16
 
 

@@ -9,17 +9,21 @@ import pytest
 from mammogan_lib.frameworks import import_keras
 
 keras = import_keras()
+ops = keras.ops
 
 from mammogan_lib.models import ARCHITECTURES, build_discriminator, build_generator, build_models  # noqa: E402
 from mammogan_lib.models.layers import (  # noqa: E402
     AdaIN,
     LearnedConstant,
     NoiseInjection,
+    SpectralNorm,
     UpsampleConv2D,
+    quadrant_of,
     upsample_conv_by_phases,
 )
 
-ARCHS = sorted(ARCHITECTURES)
+ARCHS = sorted(name for name, entry in ARCHITECTURES.items() if entry.build_own_discriminator is None)
+"""The thesis's architectures, which share its discriminator (fastgan's own is tested below)."""
 RESOLUTIONS = (64, 128, 256)
 LATENT = 128
 
@@ -261,3 +265,97 @@ def test_the_one_layer_and_two_layer_generators_share_weights_and_outputs(archit
 def test_bad_arguments_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_models(**kwargs)
+
+
+# --- exp7, FastGAN-style -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resolution", RESOLUTIONS)
+def test_fastgan_gives_images_patch_logits_and_reconstructions_of_real_images(resolution):
+    from mammogan_lib.models.fastgan import logits_model, reconstruction_size
+
+    generator, discriminator = build_models("fastgan", resolution, LATENT, width=0.25, d_dropout=0.0)
+    images = generator(latent_batch(4), training=False)
+    assert tuple(images.shape) == (4, resolution, resolution, 1)
+    assert float(ops.min(images)) >= -1.0 and float(ops.max(images)) <= 1.0
+    quadrants = ops.convert_to_tensor(np.arange(4, dtype="int32"))
+    logits, whole, part = discriminator([images, quadrants], training=True)
+    side = reconstruction_size(resolution)
+    assert tuple(logits.shape) == (4, 5, 5, 1) and side == min(resolution, 128)
+    assert tuple(whole.shape) == tuple(part.shape) == (4, side, side, 1)
+    assert all(t.dtype == "float32" for t in (logits, whole, part))
+    judged = logits_model(discriminator)  # the same layers without the decoders
+    assert {id(v) for v in judged.weights} < {id(v) for v in discriminator.weights}
+    np.testing.assert_allclose(
+        judged(images).numpy(), discriminator([images, quadrants])[0].numpy(), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    ("resolution", "generator_excitations", "discriminator_excitations"),
+    [(64, ["g_sle4_64"], ["d_sle64_8"]), (128, ["g_sle4_64", "g_sle8_128"], ["d_sle128_16", "d_sle64_8"])],
+)
+def test_fastgan_excites_each_map_from_one_16_times_smaller_in_g_and_8_times_larger_in_d(
+    resolution, generator_excitations, discriminator_excitations
+):
+    generator, discriminator = build_models("fastgan", resolution, LATENT, width=0.25, d_dropout=0.0)
+    assert [
+        n.removesuffix("_excite") for n in names_starting(generator, "g_sle") if n.endswith("_excite")
+    ] == (generator_excitations)
+    found = [
+        n.removesuffix("_excite") for n in names_starting(discriminator, "d_sle") if n.endswith("_excite")
+    ]
+    assert found == discriminator_excitations
+    gate = generator.get_layer(f"{generator_excitations[-1]}_gate").output
+    assert tuple(gate.shape[1:3]) == (1, 1)  # one factor per channel
+
+
+def test_fastgan_at_the_papers_width_has_its_channels():
+    generator, discriminator = build_models("fastgan", 256, 256, width=1.0, d_dropout=0.0)
+    # ngf 64: 4x4 map 1,024 channels, 8: 512, 16: 256, 32: 128, 64: 128, 128: 64, 256: 32
+    assert generator.get_layer("g_glu_init").output.shape[-1] == 1024
+    widths = {
+        size: generator.get_layer(f"g_block{size}_glu0").output.shape[-1]
+        for size in (8, 16, 32, 64, 128, 256)
+    }
+    assert widths == {8: 512, 16: 256, 32: 128, 64: 128, 128: 64, 256: 32}
+    # ndf 64: the 8x8 map D judges has 512 channels, the 16x16 map the part decoder reads 256
+    assert discriminator.get_layer("d_down8_mean").output.shape[1:] == (8, 8, 512)
+    assert discriminator.get_layer("d_down16_mean").output.shape[1:] == (16, 16, 256)
+    assert sum(isinstance(layer, NoiseInjection) for layer in generator.layers) == 6  # 8, 32, 128: twice
+
+
+def test_fastgan_discriminator_is_spectrally_normalised_on_request_and_refuses_dropout():
+    _, plain = build_models("fastgan", 64, LATENT, width=0.25, d_dropout=0.0)
+    _, normalised = build_models("fastgan", 64, LATENT, width=0.25, d_dropout=0.0, d_spectral_norm=True)
+    convolutions = [layer for layer in plain.layers if isinstance(layer, keras.layers.Conv2D)]
+    wrapped = [layer for layer in normalised.layers if isinstance(layer, SpectralNorm)]
+    assert len(wrapped) == len(convolutions) > 10
+    with pytest.raises(ValueError, match="no dropout and no class-conditional form"):
+        build_models("fastgan", 64, LATENT, width=0.25, d_dropout=0.2)
+
+
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
+def test_fastgan_generator_save_and_reload_round_trip(tmp_path):
+    keras.utils.set_random_seed(4)
+    generator = build_generator("fastgan", 64, LATENT, width=0.25)
+    set_noise_scales(generator, 0.3)
+    generator.save(tmp_path / "g.keras")
+    reloaded = keras.models.load_model(tmp_path / "g.keras")
+    z = latent_batch()
+    np.testing.assert_array_equal(generator(z).numpy(), reloaded(z).numpy())
+
+
+def test_quadrant_takes_each_images_own_quarter():
+    maps = np.arange(2 * 4 * 4 * 1, dtype="float32").reshape(2, 4, 4, 1)
+    picked = quadrant_of(ops.convert_to_tensor(maps), ops.convert_to_tensor(np.array([3, 1], "int32")))
+    np.testing.assert_array_equal(ops.convert_to_numpy(picked), np.stack([maps[0, 2:, 2:], maps[1, :2, 2:]]))
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_fastgan_mixed_precision_outputs_are_float32(policy, restore_policy):
+    keras.mixed_precision.set_global_policy(policy)
+    generator, discriminator = build_models("fastgan", 64, LATENT, width=0.25, d_dropout=0.0)
+    images = generator(latent_batch(), training=True)
+    outputs = discriminator([images, ops.convert_to_tensor(np.zeros(2, "int32"))], training=True)
+    assert images.dtype == "float32" and all(output.dtype == "float32" for output in outputs)

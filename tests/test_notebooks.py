@@ -491,6 +491,31 @@ def test_the_conditional_experiment_runs_at_smoke_scale_with_every_class_reporte
 
 
 @pytest.mark.slow
+def test_the_fastgan_experiment_runs_end_to_end_and_generates_with_its_moving_average(tmp_path):
+    """params/exp7_fastgan.yaml at tiny scale, 01 -> 06: its own discriminator and losses in 03, checkpoints
+    holding the generator's average, which 04 generates with and exports, and a model card that says so."""
+    from mammogan_lib import generate
+
+    merged = pipeline.load_params(
+        [BASE, PROJECT_ROOT / "params" / "exp7_fastgan.yaml", PROJECT_ROOT / "params" / "tiny.yaml"],
+        [f"runs_dir={tmp_path / 'runs'}", f"data_dir={tmp_path / 'data'}", "exp_id=exp7_tiny"],
+    )
+    outcome = pipeline.run_pipeline(merged, cwd=PROJECT_ROOT, log=lambda line: None)
+    assert outcome == dict.fromkeys(pipeline.STAGES, "ran")
+    paths = RunPaths(tmp_path / "runs" / "exp7_tiny")
+    summary = files.read_json(paths.train_summary)
+    assert summary["params"]["architecture"] == "fastgan" and summary["params"]["g_ema_decay"] == 0.999
+    losses = pd.read_csv(paths.losses)
+    assert np.isfinite(losses[["d_loss", "g_loss"]].to_numpy()).all()
+    assert (paths.checkpoints / summary["checkpoints"][-1] / "generator_ema.weights.h5").is_file()
+    card = files.read_json(paths.model_card)
+    assert card["architecture"] == "fastgan" and "moving average" in card["weights"]
+    generator = generate.load_exported_generator(paths.exported_generator)
+    assert generator.output_shape == (None, 64, 64, 1)
+    assert files.read_json(paths.metrics)["headline"] and files.read_json(paths.svm)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "backend",
     [

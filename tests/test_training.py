@@ -152,11 +152,12 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
     images = training_images()
     np.save(tmp_path / "images.npy", images)
     run_a, run_b = tmp_path / "a", tmp_path / "b"
-    settings_a = small_settings(run_a, epochs=4, checkpoint_every=2, sample_every=2)
+    # with the generator's moving average, which the checkpoints carry like the rest of the state
+    settings_a = small_settings(run_a, epochs=4, checkpoint_every=2, sample_every=2, g_ema_decay=0.9)
     trainer_a = build_trainer(images, settings_a)
     list(train(trainer_a))
 
-    settings_b = small_settings(run_b, epochs=4, checkpoint_every=2, sample_every=2)
+    settings_b = small_settings(run_b, epochs=4, checkpoint_every=2, sample_every=2, g_ema_decay=0.9)
     for progress in train(build_trainer(images, settings_b)):
         if progress.epoch == 3:  # killed after epoch 3: its losses were never flushed
             break
@@ -178,7 +179,8 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
 
     resumed = build_trainer(images, settings_b)
     ckpt.load_checkpoint(run_b / "checkpoints" / "epoch_000004", resumed.models, resumed.optimizers)
-    for model in ("generator", "discriminator"):
+    assert list(resumed.models) == ["generator", "discriminator", "generator_ema"]
+    for model in resumed.models:
         for a, b in zip(trainer_a.models[model].weights, resumed.models[model].weights, strict=True):
             assert np.array_equal(a.numpy(), b.numpy()), a.path
     for name in ("g_optimizer", "d_optimizer"):
@@ -520,3 +522,137 @@ def test_regularised_runs_resume_exactly_and_old_checkpoints_resume_under_the_de
     assert [p.epoch for p in train(build_trainer(images, small_settings(tmp_path / "old")))] == [2]
     with pytest.raises(training.IncompatibleCheckpoint, match="r1_gamma: 0.0 in the checkpoint, 1.0 now"):
         list(train(build_trainer(images, small_settings(tmp_path / "old", epochs=3, r1_gamma=1.0))))
+
+
+# --- the generator's moving average -------------------------------------------------------------------------
+
+
+def test_the_generators_average_moves_towards_it_by_each_steps_decay_and_makes_the_images(tmp_path):
+    from mammogan_lib.backends.ema import averaged_variables, ema_decay_at
+
+    trainer = build_trainer(training_images(), small_settings(tmp_path, g_ema_decay=0.5, epochs=1))
+    average, generator = averaged_variables(trainer.generator_ema), averaged_variables(trainer.generator)
+    assert any(v.path.endswith("moving_mean") for v in average)  # BatchNorm's statistics too
+    expected = [v.numpy() for v in generator]  # it starts as a copy of G
+    for step in (1, 2, 3):
+        trainer.train_step(np.arange(BATCH))
+        decay = min(0.5, (1 + step) / (10 + step))
+        assert ema_decay_at(0.5, step) == decay
+        expected = [decay * e + (1 - decay) * v.numpy() for e, v in zip(expected, generator, strict=True)]
+        for got, want in zip(average, expected, strict=True):
+            np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7, err_msg=got.path)
+    assert not np.allclose(average[0].numpy(), generator[0].numpy())  # ... and lags behind it
+    z = latent_batch(0, training.SAMPLE_STEP, 16, 16)
+    np.testing.assert_array_equal(trainer.sample(), trainer.generator_ema(z, training=False).numpy()[..., 0])
+
+
+def test_checkpoints_hold_the_average_and_load_generator_export_and_card_use_it(tmp_path):
+    from mammogan_lib import generate, model_card
+
+    trainer = build_trainer(training_images(), small_settings(tmp_path, g_ema_decay=0.99))
+    list(train(trainer))
+    latest = ckpt.latest_checkpoint(tmp_path)
+    assert (latest / "generator_ema.weights.h5").is_file() and ckpt.generator_weights_name(
+        latest
+    ) == "generator_ema"
+    loaded = ckpt.load_generator(latest)
+    for got, average in zip(loaded.weights, trainer.generator_ema.weights, strict=True):
+        assert np.array_equal(got.numpy(), average.numpy()), got.path
+    assert not all(
+        np.array_equal(a.numpy(), b.numpy())
+        for a, b in zip(loaded.weights, trainer.generator.weights, strict=True)
+    )
+    exported, card = generate.export_generator(tmp_path, latest)
+    z = np.random.default_rng(1).normal(size=(2, 16)).astype("float32")
+    np.testing.assert_array_equal(
+        generate.load_exported_generator(exported)(z).numpy(), loaded(z, training=False).numpy()
+    )
+    assert json.loads(card.read_text())["weights"] == model_card.describe_weights({"g_ema_decay": 0.99})
+    assert "moving average" in model_card.describe_weights({"g_ema_decay": 0.99})
+    # without an average, G itself, as before
+    plain = tmp_path.parent / "plain"
+    list(train(build_trainer(training_images(), small_settings(plain))))
+    assert ckpt.generator_weights_name(ckpt.latest_checkpoint(plain)) == "generator"
+
+
+# --- exp7, FastGAN-style ------------------------------------------------------------------------------------
+
+
+def fastgan_settings(run_dir, **overrides) -> TrainConfig:
+    values = dict(architecture="fastgan", d_dropout=0.0, latent_dim=16, width=0.125)
+    return small_settings(run_dir, **{**values, **overrides})
+
+
+def manual_fastgan_losses(trainer, indices) -> list[float]:
+    """exp7's step losses recomputed eagerly from the step's own draws (no augmentation; before the update):
+    hinge on the patch logits, plus the weighted mean absolute error of D's two reconstructions."""
+    import tensorflow as tf
+
+    from mammogan_lib.backends import STREAM_SEED_GENERATORS
+    from mammogan_lib.models.fastgan import logits_model
+    from mammogan_lib.seeding import reseed, seed_states
+
+    settings, step = trainer.settings, trainer.step + 1
+    keys = training.step_seeds(settings.seed, step)
+    reseed(seed_states(trainer.generator) + seed_states(trainer.discriminator), keys[STREAM_SEED_GENERATORS])
+    fake = trainer.generator(latent_batch(settings.seed, step, BATCH, 16), training=True)
+    part_seed = tf.random.experimental.stateless_split(keys[STREAM_SEED_GENERATORS], num=2)[1]
+    quadrants = tf.random.stateless_uniform((BATCH,), part_seed, 0, 4, dtype=tf.int32).numpy()
+    real = trainer.images.numpy()[indices]  # (B, 64, 64, 1)
+    real_logits, whole, part = (
+        t.numpy() for t in trainer.discriminator([tf.constant(real), tf.constant(quadrants)], training=True)
+    )
+    fake_logits = logits_model(trainer.discriminator)(fake, training=True).numpy()
+    hinge = np.mean(np.maximum(0, 1 - real_logits)) + np.mean(np.maximum(0, 1 + fake_logits))
+    corners = [(0, 0), (0, 32), (32, 0), (32, 32)]
+    quarters = np.stack(
+        [real[i, r : r + 32, c : c + 32] for i, (r, c) in enumerate(corners[q] for q in quadrants)]
+    )
+    part_target = tf.image.resize(quarters, (64, 64), method="bilinear", antialias=True).numpy()
+    rebuilt = np.mean(np.abs(whole - real)) + np.mean(np.abs(part - part_target))
+    d_loss = hinge + settings.d_reconstruction_weight * rebuilt
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    return [d_loss, -np.mean(fake_logits), np.mean(sigmoid(real_logits)), np.mean(sigmoid(fake_logits))]
+
+
+def test_the_fastgan_step_is_the_hinge_loss_plus_ds_weighted_reconstruction_of_the_real_images(tmp_path):
+    images, indices = training_images(), np.arange(BATCH)
+    results = {}
+    for weight in (0.0, 2.0):
+        trainer = build_trainer(
+            images, fastgan_settings(tmp_path / str(weight), d_reconstruction_weight=weight)
+        )
+        expected = manual_fastgan_losses(trainer, indices)
+        results[weight] = trainer.train_step(indices)
+        np.testing.assert_allclose(
+            list(results[weight].values()), expected, rtol=2e-5, err_msg=f"weight {weight}"
+        )
+    # the same weights and draws: the reconstruction adds to D's loss alone
+    assert results[2.0]["d_loss"] - results[0.0]["d_loss"] > 0.1
+    assert results[2.0]["g_loss"] == pytest.approx(results[0.0]["g_loss"], rel=1e-6)
+
+
+def test_a_fastgan_run_with_its_average_resumes_exactly(tmp_path):
+    images = training_images()
+    exp7 = dict(d_spectral_norm=True, augment_policy="brightness,contrast,translation", g_ema_decay=0.99)
+    whole = build_trainer(images, fastgan_settings(tmp_path / "whole", epochs=3, **exp7))
+    list(train(whole))
+    list(train(build_trainer(images, fastgan_settings(tmp_path / "split", epochs=1, **exp7))))
+    resumed = build_trainer(images, fastgan_settings(tmp_path / "split", epochs=3, **exp7))
+    list(train(resumed))
+    assert np.array_equal(
+        read_losses(tmp_path / "whole").to_numpy(), read_losses(tmp_path / "split").to_numpy()
+    )
+    for name, model in whole.models.items():
+        for a, b in zip(model.weights, resumed.models[name].weights, strict=True):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), f"{name} {a.path}"
+
+
+def test_fastgan_refuses_every_setting_it_does_not_train_with_at_once():
+    with pytest.raises(ParameterError) as caught:
+        TrainConfig(architecture="fastgan", backend="torch", r1_gamma=1.0, lecam_weight=0.5, conditional=True)
+    message = str(caught.value)
+    assert message.startswith("5 parameter problems")
+    for key in ("backend", "d_dropout", "r1_gamma", "lecam_weight", "conditional"):
+        assert f"parameter {key!r}" in message
+    assert TrainConfig(architecture="fastgan", d_dropout=0.0).architecture == "fastgan"

@@ -150,6 +150,36 @@ def mean_logits(real_logits: Any, fake_logits: Any) -> Any:
     return ops.stack([ops.mean(ops.cast(logits, "float32")) for logits in (real_logits, fake_logits)])
 
 
+def hinge_losses(real_logits: Any, fake_logits: Any) -> tuple[Any, Any]:
+    """``(d_loss, g_loss)`` of the hinge loss on D's logits (any shape, e.g. one per patch; float32)::
+
+    d_loss = E[max(0, 1 - D(real))] + E[max(0, 1 + D(fake))]      g_loss = -E[D(fake)]
+    """
+    ops = import_keras().ops
+    real, fake = ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
+    d_loss = ops.mean(ops.relu(1.0 - real)) + ops.mean(ops.relu(1.0 + fake))
+    return d_loss, -ops.mean(fake)
+
+
+def resized(images: Any, side: int) -> Any:
+    """``images`` ``(N, H, W, 1)`` bilinearly resized to ``side`` square (antialiased when smaller)."""
+    ops = import_keras().ops
+    if images.shape[1] == side and images.shape[2] == side:
+        return images
+    return ops.image.resize(images, (side, side), interpolation="bilinear", antialias=True)
+
+
+def reconstruction_loss(rebuilt: Sequence[Any], targets: Sequence[Any], weight: float) -> Any:
+    """``weight`` times the sum over the decoders of the mean absolute error between each rebuilt image and
+    its target (float32): the self-supervised discriminator's loss on real images."""
+    ops = import_keras().ops
+    errors = [
+        ops.mean(ops.abs(ops.cast(image, "float32") - ops.cast(target, "float32")))
+        for image, target in zip(rebuilt, targets, strict=True)
+    ]
+    return weight * sum(errors)
+
+
 def with_class(x: Any, classes: Any) -> Any:
     """A model's inputs: ``x`` alone, or ``[x, classes]`` in a conditional run (``classes`` not None)."""
     return x if classes is None else [x, classes]

@@ -3,6 +3,10 @@ data-parallel over several GPUs with ``tf.distribute`` (:mod:`mammogan_lib.distr
 
 Its randomness is TensorFlow's stateless draws keyed on ``(seed, step)`` (:func:`mammogan_lib.training.
 step_seeds`), made inside the compiled step.
+
+``architecture: fastgan`` (exp7) trains here alone: its hinge loss and its discriminator's reconstruction
+loss (:func:`mammogan_lib.backends.hinge_losses`, :func:`~mammogan_lib.backends.reconstruction_loss`) replace
+the cross-entropy; the configuration refuses it on the other backends.
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ from mammogan_lib.backends import (
     STREAM_LATENT,
     STREAM_SEED_GENERATORS,
     binary_crossentropy,
+    hinge_losses,
     lecam_penalty,
     mean_logits,
+    reconstruction_loss,
+    resized,
     with_class,
 )
 from mammogan_lib.seeding import reseed, seed_states
@@ -55,6 +62,28 @@ def make_tensorflow_step(trainer: Any) -> Any:
 
     if regularised:
         scored = with_logits(discriminator)  # the same D, its logits too
+    fastgan = settings.architecture == "fastgan"
+    if fastgan:
+        from mammogan_lib.models.fastgan import logits_model, reconstruction_size
+        from mammogan_lib.models.layers import quadrant_of
+
+        judged = logits_model(discriminator)  # the same D without its decoders, for the generated images
+        rebuilt_side = reconstruction_size(settings.resolution)
+
+    def fastgan_losses(real_seen: Any, fake_seen: Any, keys: Any) -> tuple[Any, ...]:
+        """exp7's losses (:mod:`mammogan_lib.models.fastgan`): hinge, plus D's reconstruction of the real
+        images it saw, whole and one quadrant each (drawn from the step's key); then D(real), D(fake) as
+        the sigmoid of the logits, for the loss log."""
+        part_seed = tf.random.experimental.stateless_split(keys[STREAM_SEED_GENERATORS], num=2)[1]
+        quadrants = distribute.global_batch_draw(
+            lambda shape: tf.random.stateless_uniform(shape, part_seed, 0, 4, dtype=tf.int32), (share,)
+        )
+        real_logits, whole, part = discriminator([real_seen, quadrants], training=True)
+        fake_logits = judged(fake_seen, training=True)
+        d_loss, g_loss = hinge_losses(real_logits, fake_logits)
+        targets = [resized(real_seen, rebuilt_side), resized(quadrant_of(real_seen, quadrants), rebuilt_side)]
+        d_loss += reconstruction_loss([whole, part], targets, settings.d_reconstruction_weight)
+        return d_loss, g_loss, tf.sigmoid(real_logits), tf.sigmoid(fake_logits)
 
     def regularised_d_loss(
         real_seen: Any, fake_seen: Any, real_classes: Any, fake_classes: Any
@@ -89,7 +118,12 @@ def make_tensorflow_step(trainer: Any) -> Any:
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             # computed once, used by both updates
             fake = generator(with_class(z, fake_classes), training=True)
-            if regularised:
+            if fastgan:
+                real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
+                fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
+                d_loss, g_loss, d_real, d_fake = fastgan_losses(real_seen, fake_seen, keys)
+                d_loss, g_loss = d_loss / replicas, g_loss / replicas
+            elif regularised:
                 real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
                 fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
                 d_loss, d_real, d_fake, logit_means = regularised_d_loss(
@@ -102,7 +136,8 @@ def make_tensorflow_step(trainer: Any) -> Any:
                 fake_seen = with_class(diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE]), fake_classes)
                 d_fake = discriminator(fake_seen, training=True)
                 d_loss = (binary_crossentropy(1.0, d_real) + binary_crossentropy(0.0, d_fake)) / replicas
-            g_loss = binary_crossentropy(1.0, d_fake) / replicas  # non-saturating
+            if not fastgan:
+                g_loss = binary_crossentropy(1.0, d_fake) / replicas  # non-saturating
             d_scaled, g_scaled = d_opt.scale_loss(d_loss), g_opt.scale_loss(g_loss)
         d_grads = d_tape.gradient(d_scaled, discriminator.trainable_variables)
         g_grads = g_tape.gradient(g_scaled, generator.trainable_variables)

@@ -350,3 +350,46 @@ def upsampling_kernel(kernel: Any) -> Any:
         return ops.stack([k2, k1 + k2, k0 + k1, k0], axis=axis)
 
     return ops.transpose(four_taps(four_taps(kernel, 0), 1), (0, 1, 3, 2))
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class GatedLinearUnit(keras.layers.Layer):
+    """``a * sigmoid(b)`` of the two halves ``[a, b]`` of the channels: ``(..., 2C) -> (..., C)`` (FastGAN's
+    activation)."""
+
+    def call(self, inputs: Any) -> Any:
+        return ops.glu(inputs, axis=-1)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        if input_shape[-1] % 2:
+            raise ValueError(f"a gated linear unit needs an even number of channels, got {input_shape[-1]}")
+        return (*input_shape[:-1], input_shape[-1] // 2)
+
+
+def quadrant_of(maps: Any, quadrant: Any) -> Any:
+    """Quadrant ``quadrant[i]`` of each ``maps[i]``: ``(N, H, W, C), (N,) int -> (N, H/2, W/2, C)``."""
+    height, width = maps.shape[1] // 2, maps.shape[2] // 2
+    slices = [
+        maps[:, :height, :width],
+        maps[:, :height, width:],
+        maps[:, height:, :width],
+        maps[:, height:, width:],
+    ]
+    weights = ops.cast(ops.one_hot(ops.cast(quadrant, "int32"), 4), maps.dtype)  # (N, 4)
+    return sum(weights[:, index, None, None, None] * piece for index, piece in enumerate(slices))
+
+
+@keras.saving.register_keras_serializable(package="mammogan")
+class Quadrant(keras.layers.Layer):
+    """The quadrant ``q`` of each map of ``[maps (N, H, W, C), q (N,) int32 in 0..3]``: ``(N, H/2, W/2, C)``
+    (0 top left, 1 top right, 2 bottom left, 3 bottom right).
+
+    A one-hot sum of the four slices rather than a gather, so every backend computes it alike and XLA
+    compiles it."""
+
+    def call(self, inputs: list[Any]) -> Any:
+        return quadrant_of(*inputs)
+
+    def compute_output_shape(self, input_shape: list[tuple[int | None, ...]]) -> tuple[int | None, ...]:
+        batch, height, width, channels = input_shape[0]
+        return (batch, height // 2, width // 2, channels)

@@ -1,8 +1,9 @@
 """The one place an ``architecture`` name becomes models: ``baseline`` (exp3), ``deep`` (exp1), ``stylegan``
-(exp2).
+(exp2), ``fastgan`` (exp7).
 
-All three share the discriminator; the experiments differ in the generator and the discriminator's
-dropout (0.2 for the thesis's best, exp3; 0.3 for exp1 and exp2).
+The thesis's three share the discriminator and differ in the generator and the discriminator's dropout (0.2
+for the thesis's best, exp3; 0.3 for exp1 and exp2). ``fastgan`` has its own self-supervised discriminator
+(:mod:`mammogan_lib.models.fastgan`), no dropout, and its own step's losses.
 """
 
 from __future__ import annotations
@@ -14,23 +15,32 @@ from mammogan_lib.models.baseline import build_baseline_generator
 from mammogan_lib.models.common import keras
 from mammogan_lib.models.deep import build_deep_generator
 from mammogan_lib.models.discriminator import build_discriminator_model
+from mammogan_lib.models.fastgan import build_fastgan_discriminator, build_fastgan_generator
 from mammogan_lib.models.stylegan import build_stylegan_generator
 
 
 @dataclass(frozen=True)
 class Architecture:
-    """A generator builder ``(resolution, latent_dim, width, separate_upsampling, n_classes) -> Model`` and
-    the default D dropout."""
+    """A generator builder ``(resolution, latent_dim, width, separate_upsampling, n_classes) -> Model``, the
+    default D dropout, and where D is not the thesis's, its builder ``(resolution, width, spectral_norm) ->
+    Model``."""
 
     build_generator: Callable[[int, int, float, bool, int], keras.Model]
     d_dropout: float
     thesis_section: str
+    build_own_discriminator: Callable[[int, float, bool], keras.Model] | None = None
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "baseline": Architecture(build_baseline_generator, d_dropout=0.2, thesis_section="3.3 (exp3)"),
     "deep": Architecture(build_deep_generator, d_dropout=0.3, thesis_section="4.2.1 (exp1)"),
     "stylegan": Architecture(build_stylegan_generator, d_dropout=0.3, thesis_section="4.2.2 (exp2)"),
+    "fastgan": Architecture(
+        build_fastgan_generator,
+        d_dropout=0.0,
+        thesis_section="beyond the thesis (exp7; Liu et al. 2021)",
+        build_own_discriminator=build_fastgan_discriminator,
+    ),
 }
 
 
@@ -77,7 +87,15 @@ def build_discriminator(
     :class:`~mammogan_lib.models.layers.SpectralNorm`; ``n_classes`` > 0 makes it a projection discriminator
     called with ``[image, class]``.
     """
-    rate = get_architecture(architecture).d_dropout if dropout is None else dropout
+    entry = get_architecture(architecture)
+    rate = entry.d_dropout if dropout is None else dropout
+    if entry.build_own_discriminator is not None:
+        if rate or n_classes:
+            raise ValueError(
+                f"architecture {architecture!r}'s discriminator has no dropout and no class-conditional form "
+                f"(got dropout {rate}, n_classes {n_classes})"
+            )
+        return entry.build_own_discriminator(resolution, width, spectral_norm)
     return build_discriminator_model(resolution, rate, width, spectral_norm, n_classes)
 
 
