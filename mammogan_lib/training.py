@@ -400,7 +400,7 @@ class Trainer:
         keras = import_keras()
         with self.strategy.scope() if self.strategy is not None else nullcontext():
             average = keras.models.clone_model(generator)
-        ema.copy_weights(generator, average)
+        average.set_weights(generator.get_weights())
         return average
 
     def _bind_average(self) -> Any:

@@ -16,8 +16,9 @@ non-trainable variables are not G's learning: SeedGenerator states are re-seeded
 progressive run's fade weight is assigned to both generators.
 
 The update is its own small compiled function on each backend (``tf.function``, ``jax.jit``, torch's
-in-place ``lerp_`` without autograd), called after the step; its decay is a function of the step number
-alone and ``G_ema`` is saved in every checkpoint (``generator_ema.weights.h5``), so a resume stays exact.
+in-place ``mul_``/``add_`` without autograd), called after the step; its decay is a function of the step
+number alone and ``G_ema`` is saved in every checkpoint (``generator_ema.weights.h5``), so a resume stays
+exact.
 """
 
 from __future__ import annotations
@@ -49,12 +50,6 @@ def averaged_variables(model: Any) -> list[Any]:
         for variable in (layer.moving_mean, layer.moving_variance)
     ]
     return list(model.trainable_variables) + statistics
-
-
-def copy_weights(source: Any, target: Any) -> None:
-    """Make ``target`` (the same architecture) hold exactly ``source``'s weights."""
-    for to, value in zip(target.weights, source.weights, strict=True):
-        to.assign(value)
 
 
 def make_ema_update(backend: str, average: Any, model: Any, decay: float) -> Callable[[int], None]:

@@ -118,14 +118,13 @@ def make_tensorflow_step(trainer: Any) -> Any:
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             # computed once, used by both updates
             fake = generator(with_class(z, fake_classes), training=True)
-            if fastgan:
+            if fastgan or regularised:
                 real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
                 fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
+            if fastgan:
                 d_loss, g_loss, d_real, d_fake = fastgan_losses(real_seen, fake_seen, keys)
                 d_loss, g_loss = d_loss / replicas, g_loss / replicas
             elif regularised:
-                real_seen = diff_augment(real, policy, keys[STREAM_AUGMENT_REAL])
-                fake_seen = diff_augment(fake, policy, keys[STREAM_AUGMENT_FAKE])
                 d_loss, d_real, d_fake, logit_means = regularised_d_loss(
                     real_seen, fake_seen, real_classes, fake_classes
                 )
