@@ -21,7 +21,7 @@ RESUME ?=
 # the optional dependency groups installed into .venv: EXTRAS=test,jax adds the jax backend (CI does)
 EXTRAS ?= test
 
-.PHONY: help setup reproduce reproduce-all check-params test test-all lint format lab clean bench bench-quality gpu-bundle kaggle kaggle-push kaggle-continue
+.PHONY: help setup reproduce reproduce-all params check-params test test-all lint format lab clean bench bench-quality gpu-bundle kaggle kaggle-push kaggle-continue
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ reproduce-all: setup ## run every experiment (exp1 … exp7) at full scale, one 
 		$(PY) -m mammogan_lib.pipeline params/base.yaml params/$$exp.yaml $(PIPELINE_FLAGS); \
 	done
 
+params: setup ## write params/base.yaml and the notebooks' parameters cells from the config classes (mammogan_lib/core/config.py)
+	$(PY) -m mammogan_lib.pipeline.parameters
+
 check-params: setup ## validate the parameter files of EXP without running anything
 	$(PY) -m mammogan_lib.pipeline $(PARAMS) $(PIPELINE_FLAGS) --check
 
@@ -60,9 +63,10 @@ test: setup ## the test suite: library tests + the notebooks end to end on param
 test-all: setup ## everything: also the smoke pipeline, the Kaggle kernel run locally twice, kill-and-resume
 	$(PY) -m pytest
 
-lint: setup ## ruff: lint and format check of the library, the tests and the notebooks (CI runs it)
+lint: setup ## ruff (lint and format of the library, tests, notebooks) and import-linter (the library's floors, no import loops); CI runs it
 	$(PY) -m ruff check mammogan_lib tests notebooks
 	$(PY) -m ruff format --check mammogan_lib tests notebooks
+	$(VENV)/bin/lint-imports --no-cache
 
 format: setup ## ruff format the library, the tests and the notebooks
 	$(PY) -m ruff format mammogan_lib tests notebooks

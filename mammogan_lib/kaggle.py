@@ -9,7 +9,8 @@
                parameters, that installs the wheel, restores a previous run, runs 01 -> 06 with Kaggle's paths
 
 Kaggle's ``NvidiaTeslaT4`` machine is two T4s (current PyTorch builds have no kernels for the P100); training
-uses both (``data_parallel``, :mod:`mammogan_lib.distribute`). Internet is on explicitly: the kernel installs
+uses both (``data_parallel``, :mod:`mammogan_lib.gan.distribute`). Internet is on explicitly: the kernel
+installs
 what Kaggle's image lacks (torch-fidelity, pydicom, papermill) and downloads the pretrained
 InceptionV3/ResNet50 weights, so FID is real FID there.
 
@@ -41,7 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mammogan_lib import config, failures, files, pipeline, provenance, terminal
+from mammogan_lib import pipeline
+from mammogan_lib.core import config, failures, files, terminal
+from mammogan_lib.gan import checkpoint
+from mammogan_lib.pipeline import provenance
 
 TEMPLATE_FILE = "kaggle-kernel-metadata.json"
 CBIS_DATASET = "awsaf49/cbis-ddsm-breast-cancer-image-dataset"
@@ -376,8 +380,6 @@ def _one(found: list[Path], what: str, parameter: str, input_root: Path) -> Path
 
 def newest_epoch(run_dir: Path) -> int:
     """The epoch of a run folder's newest checkpoint (0 without one)."""
-    from mammogan_lib import checkpoint
-
     latest = checkpoint.latest_checkpoint(run_dir)
     return checkpoint.checkpoint_epoch(latest) if latest else 0
 

@@ -27,11 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from mammogan_lib import backends, training  # noqa: E402
-from mammogan_lib.augment import APPLY, POLICIES, apply_augment, augment_draws, parse_policy  # noqa: E402
-from mammogan_lib.conditioning import ClassLabels  # noqa: E402
-from mammogan_lib.config import TrainConfig  # noqa: E402
-from mammogan_lib.frameworks import import_keras  # noqa: E402
+from mammogan_lib.core.config import AUGMENT_POLICIES, TrainConfig, parse_policy  # noqa: E402
+from mammogan_lib.core.frameworks import import_keras  # noqa: E402
+from mammogan_lib.data.conditioning import ClassLabels  # noqa: E402
+from mammogan_lib.gan import seeding, trainers, training  # noqa: E402
+from mammogan_lib.gan.augment import APPLY, apply_augment, augment_draws  # noqa: E402
+from mammogan_lib.gan.losses import LOSS_KEYS  # noqa: E402
 
 keras = import_keras()
 ops = keras.ops
@@ -40,7 +41,7 @@ BATCH, LATENT, IMAGES = 8, 16, 16
 STEP_CASES: dict[str, dict] = {
     "plain": {},
     "augmented_r1_lecam": {
-        "augment_policy": ",".join(POLICIES),
+        "augment_policy": ",".join(AUGMENT_POLICIES),
         "r1_gamma": 10.0,
         "lecam_weight": 0.5,
     },
@@ -48,6 +49,7 @@ STEP_CASES: dict[str, dict] = {
     "deep": {"architecture": "deep"},
     "spectral_norm": {"d_spectral_norm": True, "r1_gamma": 10.0},
     "moving_average": {"g_ema_decay": 0.9},
+    "fastgan": {"architecture": "fastgan", "d_spectral_norm": True, "augment_policy": "translation"},
 }
 """The step cases every backend computes (dropout 0: a Dropout mask is its backend's own draw, as is the
 StyleGAN-like generator's noise, whose forward pass the ``forward/`` arrays compare instead)."""
@@ -83,13 +85,13 @@ def numpy_of(values) -> list[np.ndarray]:
     return [np.asarray(ops.convert_to_numpy(v)) for v in values]
 
 
-def tensorflow_draws(trainer: training.Trainer, step: int, names: list[str]) -> backends.HostDraws:
+def tensorflow_draws(trainer: training.Trainer, step: int, names: list[str]) -> seeding.HostDraws:
     """The draws TensorFlow's step makes at ``step``, as numpy (the other backends are handed them)."""
     import tensorflow as tf
 
-    from mammogan_lib.augment import DRAWS
+    from mammogan_lib.gan.augment import DRAWS
 
-    keys = training.step_seeds(trainer.settings.seed, step)
+    keys = seeding.step_seeds(trainer.settings.seed, step)
     x = tf.zeros((BATCH, 64, 64, 1))
 
     def augment(stream: int) -> list:
@@ -99,18 +101,21 @@ def tensorflow_draws(trainer: training.Trainer, step: int, names: list[str]) -> 
         draws = [DRAWS[name](x, seeds[i]) for i, name in enumerate(names)]
         return [[d.numpy() for d in draw] if isinstance(draw, list) else draw.numpy() for draw in draws]
 
-    latents = training.latent_batch(trainer.settings.seed, step, BATCH, LATENT).numpy()
+    quadrants = None
+    if trainer.settings.architecture == "fastgan":
+        part_seed = tf.random.experimental.stateless_split(keys[seeding.STREAM_SEED_GENERATORS], num=2)[1]
+        quadrants = tf.random.stateless_uniform((BATCH,), part_seed, 0, 4, dtype=tf.int32).numpy()
+    latents = seeding.latent_batch(trainer.settings.seed, step, BATCH, LATENT).numpy()
     classes = None
     if trainer.class_labels is not None:
-        classes = training.label_batch(
-            trainer.settings.seed, step, BATCH, trainer.class_labels.priors
-        ).numpy()
-    return backends.HostDraws(
+        classes = seeding.label_batch(trainer.settings.seed, step, BATCH, trainer.class_labels.priors).numpy()
+    return seeding.HostDraws(
         latents,
         classes,
         np.zeros((0, 2)),
-        augment(backends.STREAM_AUGMENT_REAL),
-        augment(backends.STREAM_AUGMENT_FAKE),
+        augment(seeding.STREAM_AUGMENT_REAL),
+        augment(seeding.STREAM_AUGMENT_FAKE),
+        quadrants,
     )
 
 
@@ -123,7 +128,7 @@ def step_task() -> dict[str, np.ndarray]:
         case_dir.mkdir(parents=True, exist_ok=True)
         cfg = settings(FOLDER / f"run_{case}_{BACKEND}", **overrides)
         images, labels = training_data(cfg.conditional)
-        trainer = training.build_trainer(images, cfg, class_labels=labels)
+        trainer = trainers.build_trainer(images, cfg, class_labels=labels)
         names = parse_policy(cfg.augment_policy)
         if BACKEND == "tensorflow":
             for name, model in trainer.models.items():
@@ -133,28 +138,30 @@ def step_task() -> dict[str, np.ndarray]:
             for name, model in trainer.models.items():
                 model.load_weights(case_dir / f"{name}.weights.h5")
             given = pickle.loads((case_dir / "draws.pkl").read_bytes())
-            module = sys.modules[f"mammogan_lib.backends.{BACKEND}_step"]
+            module = sys.modules[f"mammogan_lib.gan.backends.{BACKEND}_step"]
             # the step's draws: TensorFlow's (its SeedGenerators' states: unused, dropout is 0)
-            module.host_draws = lambda *args, given=given: dataclasses.replace(
+            module.host_draws = lambda *args, given=given, **options: dataclasses.replace(
                 given, seed_states=np.zeros((args[5], 2))
             )
         before = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
-        losses = trainer.train_step(np.arange(BATCH))
-        results[f"{case}/losses"] = np.array([losses[k] for k in training.LOSS_KEYS])
+        step_losses = trainer.train_step(np.arange(BATCH))
+        results[f"{case}/losses"] = np.array([step_losses[k] for k in LOSS_KEYS])
         after = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
         results[f"{case}/largest_change"] = np.array(
             max(float(np.abs(a - b).max()) for a, b in zip(after, before, strict=True))
         )
         for name, model in trainer.models.items():
-            for index, value in enumerate(numpy_of(model.weights)):
-                results[f"{case}/{name}/{index}"] = value
+            for index, (weight, value) in enumerate(zip(model.weights, numpy_of(model.weights), strict=True)):
+                # a noise layer's strength learns from its backend's own noise draw (exp7's generator)
+                if "_noise" not in weight.path:
+                    results[f"{case}/{name}/{index}"] = value
     results.update(forward_passes())
     return results
 
 
 def forward_passes() -> dict[str, np.ndarray]:
     """Every architecture's G (inference) and D on fixed inputs, from weights built on tensorflow."""
-    from mammogan_lib.models import build_models
+    from mammogan_lib.gan.models import build_models
 
     results = {}
     for architecture in ("baseline", "deep", "stylegan"):
@@ -189,12 +196,12 @@ def resume_task() -> dict[str, np.ndarray]:
         "d_spectral_norm": True,
         "g_ema_decay": 0.9,
     }
-    straight = training.build_trainer(images, settings(FOLDER / f"straight_{BACKEND}", **overrides))
+    straight = trainers.build_trainer(images, settings(FOLDER / f"straight_{BACKEND}", **overrides))
     uninterrupted = [p.d_loss for p in training.train(straight)]
     run_dir = FOLDER / f"resumed_{BACKEND}"
-    first = training.build_trainer(images, settings(run_dir, epochs=1, **overrides))
+    first = trainers.build_trainer(images, settings(run_dir, epochs=1, **overrides))
     before = [p.d_loss for p in training.train(first)]
-    second = training.build_trainer(images, settings(run_dir, **overrides))  # a new process would do this
+    second = trainers.build_trainer(images, settings(run_dir, **overrides))  # a new process would do this
     after = [p.d_loss for p in training.train(second)]
     return {
         "uninterrupted": np.array(uninterrupted),
@@ -220,18 +227,18 @@ def fixed_latents() -> np.ndarray:
 
 
 def checkpoint_task() -> dict[str, np.ndarray]:
-    from mammogan_lib import checkpoint as ckpt
+    from mammogan_lib.gan import checkpoint as ckpt
 
     images, _ = training_data(False)
     run_dir = FOLDER / f"checkpoint_{BACKEND}"
-    trainer = training.build_trainer(images, settings(run_dir, epochs=1))
+    trainer = trainers.build_trainer(images, settings(run_dir, epochs=1))
     list(training.train(trainer))
     generator = ckpt.load_generator(ckpt.latest_checkpoint(run_dir))
     return {"images": ops.convert_to_numpy(generator(fixed_latents(), training=False))}
 
 
 def generate_task() -> dict[str, np.ndarray]:
-    from mammogan_lib import checkpoint as ckpt
+    from mammogan_lib.gan import checkpoint as ckpt
 
     results = {}
     for trained_on in ("tensorflow", "jax", "torch"):
@@ -247,7 +254,7 @@ def float16_task() -> dict[str, np.ndarray]:
     2**15 and counts finite steps)."""
     images, _ = training_data(False)
     cfg = settings(FOLDER / f"float16_{BACKEND}", precision="mixed_float16", r1_gamma=1.0)
-    trainer = training.build_trainer(images, cfg)
+    trainer = trainers.build_trainer(images, cfg)
     losses = [list(trainer.train_step(np.arange(BATCH)).values()) for _ in range(3)]
     state = {v.path.split("/")[-1]: ops.convert_to_numpy(v) for v in trainer.g_optimizer.variables}
     return {
@@ -262,7 +269,7 @@ def progressive_task() -> dict[str, np.ndarray]:
     """A progressive run 64 -> 128 (epochs 1-2 at 64, 3-4 the fade, 5-6 the grown models): 6 epochs
     straight vs killed after epoch 3 (mid-fade, the checkpoint of epoch 3 kept) and resumed in a fresh
     trainer."""
-    from mammogan_lib import preprocess
+    from mammogan_lib.data import preprocess
 
     final = np.random.default_rng(9).uniform(-1, 1, (IMAGES, 128, 128)).astype(np.float32)
     low = preprocess.downsample(final, 64)
@@ -276,7 +283,7 @@ def progressive_task() -> dict[str, np.ndarray]:
     }
 
     def trainer(run_dir: Path) -> training.Trainer:
-        return training.build_trainer(final, settings(run_dir, **overrides), stage_images={64: low})
+        return trainers.build_trainer(final, settings(run_dir, **overrides), stage_images={64: low})
 
     straight = trainer(FOLDER / f"progressive_straight_{BACKEND}")
     uninterrupted = [p.d_loss for p in training.train(straight)]

@@ -1,7 +1,7 @@
 """Shared test setup.
 
 pytest runs every test in one process, and importing torchvision after tensorflow segfaults here (triton;
-see mammogan_lib/frameworks.py). Import the torch side first, once, before any test module can import
+see mammogan_lib/core/frameworks.py). Import the torch side first, once, before any test module can import
 tensorflow. tests/test_frameworks.py keeps the dangerous order covered in a subprocess.
 """
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mammogan_lib.augment import POLICIES, diff_augment
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.config import AUGMENT_POLICIES as POLICIES
+from mammogan_lib.core.frameworks import import_keras
+from mammogan_lib.gan.augment import APPLY, DRAWS, diff_augment
 
 keras = import_keras()
 import tensorflow as tf  # noqa: E402
@@ -108,3 +109,7 @@ def test_brightness_and_contrast_are_per_image():
     np.testing.assert_allclose(contrasted.mean(axis=(1, 2, 3)), 0.0, atol=1e-6)  # around the mean
     ratio = contrasted.std(axis=(1, 2, 3)) / ramp.numpy().std(axis=(1, 2, 3))
     assert ((ratio >= 0.5) & (ratio <= 1.5)).all()
+
+
+def test_every_policy_the_parameter_accepts_is_implemented_and_no_other():
+    assert set(DRAWS) == set(APPLY) == set(POLICIES)

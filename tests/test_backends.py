@@ -4,8 +4,10 @@ Keras picks its backend once, at import); this process only compares the arrays 
 
 Tolerances. Given the same weights and the same draws, the backends' losses agree to float32 rounding.
 After one Adam step a weight moves by about ``lr * sign(gradient)``; where a gradient is zero up to
-rounding (a convolution's bias before BatchNorm, which BatchNorm cancels) the sign is rounding noise, so
-those weights may differ by up to ``2 * lr``; :data:`WEIGHT_ATOL` allows a quarter of the learning rate.
+rounding (a convolution's bias before BatchNorm, which BatchNorm cancels; a few of exp7's generator weights)
+the sign is rounding noise, so those weights may differ by up to ``2 * lr``. :data:`WEIGHT_ATOL` allows a
+quarter of the learning rate; at most :data:`SIGN_NOISE_SHARE` of a weight's elements may be further apart,
+and none by more than ``2 * lr``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ BACKENDS = ("tensorflow", "jax", "torch")
 LEARNING_RATE = 1e-4  # the trainer's default lr_g; lr_d is 1e-5
 WEIGHT_ATOL = LEARNING_RATE / 4
 LOSS_RTOL = 1e-5
+SIGN_NOISE_SHARE = 5e-3  # exp7: 0.14 % of one kernel measured
 FORWARD_ATOL = 5e-5  # the StyleGAN-like generator's instance norms: float32 reductions in another order
 
 JAX_MISSING = importlib.util.find_spec("jax") is None
@@ -59,7 +62,15 @@ def test_one_step_gives_tensorflows_losses_and_weights_from_the_same_weights_and
     reference, other = step_results["tensorflow"], step_results[backend]
     assert sorted(reference) == sorted(other)
     cases = {key.split("/")[0] for key in reference if not key.startswith("forward/")}
-    assert cases == {"plain", "augmented_r1_lecam", "conditional", "deep", "spectral_norm", "moving_average"}
+    assert cases == {
+        "plain",
+        "augmented_r1_lecam",
+        "conditional",
+        "deep",
+        "spectral_norm",
+        "moving_average",
+        "fastgan",
+    }
     assert any(key.startswith("moving_average/generator_ema/") for key in reference)
     for key, expected in reference.items():
         if key.endswith("/losses"):
@@ -70,7 +81,15 @@ def test_one_step_gives_tensorflows_losses_and_weights_from_the_same_weights_and
         elif key.startswith("forward/"):
             np.testing.assert_allclose(other[key], expected, atol=FORWARD_ATOL, err_msg=key)
         else:
-            np.testing.assert_allclose(other[key], expected, atol=WEIGHT_ATOL, err_msg=key)
+            assert_same_weights(other[key], expected, key)
+
+
+def assert_same_weights(actual: np.ndarray, expected: np.ndarray, key: str) -> None:
+    """Equal within :data:`WEIGHT_ATOL`, but for rounding's sign flips (see the module doc)."""
+    difference = np.abs(np.asarray(actual, np.float64) - np.asarray(expected, np.float64))
+    apart = difference > WEIGHT_ATOL
+    assert apart.mean() <= SIGN_NOISE_SHARE, f"{key}: {apart.sum()} of {apart.size} elements apart"
+    assert difference.max() <= 2 * LEARNING_RATE * (1 + 1e-3), f"{key}: {difference.max()} apart"
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKEND_PARAMS if b != "tensorflow"])

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mammogan_lib import bench
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.frameworks import import_keras
 
 
 def test_flop_counter_matches_a_hand_count_of_one_conv_and_one_dense_layer():
@@ -28,7 +28,7 @@ def test_flop_counter_matches_a_hand_count_of_one_conv_and_one_dense_layer():
 
 
 def test_flop_counter_counts_what_an_upsample_conv_executes():
-    from mammogan_lib.models.layers import UpsampleConv2D
+    from mammogan_lib.gan.models.layers import UpsampleConv2D
 
     keras = import_keras()
     image = keras.Input((4, 4, 3))

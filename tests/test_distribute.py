@@ -1,4 +1,5 @@
-"""Data-parallel training (mammogan_lib.distribute): two logical CPU devices stand in for Kaggle's two T4s.
+"""Data-parallel training (mammogan_lib.gan.distribute): two logical CPU devices stand in for Kaggle's two
+T4s.
 
 TensorFlow fixes its logical devices when it first starts, so the comparison runs in a fresh process.
 """
@@ -15,15 +16,16 @@ from tests.conftest import PROJECT_ROOT
 
 COMPARE_SCRIPT = r"""
 import json, sys
-import torchvision  # noqa: F401  (the torch side first: see mammogan_lib.frameworks)
+import torchvision  # noqa: F401  (the torch side first: see mammogan_lib.core.frameworks)
 import numpy as np
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 sys.path.insert(0, sys.argv[1])
-from mammogan_lib import checkpoint as ckpt
-from mammogan_lib import training
+from mammogan_lib.gan import checkpoint as ckpt, training_report
+from mammogan_lib.gan import training
+from mammogan_lib.gan import trainers
 from tests.test_training import small_settings, training_images
 
 architecture, augment, run_root = sys.argv[2], sys.argv[3], sys.argv[4]
@@ -46,8 +48,8 @@ def weights(trainer):
     return [np.asarray(w) for m in trainer.models.values() for w in m.weights]
 
 
-one = training.build_trainer(images, settings("one"))
-two = training.build_trainer(images, settings("two"), devices=two_cpus)
+one = trainers.build_trainer(images, settings("one"))
+two = trainers.build_trainer(images, settings("two"), devices=two_cpus)
 steps = [(one.train_step(idx), two.train_step(idx)) for idx in (np.arange(8), np.arange(8, 16))]
 # per weight: the largest difference, and how large its gradient was (Adam's first moment, one device)
 moments = {
@@ -67,12 +69,12 @@ gaps = {
 
 # a run trained on two devices, checkpointed, resumed on two devices in a new trainer: exact
 whole = settings("whole", epochs=2)
-list(training.train(training.build_trainer(images, whole, devices=two_cpus)))
+list(training.train(trainers.build_trainer(images, whole, devices=two_cpus)))
 split = settings("split", epochs=1)
-list(training.train(training.build_trainer(images, split, devices=two_cpus)))
-resumed = training.build_trainer(images, settings("split", epochs=2), devices=two_cpus)
+list(training.train(trainers.build_trainer(images, split, devices=two_cpus)))
+resumed = trainers.build_trainer(images, settings("split", epochs=2), devices=two_cpus)
 list(training.train(resumed))
-whole_trainer = training.build_trainer(images, whole, devices=two_cpus)
+whole_trainer = trainers.build_trainer(images, whole, devices=two_cpus)
 ckpt.load_checkpoint(ckpt.latest_checkpoint(whole.run_dir), whole_trainer.models, whole_trainer.optimizers)
 resume_exact = all(
     np.array_equal(a, b) for a, b in zip(weights(resumed), weights(whole_trainer), strict=True)
@@ -84,7 +86,7 @@ print(json.dumps({
     "lr": max(whole.lr_g, whole.lr_d),
     "resume_exact": resume_exact,
     "anchors": [one.lecam_anchors.numpy().tolist(), two.lecam_anchors.numpy().tolist()],
-    "summary_replicas": training.run_summary(resumed, resumed.settings.run_dir, [])["replicas"],
+    "summary_replicas": training_report.run_summary(resumed, resumed.settings.run_dir, [])["replicas"],
 }))
 """
 

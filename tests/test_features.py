@@ -1,11 +1,11 @@
-"""mammogan_lib.features: where weights come from, and loud labelling when they are random."""
+"""mammogan_lib.evaluate.features: where weights come from, and loud labelling when they are random."""
 
 import numpy as np
 import pytest
 import torch
 import torchvision
 
-from mammogan_lib import features
+from mammogan_lib.evaluate import features
 
 
 @pytest.fixture

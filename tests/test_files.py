@@ -1,11 +1,11 @@
-"""mammogan_lib.files: JSON written for other tools stays strict JSON; writes are atomic."""
+"""mammogan_lib.core.files: JSON written for other tools stays strict JSON; writes are atomic."""
 
 import json
 
 import numpy as np
 import pytest
 
-from mammogan_lib import files
+from mammogan_lib.core import files
 
 
 def test_write_json_turns_nan_and_infinity_into_null(tmp_path):

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import config, filtering
-from mammogan_lib.datasets import CATALOGUE_COLUMNS, load_dataset
+from mammogan_lib.core import config
+from mammogan_lib.data import filtering
+from mammogan_lib.data.datasets import CATALOGUE_COLUMNS, load_dataset
 
 
 def catalogue_row(image_id: str, image_path: str, types: str, pathologies: str, view: str = "CC") -> dict:

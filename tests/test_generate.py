@@ -1,4 +1,5 @@
-"""mammogan_lib.generate: checkpoint choice, seeded latents, interpolation, deterministic images on disk."""
+"""mammogan_lib.gan.generate: checkpoint choice, seeded latents, interpolation, deterministic images on
+disk."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import cv2
 import numpy as np
 import pytest
 
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.frameworks import import_keras
 
 keras = import_keras()
 
-from mammogan_lib import checkpoint as ckpt  # noqa: E402
-from mammogan_lib import generate  # noqa: E402
-from mammogan_lib.models import build_generator  # noqa: E402
-from mammogan_lib.training import build_trainer, train  # noqa: E402
+from mammogan_lib.gan import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.gan import generate  # noqa: E402
+from mammogan_lib.gan.models import build_generator  # noqa: E402
+from mammogan_lib.gan.trainers import build_trainer  # noqa: E402
+from mammogan_lib.gan.training import train  # noqa: E402
 from tests.test_models import set_noise_scales  # noqa: E402
 from tests.test_training import small_settings  # noqa: E402
 
@@ -97,11 +99,11 @@ def test_to_uint8_maps_the_range_ends():
 
 EXPORT_CLI = """
 import json, runpy, sys
-sys.argv = ["python -m mammogan_lib.generate", *sys.argv[1:]]
+sys.argv = ["python -m mammogan_lib.gan.generate", *sys.argv[1:]]
 try:
-    runpy.run_module("mammogan_lib.generate", run_name="__main__")
+    runpy.run_module("mammogan_lib.gan.generate", run_name="__main__")
 except SystemExit as stop:
-    print(json.dumps({"rc": stop.code, "training_imported": "mammogan_lib.training" in sys.modules}))
+    print(json.dumps({"rc": stop.code, "training_imported": "mammogan_lib.gan.training" in sys.modules}))
 """
 
 
@@ -125,8 +127,9 @@ def run_cli(*arguments) -> dict:
 def test_the_exported_generator_reloads_alone_and_gives_the_trainers_images(tmp_path):
     import json
 
-    from mammogan_lib import files, model_card
-    from mammogan_lib.runs import RunPaths
+    from mammogan_lib.core import files
+    from mammogan_lib.core.run_paths import RunPaths
+    from mammogan_lib.gan import model_card
 
     run_dir, paths = tmp_path / "exp2", RunPaths(tmp_path / "exp2")
     images = np.random.default_rng(0).uniform(-1, 1, (16, 64, 64)).astype("float32")
@@ -198,8 +201,9 @@ def test_the_exported_generator_reloads_alone_and_gives_the_trainers_images(tmp_
 
 
 def test_the_model_cards_licence_follows_the_dataset_layout(tmp_path):
-    from mammogan_lib import files, model_card
-    from mammogan_lib.runs import RunPaths
+    from mammogan_lib.core import files
+    from mammogan_lib.core.run_paths import RunPaths
+    from mammogan_lib.gan import model_card
 
     summary = RunPaths(tmp_path).filter_summary
     files.write_json(

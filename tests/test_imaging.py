@@ -1,4 +1,4 @@
-"""mammogan_lib.imaging: every supported kind reads to float32 [0, 1]; every failure names the file."""
+"""mammogan_lib.data.imaging: every supported kind reads to float32 [0, 1]; every failure names the file."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pydicom.uid import (
     RLELossless,
 )
 
-from mammogan_lib import filtering, imaging
-from mammogan_lib.imaging import ImageReadError, LoadedImage, jpeg_size, read_grayscale
+from mammogan_lib.data import filtering, imaging
+from mammogan_lib.data.imaging import ImageReadError, LoadedImage, jpeg_size, read_grayscale
 from tests import dicom_files
 
 HEIGHT, WIDTH = 120, 80

@@ -46,7 +46,7 @@ def test_the_bundle_holds_the_wheel_the_notebooks_and_a_prepared_kernel(tmp_path
     library = bundle / "library"
     (wheel,) = library.glob("mammogan_lib-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "mammogan_lib/pipeline.py" in names and "mammogan_lib/models/__init__.py" in names
+    assert "mammogan_lib/pipeline/__init__.py" in names and "mammogan_lib/gan/models/__init__.py" in names
     assert sorted(p.stem for p in library.glob("*.ipynb")) == list(pipeline.STAGES)
     assert (library / "base.yaml").is_file() and (library / "exp1_deep.yaml").is_file()
     assert json.loads((library / "dataset-metadata.json").read_text())["id"] == "someone/mammogan-lib"

@@ -1,4 +1,5 @@
-"""mammogan_lib.metrics against reference implementations kept here (scipy sqrtm, skimage.metrics, prdc)
+"""mammogan_lib.evaluate.metrics against reference implementations kept here (scipy sqrtm, skimage.metrics,
+prdc)
 and constructed cases."""
 
 import copy
@@ -10,9 +11,10 @@ import pytest
 from scipy import linalg
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from mammogan_lib import files, metrics
-from mammogan_lib.phantom import power_law_noise
-from mammogan_lib.runs import RunPaths
+from mammogan_lib.core import files
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.data.phantom import power_law_noise
+from mammogan_lib.evaluate import metrics
 
 
 def reference_fid(features_a: np.ndarray, features_b: np.ndarray) -> float:
@@ -166,7 +168,7 @@ def test_comparison_table_lists_evaluated_runs_and_names_missing_ones(tmp_path):
 
 def results_from_small_inputs(pretrained: bool = False) -> dict:
     """metrics.json as 05_metrics builds it, from small hand-made inputs (shared with test_report)."""
-    from mammogan_lib.features import FeatureNetwork
+    from mammogan_lib.evaluate.features import FeatureNetwork
 
     inception = FeatureNetwork("inception", pretrained, "weights.pth" if pretrained else "offline", None)
     tag = inception.tag
@@ -288,7 +290,7 @@ def test_the_results_file_is_built_from_what_the_stage_computed_with_its_keys_la
 
 def offline_results() -> dict:
     """metrics.json of an offline run: EfficientNet-Lite0 leads, FRD beside it, InceptionV3 left out."""
-    from mammogan_lib.features import FeatureNetwork, LeftOut
+    from mammogan_lib.evaluate.features import FeatureNetwork, LeftOut
 
     effnet = FeatureNetwork("effnet_lite0", True, "efficientnet-lite0-57934424.pth", None)
     rows = []
@@ -606,7 +608,7 @@ def test_fid_at_equal_n_and_the_floor_warnings():
 
 
 def test_the_checkpoint_curve_has_both_distances_in_every_feature_network():
-    from mammogan_lib.features import FeatureNetwork
+    from mammogan_lib.evaluate.features import FeatureNetwork
 
     rng = np.random.default_rng(5)
     inception = FeatureNetwork("inception", False, "offline", None)

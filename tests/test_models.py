@@ -6,13 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core import config
+from mammogan_lib.core.frameworks import import_keras
 
 keras = import_keras()
 ops = keras.ops
 
-from mammogan_lib.models import ARCHITECTURES, build_discriminator, build_generator, build_models  # noqa: E402
-from mammogan_lib.models.layers import (  # noqa: E402
+from mammogan_lib.gan.models import ARCHITECTURES, build_discriminator, build_generator, build_models  # noqa: E402
+from mammogan_lib.gan.models.layers import (  # noqa: E402
     AdaIN,
     LearnedConstant,
     NoiseInjection,
@@ -26,6 +27,11 @@ ARCHS = sorted(name for name, entry in ARCHITECTURES.items() if entry.build_own_
 """The thesis's architectures, which share its discriminator (fastgan's own is tested below)."""
 RESOLUTIONS = (64, 128, 256)
 LATENT = 128
+
+
+def test_the_architecture_parameter_offers_exactly_the_registered_generators():
+    assert tuple(ARCHITECTURES) == config.ARCHITECTURE_NAMES
+    assert set(config.PROGRESSIVE_ARCHITECTURES) <= set(ARCHITECTURES)
 
 
 def latent_batch(n: int = 2, seed: int = 0) -> np.ndarray:
@@ -272,7 +278,7 @@ def test_bad_arguments_are_refused(kwargs, message):
 
 @pytest.mark.parametrize("resolution", RESOLUTIONS)
 def test_fastgan_gives_images_patch_logits_and_reconstructions_of_real_images(resolution):
-    from mammogan_lib.models.fastgan import logits_model, reconstruction_size
+    from mammogan_lib.gan.models.fastgan import logits_model, reconstruction_size
 
     generator, discriminator = build_models("fastgan", resolution, LATENT, width=0.25, d_dropout=0.0)
     images = generator(latent_batch(4), training=False)

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import config, files, pipeline
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import config, files
+from mammogan_lib.core.run_paths import RunPaths
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.notebook
@@ -494,7 +495,7 @@ def test_the_conditional_experiment_runs_at_smoke_scale_with_every_class_reporte
 def test_the_fastgan_experiment_runs_end_to_end_and_generates_with_its_moving_average(tmp_path):
     """params/exp7_fastgan.yaml at tiny scale, 01 -> 06: its own discriminator and losses in 03, checkpoints
     holding the generator's average, which 04 generates with and exports, and a model card that says so."""
-    from mammogan_lib import generate
+    from mammogan_lib.gan import generate
 
     merged = pipeline.load_params(
         [BASE, PROJECT_ROOT / "params" / "exp7_fastgan.yaml", PROJECT_ROOT / "params" / "tiny.yaml"],

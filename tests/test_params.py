@@ -2,12 +2,14 @@
 
 import dataclasses
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from mammogan_lib import config, pipeline
+from mammogan_lib import pipeline
+from mammogan_lib.core import config
 from tests.conftest import PROJECT_ROOT
 
 PARAMS = PROJECT_ROOT / "params"
@@ -219,3 +221,27 @@ def test_a_feature_network_not_built_in_is_the_file_of_feature_network_path(tmp_
     settings = config.MetricsConfig(**pipeline.stage_params("05_metrics", merged))
     assert settings.torchscript_networks == ["radimagenet"]
     assert [settings.weights_path(name) for name in settings.feature_networks] == ["", "/models/rad.pt"]
+
+
+def test_base_yaml_and_the_notebooks_parameters_cells_are_written_from_the_config_classes():
+    from mammogan_lib.pipeline import parameters
+
+    assert parameters.stale_files() == [], "run make params"
+
+
+def test_make_params_finds_every_file_out_of_date_and_rewrites_it(tmp_path):
+    from mammogan_lib.pipeline import parameters
+
+    for folder in ("params", "notebooks"):
+        shutil.copytree(PROJECT_ROOT / folder, tmp_path / folder)
+    base = tmp_path / "params" / "base.yaml"
+    base.write_text(base.read_text().replace("# Adam learning rate, discriminator", "# stale words"))
+    smoke = tmp_path / "params" / "smoke.yaml"
+    smoke.write_text(smoke.read_text() + "lr_d: 0.003\n")
+    assert parameters.stale_files(tmp_path) == [base, tmp_path / "notebooks" / "03_train_gan.ipynb"]
+    for path, text in parameters.expected_files(tmp_path).items():
+        path.write_text(text)
+    assert parameters.stale_files(tmp_path) == []
+    assert "# Adam learning rate, discriminator" in base.read_text()
+    notebook = (tmp_path / "notebooks" / "03_train_gan.ipynb").read_text()
+    assert '"lr_d = 0.003  # Adam learning rate, discriminator\\n"' in notebook

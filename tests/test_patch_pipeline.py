@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import files, patches, pipeline
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import files
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.data import patches
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.notebook

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import config, imaging, patches, preprocess
-from mammogan_lib.datasets import load_dataset
-from mammogan_lib.datasets.locations import (
+from mammogan_lib.core import config
+from mammogan_lib.data import imaging, patches, preprocess
+from mammogan_lib.data.datasets import load_dataset
+from mammogan_lib.data.datasets.locations import (
     FindingLocation,
     box_of_mask,
     cbis_mask_locations,
@@ -19,7 +20,7 @@ from mammogan_lib.datasets.locations import (
     read_mask_box,
     vindr_locations,
 )
-from mammogan_lib.phantom import PhantomSpec, write_phantom
+from mammogan_lib.data.phantom import PhantomSpec, write_phantom
 from tests.public_layouts import write_inbreast, write_mini_mias, write_vindr_mammo
 
 GEOMETRY = patches.PatchGeometry(resolution=32, scale=2.0, min_side=16, at_border="shift")
@@ -213,7 +214,7 @@ def test_a_patients_patches_are_all_on_one_side_of_the_held_out_split():
 
 
 def test_each_patch_is_labelled_with_its_own_finding_type_for_conditional_training():
-    from mammogan_lib import conditioning
+    from mammogan_lib.data import conditioning
 
     index = pd.DataFrame(
         {
@@ -381,7 +382,7 @@ def test_patch_parameters_are_validated_by_name():
         config.PreprocessConfig(training_images="patches")
     with pytest.raises(config.ParameterError, match="patch_at_border"):
         config.PreprocessConfig(patch_at_border="pad")
-    geometry = config.PreprocessConfig(resolution=64, patch_min_side=100).patch_geometry
+    geometry = patches.PatchGeometry.of(config.PreprocessConfig(resolution=64, patch_min_side=100))
     assert geometry == patches.PatchGeometry(64, 2.0, 100, "shift", 1)
 
 
@@ -393,8 +394,9 @@ def test_patch_tasks_need_the_selection_01_recorded(phantom_root):
 
 
 def test_the_model_card_says_the_generator_was_trained_on_lesion_patches(tmp_path):
-    from mammogan_lib import files, model_card
-    from mammogan_lib.runs import RunPaths
+    from mammogan_lib.core import files
+    from mammogan_lib.core.run_paths import RunPaths
+    from mammogan_lib.gan import model_card
 
     assert model_card.training_data(tmp_path, 5)["training_images"] == "whole breasts"
     record = {"training_images": "lesion_patches", "geometry": {"scale": 2.0, "min_side": 256}}

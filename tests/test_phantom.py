@@ -1,4 +1,4 @@
-"""mammogan_lib.phantom: the synthetic CBIS-DDSM-layout dataset.
+"""mammogan_lib.data.phantom: the synthetic CBIS-DDSM-layout dataset.
 
 One small phantom (40 images at 512 rows) is written once per module and inspected the way downstream code
 will: through the CSVs, dicom_info.csv and the JPEG folders, never through the generator's internals
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import phantom
-from mammogan_lib.phantom import FindingSpec, PhantomSpec, render_mammogram, write_phantom
+from mammogan_lib.data import phantom
+from mammogan_lib.data.phantom import FindingSpec, PhantomSpec, render_mammogram, write_phantom
 from tests.cbis_columns import CALC_COLUMNS, MASS_COLUMNS
 
 SPEC = PhantomSpec(n_images=40, height=512, seed=3, n_healthy=6, n_healthy_other_source=6)
@@ -232,7 +232,7 @@ def test_malignant_fraction_and_truth(root: Path) -> None:
 
 
 def test_loaders_read_the_phantom_without_problems(root: Path) -> None:
-    from mammogan_lib.datasets import load_dataset
+    from mammogan_lib.data.datasets import load_dataset
 
     loaded = load_dataset(root)
     assert loaded.layout == "kaggle_jpeg"

@@ -11,9 +11,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mammogan_lib import failures, pipeline
-from mammogan_lib.datasets.values import FINDING_TYPE_EXPECTED
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import failures
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.core.vocabulary import FINDING_TYPE_EXPECTED
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.notebook

@@ -3,8 +3,8 @@ supply, so that no test depends on the CPU it runs on."""
 
 import pytest
 
-from mammogan_lib.config import ParameterError
-from mammogan_lib.precision import (
+from mammogan_lib.core.config import ParameterError
+from mammogan_lib.gan.precision import (
     CALIBRATION_MARGIN,
     GpuInfo,
     choose_precision,

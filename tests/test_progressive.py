@@ -17,17 +17,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.frameworks import import_keras
 
 keras = import_keras()
 
-from mammogan_lib import checkpoint as ckpt  # noqa: E402
-from mammogan_lib import preprocess  # noqa: E402
-from mammogan_lib.config import ParameterError, PreprocessConfig, TrainConfig  # noqa: E402
-from mammogan_lib.models import build_models  # noqa: E402
-from mammogan_lib.models.progressive import FadeIn, build_stage_models, fade_layers  # noqa: E402
-from mammogan_lib.progressive import Phase, fade_alpha, phase_of_epoch, plan_phases  # noqa: E402
-from mammogan_lib.training import build_trainer, train  # noqa: E402
+from mammogan_lib.core.config import ParameterError, PreprocessConfig, TrainConfig  # noqa: E402
+from mammogan_lib.data import preprocess  # noqa: E402
+from mammogan_lib.gan import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.gan.models import build_models  # noqa: E402
+from mammogan_lib.gan.models.progressive import FadeIn, build_stage_models, fade_layers  # noqa: E402
+from mammogan_lib.gan.schedule import Phase, fade_alpha, phase_of_epoch, plan_phases  # noqa: E402
+from mammogan_lib.gan.trainers import build_trainer  # noqa: E402
+from mammogan_lib.gan.training import train  # noqa: E402
 from tests.conftest import PROJECT_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -229,8 +230,9 @@ def read_losses(run_dir) -> pd.DataFrame:
 RESUME_SCRIPT = """
 import json, sys
 import numpy as np
-from mammogan_lib.config import TrainConfig
-from mammogan_lib.training import build_trainer, train
+from mammogan_lib.core.config import TrainConfig
+from mammogan_lib.gan.trainers import build_trainer
+from mammogan_lib.gan.training import train
 settings = TrainConfig(**json.loads(sys.argv[1]))
 images = np.load(sys.argv[2])
 trainer = build_trainer(images["final"], settings, stage_images={64: images["low"]})

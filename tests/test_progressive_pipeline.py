@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mammogan_lib import checkpoint as ckpt
-from mammogan_lib import files, imaging, pipeline
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import files
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.data import imaging
+from mammogan_lib.gan import checkpoint as ckpt
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.notebook

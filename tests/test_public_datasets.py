@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import classify, datasets, filtering, imaging, preprocess
-from mammogan_lib.datasets import (
+from mammogan_lib.data import datasets, filtering, imaging, preprocess
+from mammogan_lib.data.datasets import (
     CATALOGUE_COLUMNS,
     PROBLEM_COLUMNS,
     BadLabelsError,
@@ -22,7 +22,8 @@ from mammogan_lib.datasets import (
     load_dataset,
     rsna,
 )
-from mammogan_lib.datasets.label_basis import AS_LABELLED, BIRADS_ONLY, MIAS_SEVERITY, RSNA_CANCER
+from mammogan_lib.data.datasets.label_basis import AS_LABELLED, BIRADS_ONLY, MIAS_SEVERITY, RSNA_CANCER
+from mammogan_lib.evaluate import classify
 from tests import public_layouts
 
 
@@ -247,8 +248,8 @@ def test_inbreast_xls_only_says_how_to_read_it(tmp_path: Path) -> None:
 def test_every_layout_is_a_dataset_layout_choice() -> None:
     import dataclasses
 
-    from mammogan_lib import config
-    from mammogan_lib.datasets import LAYOUTS
+    from mammogan_lib.core import config
+    from mammogan_lib.data.datasets import LAYOUTS
 
     (field,) = [f for f in dataclasses.fields(config.FilterConfig) if f.name == "dataset_layout"]
     assert field.metadata["choices"] == ("auto", *LAYOUTS)

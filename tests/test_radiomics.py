@@ -1,4 +1,5 @@
-"""mammogan_lib.radiomics and metrics' FRD against frd-score's own command (the reference implementation),
+"""mammogan_lib.evaluate.radiomics and metrics' FRD against frd-score's own command (the reference
+implementation),
 on textures built here."""
 
 import re
@@ -10,8 +11,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from mammogan_lib import metrics, radiomics
-from mammogan_lib.imaging import to_uint8
+from mammogan_lib.data.imaging import to_uint8
+from mammogan_lib.evaluate import metrics, radiomics
 
 
 def textures(count: int, blur: float, seed: int, size: int = 48) -> np.ndarray:

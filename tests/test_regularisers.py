@@ -1,12 +1,12 @@
-"""mammogan_lib.regularisers: the comparison table's words for a run's regularisers."""
+"""mammogan_lib.gan.regularisers: the comparison table's words for a run's regularisers."""
 
 from __future__ import annotations
 
 import json
 
-from mammogan_lib import metrics
-from mammogan_lib.regularisers import describe_regularisers
-from mammogan_lib.runs import RunPaths
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.evaluate import metrics
+from mammogan_lib.gan.regularisers import describe_regularisers
 
 
 def test_regularisers_are_named_with_their_weights_and_absent_ones_are_off():

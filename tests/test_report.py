@@ -1,9 +1,11 @@
-"""mammogan_lib.report: the run's index page shows what the run folder holds, and only that."""
+"""mammogan_lib.pipeline.report: the run's index page shows what the run folder holds, and only that."""
 
 import json
 
-from mammogan_lib import files, pipeline, report
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import files
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.pipeline import report
 from tests.test_metrics import offline_results, results_from_small_inputs
 
 

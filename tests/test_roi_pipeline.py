@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib import files, pipeline
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import files
+from mammogan_lib.core.run_paths import RunPaths
 from tests import public_layouts
 from tests.conftest import PROJECT_ROOT
 

@@ -1,12 +1,13 @@
-"""mammogan_lib.runs: the run folder is named in one place, and the notebooks use that place."""
+"""mammogan_lib.core.run_paths: the run folder is named in one place, and the notebooks use that place."""
 
 import json
 import re
 
 import pytest
 
-from mammogan_lib import pipeline, report
-from mammogan_lib.runs import FIGURES, RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core.run_paths import FIGURES, RunPaths
+from mammogan_lib.pipeline import report
 from tests.conftest import PROJECT_ROOT
 
 

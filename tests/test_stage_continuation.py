@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mammogan_lib import files, pipeline
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import files
+from mammogan_lib.core.run_paths import RunPaths
 from tests.conftest import PROJECT_ROOT
 
 

@@ -19,22 +19,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mammogan_lib.frameworks import import_keras
+from mammogan_lib.core.frameworks import import_keras
 
 keras = import_keras()
 
-from mammogan_lib import checkpoint as ckpt  # noqa: E402
-from mammogan_lib import config, training  # noqa: E402
-from mammogan_lib import precision as precisions  # noqa: E402
-from mammogan_lib.config import ParameterError, TrainConfig  # noqa: E402
-from mammogan_lib.training import (  # noqa: E402
-    LOSS_COLUMNS,
-    LOSS_KEYS,
-    TrainingDiverged,
-    build_trainer,
-    latent_batch,
-    train,
+from mammogan_lib.core import config  # noqa: E402
+from mammogan_lib.core.config import ParameterError, TrainConfig  # noqa: E402
+from mammogan_lib.gan import checkpoint as ckpt  # noqa: E402
+from mammogan_lib.gan import (  # noqa: E402
+    losses,
+    seeding,
+    trainers,
+    training,
+    training_report,
 )
+from mammogan_lib.gan import precision as precisions  # noqa: E402
+from mammogan_lib.gan.losses import LOSS_KEYS  # noqa: E402
+from mammogan_lib.gan.seeding import latent_batch  # noqa: E402
+from mammogan_lib.gan.trainers import build_trainer  # noqa: E402
+from mammogan_lib.gan.training import TrainingDiverged, train  # noqa: E402
+from mammogan_lib.gan.training_log import LOSS_COLUMNS  # noqa: E402
 from tests.conftest import PROJECT_ROOT  # noqa: E402
 
 # keras 3.15's own save_weights calls np.array(variable); numpy 2 warns about its __array__ signature
@@ -127,8 +131,9 @@ def test_too_few_images_or_steps_are_refused_with_both_numbers(tmp_path):
 RESUME_SCRIPT = """
 import json, sys
 import numpy as np
-from mammogan_lib.config import TrainConfig
-from mammogan_lib.training import build_trainer, train
+from mammogan_lib.core.config import TrainConfig
+from mammogan_lib.gan.trainers import build_trainer
+from mammogan_lib.gan.training import train
 settings = TrainConfig(**json.loads(sys.argv[1]))
 print(json.dumps([p.epoch for p in train(build_trainer(np.load(sys.argv[2]), settings))]))
 """
@@ -208,7 +213,9 @@ def test_the_time_budget_stops_with_a_checkpoint_and_the_next_session_finishes_t
     assert ckpt.latest_checkpoint(run_dir).name == "epoch_000001"  # not due by checkpoint_every: forced
     assert (run_dir / "samples" / "epoch_000001.png").is_file()
     assert read_losses(run_dir)["step"].max() == 4
-    assert training.run_summary(trainer, run_dir, read_losses(run_dir))["partial"] == trainer.budget_stop
+    assert (
+        training_report.run_summary(trainer, run_dir, read_losses(run_dir))["partial"] == trainer.budget_stop
+    )
 
     monkeypatch.delenv(config.SESSION_STARTED_VARIABLE)  # a new session, with the budget unchanged
     resumed = build_trainer(images, budgeted)
@@ -231,7 +238,7 @@ def test_train_minutes_count_training_time_over_sessions_and_end_the_run_with_a_
     run_dir = limited.run_dir
     assert ckpt.latest_checkpoint(run_dir).name == "epoch_000002"  # not due by checkpoint_every: the end
     assert (run_dir / "samples" / "epoch_000002.png").is_file()
-    summary = training.run_summary(trainer, run_dir, read_losses(run_dir))
+    summary = training_report.run_summary(trainer, run_dir, read_losses(run_dir))
     assert summary["train_seconds"] == 60.0 and summary["train_minutes_reached"] and not summary["partial"]
     assert list(train(build_trainer(images, limited))) == []  # the checkpoint's minutes are spent
 
@@ -301,7 +308,7 @@ def as_if_on(monkeypatch, flags) -> None:
 
 def test_auto_on_an_avx2_cpu_is_float32_without_calibrating(tmp_path, monkeypatch):
     as_if_on(monkeypatch, AVX2_ONLY)
-    monkeypatch.setattr(training, "calibrate", lambda *args: pytest.fail("calibrated on an AVX2-only CPU"))
+    monkeypatch.setattr(trainers, "calibrate", lambda *args: pytest.fail("calibrated on an AVX2-only CPU"))
     trainer = build_trainer(training_images(), small_settings(tmp_path, precision="auto"))
     assert trainer.dtype_policy == "float32" and "no native bfloat16" in trainer.precision.reason
     assert trainer.params()["precision"] == "auto" and trainer.params()["dtype_policy"] == "float32"
@@ -395,14 +402,39 @@ def test_r1_penalty_of_a_linear_critic_is_half_gamma_times_its_squared_weight_no
     with tf.GradientTape() as tape:
         tape.watch(images)
         logit_sum = tf.reduce_sum(images * weights)  # logit(x) = <w, x>: grad_x = w for every image
-    penalty = training.r1_penalty(tape, logit_sum, images, gamma=10.0)
+    penalty = losses.r1_from_gradients(tape.gradient(logit_sum, images), gamma=10.0)
     assert float(penalty) == pytest.approx(10.0 / 2 * float(np.sum(np.square(weights))), rel=1e-6)
+
+
+def test_step_losses_add_each_regulariser_to_ds_cross_entropy_and_exp7_uses_hinge_and_reconstruction():
+    real, fake = np.array([[0.9], [0.6]], "float32"), np.array([[0.2], [0.3]], "float32")
+    real_logits, fake_logits = np.log(real / (1 - real)), np.log(fake / (1 - fake))
+    gradients = np.full((2, 4, 4, 1), 0.5, "float32")
+    anchors = np.array([0.5, -0.25], "float32")
+    judged = losses.Judgement(real, fake, real_logits, fake_logits, gradients)
+    bce = -np.mean(np.log(real)) - np.mean(np.log(1 - fake))
+    plain = TrainConfig()
+    d_loss, g_loss = losses.step_losses(plain, judged)
+    assert float(d_loss) == pytest.approx(bce, rel=1e-5)
+    assert float(g_loss) == pytest.approx(-np.mean(np.log(fake)), rel=1e-5)
+    regularised = TrainConfig(r1_gamma=10.0, lecam_weight=0.1)
+    d_loss, _ = losses.step_losses(regularised, judged, anchors)
+    r1 = 10.0 / 2 * 16 * 0.25
+    lecam = 0.1 * (np.mean((real_logits + 0.25) ** 2) + np.mean((fake_logits - 0.5) ** 2))
+    assert float(d_loss) == pytest.approx(bce + r1 + lecam, rel=1e-5)
+    rebuilt, targets = [np.zeros((2, 8, 8, 1), "float32")], [np.full((2, 8, 8, 1), 0.5, "float32")]
+    exp7 = TrainConfig(architecture="fastgan", d_dropout=0.0, d_reconstruction_weight=2.0)
+    judged = losses.Judgement(real, fake, real_logits, fake_logits, rebuilt=rebuilt, targets=targets)
+    d_loss, g_loss = losses.step_losses(exp7, judged)
+    hinge = np.mean(np.maximum(0, 1 - real_logits)) + np.mean(np.maximum(0, 1 + fake_logits))
+    assert float(d_loss) == pytest.approx(hinge + 2.0 * 0.5, rel=1e-5)
+    assert float(g_loss) == pytest.approx(-np.mean(fake_logits), rel=1e-5)
 
 
 def test_lecam_penalty_is_the_squared_distance_to_the_other_sides_anchor():
     real, fake, anchors = np.array([[1.0], [3.0]]), np.array([[-1.0], [0.0]]), np.array([0.5, -0.25])
     expected = 0.1 * (np.mean((real + 0.25) ** 2) + np.mean((fake - 0.5) ** 2))
-    penalty = training.lecam_penalty(
+    penalty = losses.lecam_penalty(
         real.astype("float32"), fake.astype("float32"), anchors.astype("float32"), 0.1
     )
     assert float(penalty) == pytest.approx(expected, rel=1e-6)
@@ -413,7 +445,7 @@ def hand_regularisers(trainer, indices) -> tuple[float, float, np.ndarray]:
     step's mean logits (real, fake)."""
     import tensorflow as tf
 
-    from mammogan_lib.models.discriminator import with_logits
+    from mammogan_lib.gan.models.discriminator import with_logits
 
     scored = with_logits(trainer.discriminator)
     real = tf.constant(trainer.images.numpy()[indices])
@@ -443,13 +475,13 @@ def test_each_regulariser_adds_its_hand_computed_term_to_d_loss_only(tmp_path, r
     for key in ("g_loss", "d_real", "d_fake"):  # the same first step otherwise
         assert result[key] == pytest.approx(plain[key], rel=1e-6)
     # LeCam's anchors move from 0 towards this step's mean logits, after the step used the old ones
-    expected_anchors = (1 - training.LECAM_DECAY) * logit_means if "lecam_weight" in regulariser else [0, 0]
+    expected_anchors = (1 - losses.LECAM_DECAY) * logit_means if "lecam_weight" in regulariser else [0, 0]
     np.testing.assert_allclose(trainer.lecam_anchors.numpy(), expected_anchors, rtol=1e-4, atol=1e-9)
 
 
 def test_spectral_norm_computes_with_each_kernel_over_its_power_iteration_singular_value():
-    from mammogan_lib.models import build_discriminator
-    from mammogan_lib.models.layers import SpectralNorm
+    from mammogan_lib.gan.models import build_discriminator
+    from mammogan_lib.gan.models.layers import SpectralNorm
 
     keras.utils.set_random_seed(0)
     plain = build_discriminator("baseline", 64, 0.125)
@@ -528,7 +560,7 @@ def test_regularised_runs_resume_exactly_and_old_checkpoints_resume_under_the_de
 
 
 def test_the_generators_average_moves_towards_it_by_each_steps_decay_and_makes_the_images(tmp_path):
-    from mammogan_lib.backends.ema import averaged_variables, ema_decay_at
+    from mammogan_lib.gan.backends.ema import averaged_variables, ema_decay_at
 
     trainer = build_trainer(training_images(), small_settings(tmp_path, g_ema_decay=0.5, epochs=1))
     average, generator = averaged_variables(trainer.generator_ema), averaged_variables(trainer.generator)
@@ -547,7 +579,7 @@ def test_the_generators_average_moves_towards_it_by_each_steps_decay_and_makes_t
 
 
 def test_checkpoints_hold_the_average_and_load_generator_export_and_card_use_it(tmp_path):
-    from mammogan_lib import generate, model_card
+    from mammogan_lib.gan import generate, model_card
 
     trainer = build_trainer(training_images(), small_settings(tmp_path, g_ema_decay=0.99))
     list(train(trainer))
@@ -588,12 +620,11 @@ def manual_fastgan_losses(trainer, indices) -> list[float]:
     hinge on the patch logits, plus the weighted mean absolute error of D's two reconstructions."""
     import tensorflow as tf
 
-    from mammogan_lib.backends import STREAM_SEED_GENERATORS
-    from mammogan_lib.models.fastgan import logits_model
-    from mammogan_lib.seeding import reseed, seed_states
+    from mammogan_lib.gan.models.fastgan import logits_model
+    from mammogan_lib.gan.seeding import STREAM_SEED_GENERATORS, reseed, seed_states
 
     settings, step = trainer.settings, trainer.step + 1
-    keys = training.step_seeds(settings.seed, step)
+    keys = seeding.step_seeds(settings.seed, step)
     reseed(seed_states(trainer.generator) + seed_states(trainer.discriminator), keys[STREAM_SEED_GENERATORS])
     fake = trainer.generator(latent_batch(settings.seed, step, BATCH, 16), training=True)
     part_seed = tf.random.experimental.stateless_split(keys[STREAM_SEED_GENERATORS], num=2)[1]
@@ -652,7 +683,8 @@ def test_fastgan_refuses_every_setting_it_does_not_train_with_at_once():
     with pytest.raises(ParameterError) as caught:
         TrainConfig(architecture="fastgan", backend="torch", r1_gamma=1.0, lecam_weight=0.5, conditional=True)
     message = str(caught.value)
-    assert message.startswith("5 parameter problems")
-    for key in ("backend", "d_dropout", "r1_gamma", "lecam_weight", "conditional"):
+    assert message.startswith("4 parameter problems")
+    for key in ("d_dropout", "r1_gamma", "lecam_weight", "conditional"):
         assert f"parameter {key!r}" in message
-    assert TrainConfig(architecture="fastgan", d_dropout=0.0).architecture == "fastgan"
+    for backend in ("tensorflow", "jax", "torch"):
+        assert TrainConfig(architecture="fastgan", d_dropout=0.0, backend=backend).architecture == "fastgan"

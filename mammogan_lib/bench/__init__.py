@@ -10,7 +10,7 @@
       ``combined.train_on_batch(z, 1)`` with ``combined = D(G(z))`` and D frozen; the models in the
       thesis's layers (``UpSampling2D`` + ``Conv2D``), the same Adam (learning rates and beta1 of
       ``params/base.yaml``), float32, BCE;
-  (b0) ``float32_thesis_layers``: our compiled train step (:mod:`mammogan_lib.training`), float32, on the
+  (b0) ``float32_thesis_layers``: our compiled train step (:mod:`mammogan_lib.gan.training`), float32, on the
       same two-layer models: what the step alone gains (at most the arithmetic the classic loop repeats);
   (b) ``float32``: our train step in float32 on our models, whose upsampling blocks are one
       ``UpsampleConv2D`` each (the same function and weights in 4/9 of the arithmetic);
@@ -24,15 +24,16 @@
   Then **which policy ``precision: auto`` picks** on this machine (with its calibration, where it runs
   one), flagged as a wrong pick if that policy's step is more than 5 % slower than float32's
   (:data:`AUTO_TOLERANCE`). The report records the CPU's flags (AVX-512, BF16, AMX) beside the figures.
-* **02_preprocess throughput**: images/s of :func:`mammogan_lib.preprocess.preprocess_image` over the
-  phantom's full mammograms (~1024 px high), with :func:`mammogan_lib.parallel.parallel_map` at 2 workers.
-* **Feature throughput** of :mod:`mammogan_lib.features` (ResNet50 for the SVM, InceptionV3 for FID) on
-  ``(32, R, R)`` arrays; random weights where the pretrained ones are not on the machine (the speed of a
-  forward pass does not depend on the weights' values; the report says which).
+* **02_preprocess throughput**: images/s of :func:`mammogan_lib.data.preprocess.preprocess_image` over the
+  phantom's full mammograms (~1024 px high), with :func:`mammogan_lib.core.parallel.parallel_map` at 2
+  workers.
+* **Feature throughput** of :mod:`mammogan_lib.evaluate.features` (ResNet50 for the SVM, InceptionV3 for
+  FID) on ``(32, R, R)`` arrays; random weights where the pretrained ones are not on the machine (the speed
+  of a forward pass does not depend on the weights' values; the report says which).
 
 Every measurement runs in a fresh subprocess (``python -m mammogan_lib.bench --measure NAME``), for two
 reasons: its peak memory (``ru_maxrss``) is its own, and TensorFlow and torch are never loaded in the same
-process (importing torchvision after tensorflow segfaults here: see :mod:`mammogan_lib.frameworks`).
+process (importing torchvision after tensorflow segfaults here: see :mod:`mammogan_lib.core.frameworks`).
 Figures go to ``runs/bench/bench.json`` with the machine, package versions and the load average at the start
 and end; a table goes to stdout. Random data stand in for images in the training and feature timings: the
 cost does not depend on pixel values. Speed is measured and reported here, never asserted in a test.

@@ -45,8 +45,8 @@ def build_classic_loop(images: np.ndarray, settings: Any) -> ClassicLoop:
     """G and D from our builders in the thesis's layers (``UpSampling2D`` + ``Conv2D``), float32; D
     compiled with Adam(lr_d, beta1) and BCE; ``combined = D(G(z))`` compiled with Adam(lr_g, beta1) and BCE
     while D is frozen (the textbook order)."""
-    from mammogan_lib.frameworks import import_keras
-    from mammogan_lib.models import build_models
+    from mammogan_lib.core.frameworks import import_keras
+    from mammogan_lib.gan.models import build_models
 
     keras = import_keras()
     keras.utils.set_random_seed(settings.seed)

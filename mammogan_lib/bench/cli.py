@@ -18,7 +18,7 @@ from mammogan_lib.bench.report import (
     run_profiles,
 )
 from mammogan_lib.bench.runner import MEASURES, measure_in_this_process
-from mammogan_lib.frameworks import BACKENDS
+from mammogan_lib.core.frameworks import BACKENDS
 
 DEFAULT_OUTPUT = Path("runs/bench/bench.json")
 
@@ -96,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.measure:  # inside a child process: one measurement, one JSON line
         print(json.dumps(measure_in_this_process(args.measure, json.loads(args.config))), flush=True)
         return 0
-    from mammogan_lib.files import write_json
+    from mammogan_lib.core.files import write_json
 
     if args.profile:
         profiles = run_profiles(args.profile, options, args.profile_steps)

@@ -132,7 +132,7 @@ def measure_flops(
 ) -> dict[str, Any]:
     """Per-layer forward FLOPs of G and D (our float32 models) and the steps' FLOPs: ours, ours on the
     thesis's two-layer upsampling blocks, and the classic loop's (which uses those)."""
-    from mammogan_lib.models import build_generator, build_models
+    from mammogan_lib.gan.models import build_generator, build_models
 
     generator, discriminator = build_models(architecture, resolution, width=width)
     per_image = models_forward_flops(generator, discriminator)

@@ -174,8 +174,8 @@ def parse_options(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mammogan_lib.files import write_json
-    from mammogan_lib.provenance import hardware, package_versions
+    from mammogan_lib.core.files import write_json
+    from mammogan_lib.pipeline.provenance import hardware, package_versions
 
     options = parse_options(argv)
     started = time.perf_counter()

@@ -13,7 +13,7 @@ import numpy as np
 
 from mammogan_lib.bench.classic import build_classic_loop
 from mammogan_lib.bench.flops import CLASSIC_LOOP_PASSES, OUR_STEP_PASSES, models_forward_flops, step_flops
-from mammogan_lib.timing import summarise, time_calls
+from mammogan_lib.core.timing import summarise, time_calls
 
 # --- timing ----------------------------------------------------------------------------------------------
 
@@ -28,12 +28,12 @@ def bench_settings(
     jit_compile: bool = False,
     backend: str = "tensorflow",
 ) -> Any:
-    """The :class:`~mammogan_lib.config.TrainConfig` of a timing: ``params/base.yaml``'s values (the
+    """The :class:`~mammogan_lib.core.config.TrainConfig` of a timing: ``params/base.yaml``'s values (the
     thesis's optimiser settings) for everything but the size, the precision and the seed. Its run folder
     is a fresh temporary one: a timing never trains into a run, and ``auto`` finds no checkpoint there."""
     import tempfile
 
-    from mammogan_lib.config import TrainConfig
+    from mammogan_lib.core.config import TrainConfig
 
     return TrainConfig(
         exp_id="bench",
@@ -67,14 +67,14 @@ def time_train_step(
     separate_upsampling: bool = False,
     backend: str = "tensorflow",
 ) -> dict[str, Any]:
-    """Our compiled train step (:mod:`mammogan_lib.training`): median wall time of one step.
+    """Our compiled train step (:mod:`mammogan_lib.gan.training`): median wall time of one step.
 
     One step: ``fake = G(z)`` once, D on ``batch_size`` real and ``batch_size`` fake images, both
     gradients, both Adam updates (:data:`OUR_STEP_PASSES`); ``flops_per_step`` is their analytic count.
     ``jit_compile``: compile the step with XLA (the ``jit_compile`` parameter) instead of the TF graph.
     ``separate_upsampling``: models in the thesis's two-layer upsampling blocks.
     """
-    from mammogan_lib.training import build_trainer
+    from mammogan_lib.gan.trainers import build_trainer
 
     settings = bench_settings(
         architecture, resolution, batch_size, precision, width, seed, jit_compile, backend
@@ -200,7 +200,7 @@ def backend_matmul(backend: str, a: np.ndarray, b: np.ndarray, dtype: str) -> Ca
 
 
 def _tensorflow() -> Any:
-    from mammogan_lib.frameworks import import_keras
+    from mammogan_lib.core.frameworks import import_keras
 
     import_keras()  # sets the backend and the log level before tensorflow loads
     import tensorflow as tf
@@ -217,7 +217,7 @@ def choose_auto_precision(
     backend: str = "tensorflow",
 ) -> dict[str, Any]:
     """The policy ``precision: auto`` picks for these settings on this machine (and its calibration)."""
-    from mammogan_lib.training import build_trainer
+    from mammogan_lib.gan.trainers import build_trainer
 
     started = time.perf_counter()
     settings = bench_settings(architecture, resolution, batch_size, "auto", width, seed, backend=backend)
@@ -231,7 +231,7 @@ def choose_auto_precision(
 def phantom_spec(images: int, height: int = 1024) -> Any:
     """The phantom of ``params/base.yaml`` (500 healthy images per healthy set), with ``images`` full
     mammograms: at the default 1,570 it is the folder the pipeline already wrote, so it is reused."""
-    from mammogan_lib.phantom import PhantomSpec
+    from mammogan_lib.data.phantom import PhantomSpec
 
     return PhantomSpec(
         n_images=images,
@@ -249,7 +249,7 @@ def preprocess_with_peak_memory(task: tuple[str, str, int, str]) -> tuple[bool, 
     Module-level so the process pool can import it; the array is dropped so that only the work is timed,
     not pickling 1,570 arrays back to the parent (the pipeline does send them back; they are 64 KiB each).
     """
-    from mammogan_lib.preprocess import preprocess_image
+    from mammogan_lib.data.preprocess import preprocess_image
 
     result = preprocess_image(task)
     return result.array is not None, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -267,9 +267,9 @@ def measure_preprocess(
     The phantom is generated first when ``<data_dir>/phantom/`` does not hold it (its time is reported
     separately). The wall time includes starting the worker pool, as 02_preprocess pays it too.
     """
-    from mammogan_lib.datasets.loading import load_dataset
-    from mammogan_lib.parallel import parallel_map
-    from mammogan_lib.phantom import ensure_phantom, phantom_folder, phantom_matches
+    from mammogan_lib.core.parallel import parallel_map
+    from mammogan_lib.data.datasets.loading import load_dataset
+    from mammogan_lib.data.phantom import ensure_phantom, phantom_folder, phantom_matches
 
     spec = phantom_spec(images)
     root = phantom_folder(Path(data_dir), spec)
@@ -305,9 +305,10 @@ FEATURE_NETWORKS: tuple[str, ...] = ("resnet50", "inception")
 
 
 def load_feature_network(name: str) -> Any:
-    """:mod:`mammogan_lib.features`'s network ``name``: pretrained where the weights are on this machine,
+    """:mod:`mammogan_lib.evaluate.features`'s network ``name``: pretrained where the weights are on this
+    machine,
     else random weights (allowed here: a forward pass costs the same whatever the weights' values)."""
-    from mammogan_lib import features
+    from mammogan_lib.evaluate import features
 
     loader = features.load_resnet50 if name == "resnet50" else features.load_inception
     return loader(allow_random=True)
@@ -316,12 +317,12 @@ def load_feature_network(name: str) -> Any:
 def measure_features(
     network: str, batch_size: int = 32, resolution: int = 128, warmup: int = 1, repeats: int = 5
 ) -> dict[str, Any]:
-    """Images/s of :func:`mammogan_lib.features.extract_features` on batches of ``(batch, R, R)`` arrays in
-    [-1, 1], as 05_metrics and 06_svm call it: the resize to 224 px (ResNet50) or 299 px (Inception), the
-    three channels and the network's forward pass, in inference mode on the CPU.
+    """Images/s of :func:`mammogan_lib.evaluate.features.extract_features` on batches of ``(batch, R, R)``
+    arrays in [-1, 1], as 05_metrics and 06_svm call it: the resize to 224 px (ResNet50) or 299 px
+    (Inception), the three channels and the network's forward pass, in inference mode on the CPU.
     """
-    from mammogan_lib.features import extract_features
-    from mammogan_lib.frameworks import import_torch_side
+    from mammogan_lib.core.frameworks import import_torch_side
+    from mammogan_lib.evaluate.features import extract_features
 
     torch, _ = import_torch_side()
     loaded = load_feature_network(network)

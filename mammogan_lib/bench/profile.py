@@ -10,7 +10,7 @@ import numpy as np
 
 from mammogan_lib.bench.classic import build_classic_loop
 from mammogan_lib.bench.measure import bench_settings, random_images
-from mammogan_lib.timing import time_calls
+from mammogan_lib.core.timing import time_calls
 
 # --- profile ----------------------------------------------------------------------------------------------
 
@@ -72,7 +72,7 @@ def profile_step(
     """
     import tensorflow as tf
 
-    from mammogan_lib.training import build_trainer
+    from mammogan_lib.gan.trainers import build_trainer
 
     images = random_images(2 * batch_size, resolution, 0)
     if kind == "reference":

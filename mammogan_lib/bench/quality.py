@@ -40,10 +40,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mammogan_lib import config, failures, files, pipeline, plots, preprocess, provenance, terminal
-from mammogan_lib.classify import mean_interval
-from mammogan_lib.generate import load_generated
-from mammogan_lib.runs import RunPaths
+from mammogan_lib import pipeline
+from mammogan_lib.core import config, failures, files, plots, terminal
+from mammogan_lib.core.run_paths import RunPaths
+from mammogan_lib.data import preprocess
+from mammogan_lib.evaluate.classify import mean_interval
+from mammogan_lib.gan.generate import load_generated
+from mammogan_lib.pipeline import provenance
 
 BASE_FILES = (
     config.CHECKOUT_ROOT / "params" / "base.yaml",

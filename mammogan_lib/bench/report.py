@@ -273,7 +273,7 @@ def run_benchmark(
     ``partial(report)`` is given the report so far after each measurement, with ``"complete": False``
     (``main`` writes it, so that a run stopped after an hour keeps what it measured).
     """
-    from mammogan_lib.provenance import git_state, hardware, package_versions
+    from mammogan_lib.pipeline.provenance import git_state, hardware, package_versions
 
     machine = hardware()
     report: dict[str, Any] = {
