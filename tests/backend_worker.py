@@ -140,8 +140,8 @@ def step_task() -> dict[str, np.ndarray]:
             given = pickle.loads((case_dir / "draws.pkl").read_bytes())
             module = sys.modules[f"mammogan_lib.gan.backends.{BACKEND}_step"]
             # the step's draws: TensorFlow's (its SeedGenerators' states: unused, dropout is 0)
-            module.host_draws = lambda *args, given=given, **options: dataclasses.replace(
-                given, seed_states=np.zeros((args[5], 2))
+            module.step_draws = lambda trainer, step, batch, count, given=given: dataclasses.replace(
+                given, seed_states=np.zeros((count, 2))
             )
         before = [w for model in trainer.models.values() for w in numpy_of(model.weights)]
         step_losses = trainer.train_step(np.arange(BATCH))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from mammogan_lib.core.config import parse_policy
 from mammogan_lib.core.frameworks import import_keras, selected_backend
 from mammogan_lib.gan.augment import augment_draws
 
@@ -159,6 +160,24 @@ def host_draws(
         augment_draws(augment_names, batch, image_size, augment_real),
         augment_draws(augment_names, batch, image_size, augment_fake),
         states.integers(0, 4, batch).astype(np.int32) if quadrants else None,
+    )
+
+
+def step_draws(trainer: Any, step: int, batch: int, seed_state_count: int) -> HostDraws:
+    """:func:`host_draws` of a jax or torch trainer's ``step``, for ``batch`` images and its models'
+    ``seed_state_count`` SeedGenerators."""
+    settings = trainer.settings
+    priors = trainer.class_labels.priors if trainer.class_labels is not None else None
+    return host_draws(
+        settings.seed,
+        step,
+        batch,
+        settings.latent_dim,
+        priors,
+        seed_state_count,
+        parse_policy(settings.augment_policy),
+        tuple(int(side) for side in trainer.images.shape[1:3]),
+        quadrants=settings.architecture == "fastgan",
     )
 
 

@@ -27,7 +27,7 @@ from mammogan_lib.gan.models.common import with_class
 from mammogan_lib.gan.models.discriminator import with_logits
 from mammogan_lib.gan.models.fastgan import logits_model, reconstruction_size
 from mammogan_lib.gan.models.layers import quadrant_of
-from mammogan_lib.gan.seeding import assign_seed_states, host_draws, seed_states
+from mammogan_lib.gan.seeding import assign_seed_states, seed_states, step_draws
 
 
 def make_jax_step(trainer: Any) -> Any:
@@ -45,9 +45,7 @@ def make_jax_step(trainer: Any) -> Any:
     g_opt, d_opt = trainer.g_optimizer, trainer.d_optimizer
     states = seed_states(generator) + seed_states(discriminator)
     names = parse_policy(settings.augment_policy)
-    size = tuple(int(side) for side in trainer.images.shape[1:3])
     conditional = trainer.class_labels is not None
-    priors = trainer.class_labels.priors if conditional else None
     r1_gamma, lecam_weight = settings.r1_gamma, settings.lecam_weight
     variable_groups = (
         generator.trainable_variables,
@@ -169,17 +167,7 @@ def make_jax_step(trainer: Any) -> Any:
     labels = trainer.labels if conditional else jnp.zeros((0,), jnp.int32)
 
     def step(indices: np.ndarray, step_number: int) -> Any:
-        draws = host_draws(
-            settings.seed,
-            step_number,
-            len(indices),
-            settings.latent_dim,
-            priors,
-            len(states),
-            names,
-            size,
-            quadrants=fastgan,
-        )
+        draws = step_draws(trainer, step_number, len(indices), len(states))
         assign_seed_states(states, draws.seed_states)
         current = [[v.value for v in group] for group in variable_groups]
         new_values, anchors, values = compiled(

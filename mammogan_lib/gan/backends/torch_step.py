@@ -21,7 +21,7 @@ from mammogan_lib.gan.models.common import with_class
 from mammogan_lib.gan.models.discriminator import with_logits
 from mammogan_lib.gan.models.fastgan import logits_model, reconstruction_size
 from mammogan_lib.gan.models.layers import quadrant_of
-from mammogan_lib.gan.seeding import assign_seed_states, host_draws, seed_states
+from mammogan_lib.gan.seeding import assign_seed_states, seed_states, step_draws
 
 
 def make_torch_step(trainer: Any) -> Any:
@@ -40,9 +40,7 @@ def make_torch_step(trainer: Any) -> Any:
     g_variables, d_variables = generator.trainable_variables, discriminator.trainable_variables
     states = seed_states(generator) + seed_states(discriminator)
     names = parse_policy(settings.augment_policy)
-    size = tuple(int(side) for side in trainer.images.shape[1:3])
     conditional = trainer.class_labels is not None
-    priors = trainer.class_labels.priors if conditional else None
     r1_gamma, lecam_weight, anchors = settings.r1_gamma, settings.lecam_weight, trainer.lecam_anchors
 
     def judgement_of(real_seen: Any, fake_seen: Any, real_classes: Any, fake_classes: Any) -> Judgement:
@@ -69,17 +67,7 @@ def make_torch_step(trainer: Any) -> Any:
         return Judgement(d_real, d_fake, real_logits, fake_logits, rebuilt=[whole, part], targets=targets)
 
     def step(indices: np.ndarray, step_number: int) -> Any:
-        draws = host_draws(
-            settings.seed,
-            step_number,
-            len(indices),
-            settings.latent_dim,
-            priors,
-            len(states),
-            names,
-            size,
-            quadrants=fastgan,
-        )
+        draws = step_draws(trainer, step_number, len(indices), len(states))
         assign_seed_states(states, draws.seed_states)
         rows = torch.as_tensor(np.asarray(indices, np.int64), device=trainer.images.device)
         real = trainer.images[rows]  # (B, R, R, 1)
