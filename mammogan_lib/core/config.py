@@ -557,7 +557,7 @@ class TrainConfig(StageConfig):
         "baseline",
         (
             "baseline (exp3) | deep (exp1, deeper generator) | stylegan (exp2, StyleGAN-like) | "
-            "fastgan (exp7, FastGAN-style; tensorflow backend)"
+            "fastgan (exp7, FastGAN-style)"
         ),
         choices=ARCHITECTURE_NAMES,
         section="03_train_gan: the experiment (defaults: exp3, the thesis's best; thesis 3.3-3.5)",
