@@ -1,8 +1,9 @@
 """Shared test setup.
 
-pytest runs every test in one process, and importing torchvision after tensorflow segfaults here (triton;
-see mammogan_lib/core/frameworks.py). Import the torch side first, once, before any test module can import
-tensorflow. tests/test_frameworks.py keeps the dangerous order covered in a subprocess.
+Each pytest process runs many tests (make test starts one per core), and importing torchvision after
+tensorflow segfaults here (triton; see mammogan_lib/core/frameworks.py). Import the torch side first, once,
+before any test module can import tensorflow. tests/test_frameworks.py keeps the dangerous order covered in
+a subprocess.
 """
 
 import os
@@ -10,6 +11,12 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one core per worker (make test runs one worker per core): frameworks that each spread over every core
+    # would fight over them; read at import, so set before any framework loads, and inherited by the
+    # kernels and processes the tests start
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"):
+        os.environ.setdefault(variable, "1")
 
 import torchvision  # noqa: E402,F401  (import order matters, see the module docstring)
 

@@ -23,6 +23,9 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT
 
+# a fresh process per backend and task, jax's XLA compiles among them: minutes, so make test-slow
+pytestmark = pytest.mark.slow
+
 BACKENDS = ("tensorflow", "jax", "torch")
 LEARNING_RATE = 1e-4  # the trainer's default lr_g; lr_d is 1e-5
 WEIGHT_ATOL = LEARNING_RATE / 4

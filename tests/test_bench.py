@@ -271,6 +271,7 @@ def without_tensorflow(tmp_path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(stand_in.parent), "KERAS_BACKEND": "torch"}
 
 
+@pytest.mark.slow
 def test_the_benchmark_measures_the_gan_on_the_backend_it_is_given(tmp_path):
     output = tmp_path / "bench.json"
     argv = [*TINY_GAN, "--matmul-size", "128", "--skip-preprocess", "--skip-features", "--backend", "torch"]
@@ -299,6 +300,7 @@ def test_the_benchmark_measures_the_gan_on_the_backend_it_is_given(tmp_path):
     assert "training on Keras's torch backend" in done.stdout
 
 
+@pytest.mark.slow
 def test_the_gpu_check_runs_without_tensorflow_and_labels_the_t4_figures_an_estimate(tmp_path):
     output = tmp_path / "gpu"
     backends = ["torch"] + (["jax"] if importlib.util.find_spec("jax") else [])

@@ -144,7 +144,7 @@ def test_load_generator_rebuilds_the_trained_generator(tmp_path):
     assert np.array_equal(generator(z, training=False).numpy(), expected)
 
 
-@pytest.mark.parametrize("architecture", ["baseline", "stylegan"])
+@pytest.mark.parametrize("architecture", ["baseline", pytest.param("stylegan", marks=pytest.mark.slow)])
 def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and_generates(
     tmp_path, architecture
 ):
@@ -169,6 +169,7 @@ def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_a_spectrally_normalised_d_of_the_previous_format_still_resumes(tmp_path):
     settings = small_settings(tmp_path, d_spectral_norm=True)
     trainer = build_trainer(training_images(), settings)

@@ -195,6 +195,7 @@ def test_a_conditional_trainer_needs_labels_and_saves_its_classes(tmp_path):
         list(training.train(changed))
 
 
+@pytest.mark.slow
 def test_conditional_runs_resume_exactly(tmp_path):
     images, labels = training_images(), conditional_labels()
     settings = dict(conditional=True, architecture="stylegan", lecam_weight=0.1)
@@ -256,6 +257,7 @@ def test_generated_images_are_written_per_class_and_read_back_with_their_classes
     assert generate.load_generated_classes(run_dir, 2) is None
 
 
+@pytest.mark.slow
 def test_a_conditional_generator_exports_with_its_classes_and_the_cli_generates_one_class(tmp_path):
     import json
 
@@ -387,6 +389,7 @@ def test_06_can_use_the_generated_images_of_one_class():
         conditioning.generated_of_class(images, classes, "asymmetry")
 
 
+@pytest.mark.slow
 def test_the_conditional_step_compiles_with_xla(tmp_path):
     """The class draw is one XLA compiles (``stateless_categorical`` has no XLA kernel)."""
     settings = small_settings(tmp_path / "xla", epochs=1, conditional=True, jit_compile=True)

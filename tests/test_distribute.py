@@ -94,7 +94,7 @@ print(json.dumps({
 @pytest.mark.parametrize(
     ("architecture", "augment", "regularisers"),
     [
-        ("baseline", "", {}),
+        pytest.param("baseline", "", {}, marks=pytest.mark.slow),  # a fresh process with two devices
         # R1 per replica share over the replica count, LeCam's anchors from the global batch's logits
         pytest.param(
             "baseline",

@@ -26,6 +26,7 @@ def test_torch_side_after_keras_is_refused_with_a_clear_error_not_a_crash():
     assert "REFUSED: tensorflow is already imported" in done.stdout
 
 
+@pytest.mark.slow
 def test_torch_side_first_then_keras_works_in_one_process():
     done = run_python(
         "from mammogan_lib.core import frameworks\n"
@@ -73,6 +74,7 @@ def test_an_unknown_keras_backend_is_refused(monkeypatch):
         frameworks.import_keras()
 
 
+@pytest.mark.slow
 def test_the_backend_parameter_must_agree_with_the_loaded_keras_and_the_environment(monkeypatch):
     frameworks.import_keras()  # tensorflow, as conftest sets it
     with pytest.raises(RuntimeError, match="parameter 'backend' is 'jax' but Keras is already loaded on"):

@@ -124,6 +124,7 @@ def run_cli(*arguments) -> dict:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), "stderr": done.stderr}
 
 
+@pytest.mark.slow
 def test_the_exported_generator_reloads_alone_and_gives_the_trainers_images(tmp_path):
     import json
 

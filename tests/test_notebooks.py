@@ -432,6 +432,7 @@ def quiet_environment() -> dict[str, str]:
     return env | {"COLUMNS": "200"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", ["tiny"], indirect=True)  # the terminal is the same whatever the tier
 def test_in_a_terminal_the_command_shows_live_progress_no_start_up_noise_and_a_closing_summary(run, tmp_path):
     stages = "01_filter,02_preprocess,03_train_gan"

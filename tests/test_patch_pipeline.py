@@ -17,7 +17,8 @@ from mammogan_lib.core.run_paths import RunPaths
 from mammogan_lib.data import patches
 from tests.conftest import PROJECT_ROOT
 
-pytestmark = pytest.mark.notebook
+# the pipeline once more in another mode, after the six notebooks' own run in make test: make test-slow
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 PARAMS = PROJECT_ROOT / "params"
 TIERS = {
     # the tiny phantom is 256 rows tall: a 256-pixel minimum side would be the whole breast

@@ -193,7 +193,8 @@ def test_growing_carries_every_shared_layer_and_its_adam_moments_exactly(tmp_pat
     moments = {
         name: {v.name: v.numpy().copy() for v in opt.variables} for name, opt in trainer.optimizers.items()
     }
-    trainer.enter_phase(trainer.phases[1])  # the growth itself, before the next epoch's first step
+    # the growth itself, before the next epoch's first step
+    trainer.growth.enter_phase(trainer, trainer.growth.phases[1])
     assert trainer.generator.output_shape == (None, 128, 128, 1)
     for name, model in trainer.models.items():
         carried = [w for w in model.weights if w.path in before[name]]
@@ -215,7 +216,7 @@ def test_new_layers_repeat_from_the_seed_and_stage(tmp_path):
     grown = []
     for name in ("a", "b"):
         trainer = progressive_trainer(progressive_settings(tmp_path / name))
-        trainer.enter_phase(trainer.phases[1])
+        trainer.growth.enter_phase(trainer, trainer.growth.phases[1])
         grown.append(trainer.generator.get_layer("g_conv4").get_weights()[0])
     assert np.array_equal(*grown)
 
@@ -253,6 +254,7 @@ def resume_in_new_process(settings: TrainConfig, images_path: Path) -> list[int]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_kill_and_resume_mid_stage_and_mid_fade_gives_the_losses_of_an_uninterrupted_run(tmp_path):
     # 3 epochs at 64 px, then 6 at 128 px: the fade over epochs 4-6, the grown models alone over 7-9
     schedule = dict(epochs=9, progressive_epochs=[3, 6], checkpoint_every=2)
@@ -297,6 +299,7 @@ def test_kill_and_resume_mid_stage_and_mid_fade_gives_the_losses_of_an_uninterru
     ]
 
 
+@pytest.mark.slow
 def test_a_resume_with_other_stages_or_other_images_is_refused(tmp_path):
     images, short = stage_images(), dict(epochs=3, progressive_epochs=[1, 2])
     assert [

@@ -18,7 +18,8 @@ from mammogan_lib.data import imaging
 from mammogan_lib.gan import checkpoint as ckpt
 from tests.conftest import PROJECT_ROOT
 
-pytestmark = pytest.mark.notebook
+# the pipeline once more in another mode, after the six notebooks' own run in make test: make test-slow
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 PARAMS = PROJECT_ROOT / "params"
 TIERS = {
     "tiny": (
@@ -98,5 +99,5 @@ def test_at_smoke_scale_05_and_06_measure_the_grown_generator(progressive_run):
     _, paths, _, _ = progressive_run
     results = files.read_json(paths.metrics)
     assert results["epoch"] == files.read_json(paths.train_summary)["epoch"]
-    assert any(key.startswith("fid") for key in results["headline"])
+    assert results["headline"]["fd_effnet_lite0"] > 0 and results["headline"]["n_generated"] > 0
     assert files.read_json(paths.svm)

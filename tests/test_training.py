@@ -195,6 +195,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
             assert np.array_equal(a.numpy(), b.numpy()), a.path
 
 
+@pytest.mark.slow
 def test_the_time_budget_stops_with_a_checkpoint_and_the_next_session_finishes_the_same_run(
     tmp_path, monkeypatch
 ):
@@ -223,6 +224,7 @@ def test_the_time_budget_stops_with_a_checkpoint_and_the_next_session_finishes_t
     assert np.array_equal(read_losses(whole.run_dir).to_numpy(), read_losses(run_dir).to_numpy())
 
 
+@pytest.mark.slow
 def test_train_minutes_count_training_time_over_sessions_and_end_the_run_with_a_checkpoint(
     tmp_path, monkeypatch
 ):
@@ -314,6 +316,7 @@ def test_auto_on_an_avx2_cpu_is_float32_without_calibrating(tmp_path, monkeypatc
     assert trainer.params()["precision"] == "auto" and trainer.params()["dtype_policy"] == "float32"
 
 
+@pytest.mark.slow
 def test_auto_on_a_native_bfloat16_cpu_calibrates_and_changes_nothing_but_the_policy(tmp_path, monkeypatch):
     as_if_on(monkeypatch, NATIVE_BF16)
     auto = build_trainer(training_images(), small_settings(tmp_path, precision="auto"))
@@ -332,6 +335,7 @@ def test_auto_on_a_native_bfloat16_cpu_calibrates_and_changes_nothing_but_the_po
     assert auto.train_step(np.arange(BATCH)) == explicit.train_step(np.arange(BATCH))
 
 
+@pytest.mark.slow
 def test_auto_keeps_the_policy_of_the_checkpoint_it_resumes_and_restart_chooses_again(tmp_path, monkeypatch):
     first = small_settings(tmp_path, precision="mixed_bfloat16", epochs=1)
     list(train(build_trainer(training_images(), first)))
@@ -532,6 +536,7 @@ def test_spectral_norm_computes_with_each_kernel_over_its_power_iteration_singul
     assert not np.allclose(through_sigma, tape.gradient(constant_sigma, dense.layer.kernel).numpy())
 
 
+@pytest.mark.slow
 def test_regularised_runs_resume_exactly_and_old_checkpoints_resume_under_the_defaults(tmp_path):
     images = training_images()
     regularised = dict(r1_gamma=1.0, lecam_weight=0.1, d_spectral_norm=True, augment_policy="translation")
@@ -663,6 +668,7 @@ def test_the_fastgan_step_is_the_hinge_loss_plus_ds_weighted_reconstruction_of_t
     assert results[2.0]["g_loss"] == pytest.approx(results[0.0]["g_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_a_fastgan_run_with_its_average_resumes_exactly(tmp_path):
     images = training_images()
     exp7 = dict(d_spectral_norm=True, augment_policy="brightness,contrast,translation", g_ema_decay=0.99)

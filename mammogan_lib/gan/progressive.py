@@ -43,7 +43,7 @@ import numpy as np
 
 from mammogan_lib.core.frameworks import import_keras
 from mammogan_lib.data import conditioning, preprocess
-from mammogan_lib.gan import backends, distribute
+from mammogan_lib.gan import distribute
 from mammogan_lib.gan.precision import dtype_policy
 from mammogan_lib.gan.schedule import (
     Phase,
@@ -148,42 +148,33 @@ def carry_optimizer(source: Any, target: Any) -> int:
 # --- the trainer --------------------------------------------------------------------------------------------
 
 
-class ProgressiveTrainer(Trainer):
-    """A :class:`~mammogan_lib.gan.training.Trainer` whose models grow through the run's phases.
-
-    It trains through :func:`mammogan_lib.gan.training.train` like any trainer: :meth:`run_epoch` switches
-    phase
-    before an epoch of a new phase, every step assigns the fade weight first, and a resume builds the
-    checkpoint's phase (:meth:`prepare_resume`) before its weights are loaded.
+class ProgressiveGrowth:
+    """The :class:`~mammogan_lib.gan.training.Growth` of a progressive run: the trainer it is given to
+    (:class:`~mammogan_lib.gan.training.Trainer`, the same loop as any run) asks it to switch phase before an
+    epoch of a new phase, to set the fade weight before every step, and to build the checkpoint's phase
+    before a resume loads its weights.
     """
 
     def __init__(
         self,
         settings: Any,
         stage_images: Mapping[int, np.ndarray],
-        precision: Any,
-        strategy: Any,
         class_labels: Any = None,
         separate_upsampling: bool = False,
     ) -> None:
         self.phases = settings_phases(settings)
+        self.resolutions = list(settings.progressive_resolutions)
         self.stage_images = dict(stage_images)
         self.separate_upsampling = separate_upsampling
         self.phase = self.phases[0]
         self.n_classes = len(class_labels.classes) if settings.conditional and class_labels is not None else 0
-        models, optimizers = self._build_phase(self.phase, settings, precision.policy, strategy)
-        super().__init__(
-            settings,
-            models,
-            optimizers,
-            self.stage_images[self.phase.resolution],
-            precision,
-            strategy,
-            class_labels,
-        )
-        self.data_fingerprint = stages_fingerprint(self.stage_images, self.class_labels)
 
-    def _build_phase(self, phase: Phase, settings: Any, policy: str, strategy: Any) -> tuple[tuple, tuple]:
+    @property
+    def first_images(self) -> np.ndarray:
+        return self.stage_images[self.phases[0].resolution]
+
+    def build_phase(self, phase: Phase, settings: Any, policy: str, strategy: Any) -> tuple[tuple, tuple]:
+        """The models of ``phase`` (new layers from the stage's seed) and their new optimisers."""
         from mammogan_lib.gan.models.progressive import build_stage_models
 
         keras = import_keras()
@@ -206,50 +197,42 @@ class ProgressiveTrainer(Trainer):
             optimizers = built_optimizers(models, settings, policy)
         return models, optimizers
 
-    def enter_phase(self, phase: Phase) -> None:
-        """Grow (or, for a resume, jump) to ``phase``: new models and optimisers with everything shared
-        carried over, the stage's images, a new compiled step. Nothing happens if it is the current phase."""
+    def enter_phase(self, trainer: Trainer, phase: Phase) -> None:
+        """Grow (or, for a resume, jump) ``trainer`` to ``phase``: new models and optimisers with everything
+        shared carried over, the stage's images, a new compiled step. Nothing happens if it is the current
+        phase."""
         if phase == self.phase:
             return
-        models, optimizers = self._build_phase(phase, self.settings, self.dtype_policy, self.strategy)
-        for old, new in zip((self.generator, self.discriminator), models, strict=True):
+        models, optimizers = self.build_phase(phase, trainer.settings, trainer.dtype_policy, trainer.strategy)
+        for old, new in zip((trainer.generator, trainer.discriminator), models, strict=True):
             carry_weights(old, new)
-        for old, new in zip((self.g_optimizer, self.d_optimizer), optimizers, strict=True):
+        for old, new in zip((trainer.g_optimizer, trainer.d_optimizer), optimizers, strict=True):
             carry_optimizer(old, new)
-        if self.generator_ema is not None:  # the average grows too: its layers carried, new ones G's
-            average = self._averaged_copy(models[0])
-            carry_weights(self.generator_ema, average)
-            self.generator_ema = average
-        self.generator, self.discriminator = models
-        self.g_optimizer, self.d_optimizer = optimizers
-        if phase.resolution != self.phase.resolution:
-            ops = import_keras().ops
-            anchors = ops.convert_to_numpy(self.lecam_anchors)  # LeCam's anchors go on growing
-            self._place_data(self.stage_images[phase.resolution])
-            self.lecam_anchors.assign(anchors)
+        average = None
+        if trainer.generator_ema is not None:  # the average grows too: its layers carried, new ones G's
+            average = trainer.averaged_copy(models[0])
+            carry_weights(trainer.generator_ema, average)
+        images = self.stage_images[phase.resolution] if phase.resolution != self.phase.resolution else None
+        trainer.replace_models(models, optimizers, average, images)
         self.phase = phase
-        self._step_fn = backends.make_step(self)
-        self._ema_update = self._bind_average()
 
-    def assign_alpha(self, step: int) -> float:
+    def assign_alpha(self, trainer: Trainer, step: int) -> float:
         """Set the fade weight of the current phase's models for ``step``; return it."""
         from mammogan_lib.gan.models.progressive import fade_layers
 
-        alpha = fade_alpha(self.phase, step, self.steps_per_epoch)
-        for model in self.models.values():
+        alpha = fade_alpha(self.phase, step, trainer.steps_per_epoch)
+        for model in trainer.models.values():
             for layer in fade_layers(model):
                 layer.alpha.assign(alpha)
         return alpha
 
-    def _run_step(self, indices: np.ndarray) -> Any:
-        self.assign_alpha(self.step + 1)
-        return super()._run_step(indices)
+    def before_epoch(self, trainer: Trainer, epoch: int) -> None:
+        self.enter_phase(trainer, phase_of_epoch(self.phases, epoch))
 
-    def run_epoch(self) -> np.ndarray:
-        self.enter_phase(phase_of_epoch(self.phases, self.epoch + 1))
-        return super().run_epoch()
+    def before_step(self, trainer: Trainer, step: int) -> None:
+        self.assign_alpha(trainer, step)
 
-    def prepare_resume(self, state: Mapping[str, Any]) -> None:
+    def prepare_resume(self, trainer: Trainer, state: Mapping[str, Any]) -> None:
         """Build the models of the phase a checkpoint's ``state`` was saved in (before its weights load)."""
         phase = phase_of_epoch(self.phases, int(state["epoch"]))
         saved = state.get("progressive_stage")
@@ -259,22 +242,20 @@ class ProgressiveTrainer(Trainer):
                 f"(fading {state.get('fading')}), "
                 f"but this run's schedule has stage {phase.stage} (fading {phase.fading}) there"
             )
-        self.enter_phase(phase)
+        self.enter_phase(trainer, phase)
 
-    def state(self) -> dict[str, Any]:
-        alpha = fade_alpha(self.phase, self.step, self.steps_per_epoch)
+    def state(self, trainer: Trainer) -> dict[str, Any]:
         return {
-            **super().state(),
             "progressive_stage": self.phase.stage,
             "stage_resolution": self.phase.resolution,
             "fading": self.phase.fading,
-            "fade_alpha": alpha,
+            "fade_alpha": fade_alpha(self.phase, trainer.step, trainer.steps_per_epoch),
         }
 
-    def progressive_record(self) -> dict[str, Any]:
+    def record(self) -> dict[str, Any]:
         """The run's stages for its summary: resolution, epochs and fade epochs of each, and where it is."""
         stages = []
-        for stage, resolution in enumerate(self.settings.progressive_resolutions):
+        for stage, resolution in enumerate(self.resolutions):
             phases = [p for p in self.phases if p.stage == stage]
             stages.append(
                 {
@@ -290,6 +271,9 @@ class ProgressiveTrainer(Trainer):
             "current_resolution": self.phase.resolution,
         }
 
+    def data_fingerprint(self, class_labels: Any) -> str:
+        return stages_fingerprint(self.stage_images, class_labels)
+
 
 def build_progressive_trainer(
     stage_images: Mapping[int, Any],
@@ -298,8 +282,9 @@ def build_progressive_trainer(
     separate_upsampling: bool = False,
     devices: Sequence[str] | None = None,
     class_labels: Any = None,
-) -> ProgressiveTrainer:
-    """The progressive trainer of ``settings`` (``stage_images``: resolution -> training images, checked)."""
+) -> Trainer:
+    """The trainer of a progressive run of ``settings``, its models growing through ``stage_images``
+    (resolution -> training images, checked)."""
     missing = [r for r in settings.progressive_resolutions if r not in stage_images]
     if missing:
         raise ValueError(
@@ -312,4 +297,8 @@ def build_progressive_trainer(
     if len(set(counts.values())) != 1:
         raise ValueError(f"the stages' training sets differ in size: {counts}")
     strategy = distribute.make_strategy(devices) if settings.backend == "tensorflow" else None
-    return ProgressiveTrainer(settings, checked, precision, strategy, class_labels, separate_upsampling)
+    growth = ProgressiveGrowth(settings, checked, class_labels, separate_upsampling)
+    models, optimizers = growth.build_phase(growth.phase, settings, precision.policy, strategy)
+    return Trainer(
+        settings, models, optimizers, growth.first_images, precision, strategy, class_labels, growth
+    )

@@ -1,5 +1,5 @@
 """The trainer a run's settings ask for: :class:`~mammogan_lib.gan.training.Trainer`, or with
-``progressive_resolutions`` a :class:`~mammogan_lib.gan.progressive.ProgressiveTrainer` (which extends it),
+``progressive_resolutions`` one whose models grow (:class:`~mammogan_lib.gan.progressive.ProgressiveGrowth`),
 in the precision the run trains in (:func:`choose_run_precision`: with ``precision: auto``, the policy
 :mod:`mammogan_lib.gan.precision` picks, calibrated on probe trainers of the run's own settings).
 
@@ -55,8 +55,8 @@ def build_trainer(
     one class per image, needed when ``settings.conditional``
     (:func:`mammogan_lib.data.conditioning.labelled_training_set`). ``stage_images``: with
     ``settings.progressive_resolutions``, the training images at each of them
-    (:func:`mammogan_lib.gan.progressive.stage_training_images`); the trainer is then a
-    :class:`~mammogan_lib.gan.progressive.ProgressiveTrainer`.
+    (:func:`mammogan_lib.gan.progressive.stage_training_images`); the trainer's models then grow through
+    them (:class:`~mammogan_lib.gan.progressive.ProgressiveGrowth`).
     """
     use_backend(settings.backend)
     array = check_images(images, settings.resolution)

@@ -95,11 +95,11 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -220,6 +220,56 @@ class Progress:
 # --- the trainer -----------------------------------------------------------------------------------------
 
 
+class Growth(Protocol):
+    """What a trainer whose models change during the run is given (a progressive run's
+    :class:`~mammogan_lib.gan.progressive.ProgressiveGrowth`): the trainer asks it before every epoch and
+    step, for the counters a checkpoint saves, and before a resume loads weights; it swaps the trainer's
+    models through :meth:`Trainer.replace_models`."""
+
+    def before_epoch(self, trainer: Trainer, epoch: int) -> None: ...
+
+    def before_step(self, trainer: Trainer, step: int) -> None: ...
+
+    def state(self, trainer: Trainer) -> dict[str, Any]: ...
+
+    def prepare_resume(self, trainer: Trainer, state: Mapping[str, Any]) -> None: ...
+
+    def record(self) -> dict[str, Any] | None: ...
+
+    def data_fingerprint(self, class_labels: ClassLabels | None) -> str | None: ...
+
+
+class FixedModels:
+    """The :class:`Growth` of a run whose models stay the same from first step to last: nothing to do."""
+
+    def before_epoch(self, trainer: Trainer, epoch: int) -> None:
+        pass
+
+    def before_step(self, trainer: Trainer, step: int) -> None:
+        pass
+
+    def state(self, trainer: Trainer) -> dict[str, Any]:
+        return {}
+
+    def prepare_resume(self, trainer: Trainer, state: Mapping[str, Any]) -> None:
+        pass
+
+    def record(self) -> dict[str, Any] | None:
+        return None
+
+    def data_fingerprint(self, class_labels: ClassLabels | None) -> str | None:
+        return None
+
+
+def images_fingerprint(images: np.ndarray, class_labels: ClassLabels | None) -> str:
+    """A short SHA-256 of the training images (and the class labels): what a resume must train on."""
+    data = hashlib.sha256(np.ascontiguousarray(images).tobytes())
+    if class_labels is not None:
+        data.update(json.dumps(class_labels.classes).encode())
+        data.update(np.ascontiguousarray(class_labels.labels).tobytes())
+    return data.hexdigest()[:16]
+
+
 class Trainer:
     """G, D, their optimisers, the training images (on the device) and the step/epoch counters."""
 
@@ -232,8 +282,10 @@ class Trainer:
         precision: precisions.PrecisionChoice,
         strategy: Any,
         class_labels: ClassLabels | None = None,
+        growth: Growth | None = None,
     ) -> None:
         check_class_labels(settings, class_labels, len(images))
+        self.growth = growth if growth is not None else FixedModels()
 
         self.settings = settings
         self.backend = settings.backend
@@ -245,11 +297,9 @@ class Trainer:
         self.dtype_policy = precision.policy
         self.n_images = len(images)
         self.class_labels = class_labels if settings.conditional else None
-        data = hashlib.sha256(np.ascontiguousarray(images).tobytes())
-        if self.class_labels is not None:
-            data.update(json.dumps(self.class_labels.classes).encode())
-            data.update(np.ascontiguousarray(self.class_labels.labels).tobytes())
-        self.data_fingerprint = data.hexdigest()[:16]
+        self.data_fingerprint = self.growth.data_fingerprint(self.class_labels) or images_fingerprint(
+            images, self.class_labels
+        )
         self.steps_per_epoch = resolve_steps_per_epoch(self.n_images, settings)
         self._place_data(images)
         self.step = 0
@@ -257,11 +307,11 @@ class Trainer:
         self.black_epochs: list[int] = []  # epochs of the current run of all-black sample grids
         self.budget_stop: dict[str, Any] | None = None  # set by train() when the time budget stopped it
         self.train_seconds = 0.0  # the epochs' wall time, summed over sessions up to the last checkpoint
-        self.generator_ema = self._averaged_copy(self.generator) if settings.g_ema_decay else None
+        self.generator_ema = self.averaged_copy(self.generator) if settings.g_ema_decay else None
         self._step_fn = backends.make_step(self)
         self._ema_update = self._bind_average()
 
-    def _averaged_copy(self, generator: Any) -> Any:
+    def averaged_copy(self, generator: Any) -> Any:
         """A new generator of ``generator``'s architecture holding its weights: the start of the average."""
         keras = import_keras()
         with self.strategy.scope() if self.strategy is not None else nullcontext():
@@ -298,6 +348,27 @@ class Trainer:
             self.lecam_anchors = tf.Variable(tf.zeros(2), trainable=False, name="lecam_anchors")
             if labels is not None:
                 self.labels = tf.Variable(labels, trainable=False, name="training_labels")
+
+    def replace_models(
+        self,
+        models: tuple[Any, Any],
+        optimizers: tuple[Any, Any],
+        generator_ema: Any = None,
+        images: np.ndarray | None = None,
+    ) -> None:
+        """Train ``models`` with ``optimizers`` from the next step on (their weights already set by the
+        caller), with ``generator_ema`` as G's average where there is one, and on ``images`` where given
+        (LeCam's anchors carried over): a growing run's new phase (:class:`Growth`)."""
+        self.generator, self.discriminator = models
+        self.g_optimizer, self.d_optimizer = optimizers
+        if generator_ema is not None:
+            self.generator_ema = generator_ema
+        if images is not None:
+            anchors = import_keras().ops.convert_to_numpy(self.lecam_anchors)
+            self._place_data(images)
+            self.lecam_anchors.assign(anchors)
+        self._step_fn = backends.make_step(self)
+        self._ema_update = self._bind_average()
 
     @property
     def models(self) -> dict[str, Any]:
@@ -342,17 +413,15 @@ class Trainer:
             state["lecam_anchors"] = [
                 float(v) for v in import_keras().ops.convert_to_numpy(self.lecam_anchors)
             ]
-        return state
+        return {**state, **self.growth.state(self)}
 
     def progressive_record(self) -> dict[str, Any] | None:
-        """A progressive run's stages (:class:`~mammogan_lib.gan.progressive.ProgressiveTrainer`); else
-        None."""
-        return None
+        """A growing run's stages for its summary (:meth:`Growth.record`); None for fixed models."""
+        return self.growth.record()
 
     def prepare_resume(self, state: dict[str, Any]) -> None:
-        """Make the models those a checkpoint with ``state`` was saved from, before its weights load: nothing
-        to do here; a progressive run builds the checkpoint's stage
-        (:class:`mammogan_lib.gan.progressive.ProgressiveTrainer`)."""
+        """Make the models those a checkpoint with ``state`` was saved from, before its weights load."""
+        self.growth.prepare_resume(self, state)
 
     def restore_state(self, state: dict[str, Any]) -> None:
         """Set the counters (and LeCam's anchors) a checkpoint's ``state.json`` saved."""
@@ -367,6 +436,7 @@ class Trainer:
         return dict(zip(LOSS_KEYS, (float(v) for v in values), strict=True))
 
     def _run_step(self, indices: np.ndarray) -> Any:
+        self.growth.before_step(self, self.step + 1)
         self.step += 1
         values = self._step_fn(indices, self.step)
         if self._ema_update is not None:
@@ -376,6 +446,7 @@ class Trainer:
     def run_epoch(self) -> np.ndarray:
         """Train one epoch; return its per-step losses ``(steps_per_epoch, 4)`` (columns ``LOSS_KEYS``)."""
         ops = import_keras().ops
+        self.growth.before_epoch(self, self.epoch + 1)
         order = epoch_permutation(self.settings.seed, self.epoch + 1, self.n_images)
         size = self.settings.batch_size
         results = [self._run_step(order[k * size : (k + 1) * size]) for k in range(self.steps_per_epoch)]
