@@ -183,3 +183,19 @@ def test_verbose_comes_from_the_flag_or_the_environment(monkeypatch):
             monkeypatch.setenv("VERBOSE", variable)
         assert pipeline.main([str(PROJECT_ROOT / "params" / "base.yaml"), *flags]) == 0
     assert seen == [True, True, False, False]
+
+
+def test_yaml_syntax_errors_in_files_and_overrides_exit_2_naming_each_file_line_and_column(tmp_path, capsys):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("epochs: 3\nlr_d: [0.1\nseed: 1\n")
+    missing = tmp_path / "missing.yaml"
+    status = pipeline.main([str(broken), str(missing), "--set", "epochs=[1", "--set", "seed", "--check"])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "Traceback" not in error and error.startswith("error: 4 parameter problems")
+    lines = error.splitlines()[1:]
+    assert lines[0].startswith(f"- parameter file {broken}: not valid YAML, line 3, column 5: ")
+    assert "flow sequence from line 2, column 7" in lines[0]  # where the unclosed bracket opened
+    assert lines[1] == f"- parameter file {missing} does not exist"
+    assert lines[2].startswith("- --set 'epochs=[1': the value is not valid YAML, line 1, column 3: ")
+    assert lines[3] == "- --set 'seed': expected key=value"

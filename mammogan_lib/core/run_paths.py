@@ -178,6 +178,11 @@ class RunPaths:
     def index(self) -> Path:
         return self.root / "index.html"
 
+    @property
+    def writer_lock(self) -> Path:
+        """Held by the one process writing the run (:mod:`mammogan_lib.core.run_lock`), naming it."""
+        return self.root / "writer.lock"
+
 
 # --- the checkpoints of a run folder: epoch_NNNNNN/, complete once its state file is written ------------
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from mammogan_lib.core import config, failures, files, terminal
+from mammogan_lib.core import config, failures, files, run_lock, terminal
 from mammogan_lib.core.frameworks import BACKEND_VARIABLE
 from mammogan_lib.core.run_paths import RunPaths
 from mammogan_lib.pipeline import provenance, report
@@ -62,25 +62,58 @@ class MergedParams:
     origins: dict[str, str]  # key -> the file (or '--set') that gave its final value
 
 
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML syntax error in one line: what is wrong, and where (line and column, counted from 1)."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    mark = getattr(error, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context, start = getattr(error, "context", None), getattr(error, "context_mark", None)
+    opened = (
+        f" ({context} from line {start.line + 1}, column {start.column + 1})" if context and start else ""
+    )
+    return f"{where}{problem}{opened}"
+
+
 def load_params(files: Sequence[Path], overrides: Sequence[str] = ()) -> MergedParams:
-    """Merge YAML files in order (shallow, later wins), then ``key=value`` overrides parsed as YAML."""
+    """Merge YAML files in order (shallow, later wins), then ``key=value`` overrides parsed as YAML. A
+    missing file, a YAML syntax error (file, line, column) and a malformed override are each a
+    :class:`~mammogan_lib.core.config.ParameterError`, all of them in one."""
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
+    errors: list[config.ParameterError] = []
     for path in files:
         path = Path(path)
         if not path.is_file():
-            raise config.ParameterError(f"parameter file {path} does not exist")
-        loaded = yaml.safe_load(path.read_text()) or {}
+            errors.append(config.ParameterError(f"parameter file {path} does not exist"))
+            continue
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            errors.append(
+                config.ParameterError(f"parameter file {path}: not valid YAML, {yaml_problem(error)}")
+            )
+            continue
         if not isinstance(loaded, dict):
-            raise config.ParameterError(f"parameter file {path}: expected a mapping of key: value")
+            errors.append(config.ParameterError(f"parameter file {path}: expected a mapping of key: value"))
+            continue
         values.update(loaded)
         origins.update(dict.fromkeys(loaded, str(path)))
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise config.ParameterError(f"--set {item!r}: expected key=value")
-        values[key] = yaml.safe_load(raw) if raw else ""
+            errors.append(config.ParameterError(f"--set {item!r}: expected key=value"))
+            continue
+        try:
+            values[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError as error:
+            errors.append(
+                config.ParameterError(
+                    f"--set {item!r}: the value is not valid YAML, {yaml_problem(error)}", key
+                )
+            )
+            continue
         origins[key] = "--set"
+    config.raise_all(errors)
     return MergedParams(values, origins)
 
 
@@ -242,9 +275,24 @@ def run_pipeline(
 
     ``shown`` (a :class:`terminal.Terminal`) shows each running stage's progress and filters its kernel's
     output; ``log`` receives the pipeline's own lines (default: the terminal's, else print). ``record``
-    is filled as stages end, so that a caller still has it when a stage fails."""
+    is filled as stages end, so that a caller still has it when a stage fails. The run folder is held for
+    the whole run (:mod:`mammogan_lib.core.run_lock`): while another run writes there, this one is refused
+    at once (:class:`~mammogan_lib.core.run_lock.RunFolderBusy`)."""
     check_params(merged)
     cwd = Path(cwd or Path.cwd())
+    with run_lock.hold(run_dir_of(merged, cwd)):
+        return _run_stages(merged, stages, force, cwd, log, shown, record)
+
+
+def _run_stages(
+    merged: MergedParams,
+    stages: Sequence[str],
+    force: bool,
+    cwd: Path,
+    log: Callable[[str], None] | None,
+    shown: terminal.Terminal | None,
+    record: RunRecord | None,
+) -> dict[str, str]:
     log = log or (shown.line if shown else print)
     run_dir = run_dir_of(merged, cwd)
     paths = RunPaths(run_dir)
@@ -333,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = None
     try:
         run_pipeline(merged, stages, force=args.force, shown=shown, record=record)
-    except config.ParameterError as error:
+    except (config.ParameterError, run_lock.RunFolderBusy) as error:  # refused before any stage ran
         print(f"error: {error}", file=sys.stderr)
         return 2
     except failures.StageFailed as error:
