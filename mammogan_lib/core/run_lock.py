@@ -45,8 +45,9 @@ class RunFolderBusy(RuntimeError):
         )
 
 
-def _held_by_parent(run_dir: Path) -> bool:
-    return str(run_dir) in os.environ.get(HELD_VARIABLE, "").split(os.pathsep)
+def _already_held(run_dir: Path) -> bool:
+    """Whether this process (:func:`hold_while_running`) or a parent (:func:`hold`, inherited) holds it."""
+    return run_dir in _held_for_process or str(run_dir) in os.environ.get(HELD_VARIABLE, "").split(os.pathsep)
 
 
 def _take(run_dir: Path) -> IO[str]:
@@ -81,7 +82,7 @@ def hold(run_dir: Path | str) -> Iterator[None]:
     """Hold ``run_dir``'s lock for the ``with`` block (nothing to take where a parent process holds it);
     processes started inside it inherit that it is held."""
     run_dir = Path(run_dir).resolve()
-    if _held_by_parent(run_dir) or run_dir in _held_for_process:
+    if _already_held(run_dir):
         yield
         return
     handle = _take(run_dir)
@@ -101,6 +102,6 @@ def hold_while_running(run_dir: Path | str) -> None:
     """Hold ``run_dir``'s lock until this process ends (a notebook's kernel); nothing to take where a parent
     process (the pipeline) holds it or this process already does."""
     run_dir = Path(run_dir).resolve()
-    if _held_by_parent(run_dir) or run_dir in _held_for_process:
+    if _already_held(run_dir):
         return
     _held_for_process[run_dir] = _take(run_dir)
