@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +21,8 @@ from mammogan_lib.gan import checkpoint as ckpt  # noqa: E402
 from mammogan_lib.gan.models import build_discriminator  # noqa: E402
 from mammogan_lib.gan.trainers import build_trainer  # noqa: E402
 from mammogan_lib.gan.training import IncompatibleCheckpoint, latent_batch, train  # noqa: E402
+from tests.test_training import as_written_by_format, training_images  # noqa: E402
 from tests.test_training import small_settings as two_epoch_settings  # noqa: E402
-from tests.test_training import training_images  # noqa: E402
 
 # keras 3.15's own save_weights calls np.array(variable); numpy 2 warns about its __array__ signature
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
@@ -158,8 +162,7 @@ def test_a_format_1_checkpoint_with_separate_upsampling_layers_still_resumes_and
     old_form = build_generator(architecture, 64, 16, 0.125, separate_upsampling=True)
     old_form.set_weights(trainer.generator.get_weights())
     old_form.save_weights(str(latest / "generator.weights.h5"))
-    state = json.loads((latest / ckpt.STATE_FILE).read_text())
-    (latest / ckpt.STATE_FILE).write_text(json.dumps({**state, "format_version": 1}))
+    as_written_by_format(latest, 1)
     with pytest.raises(ValueError):  # Keras alone cannot read it into the one-layer generator
         build_generator(architecture, 64, 16, 0.125).load_weights(str(latest / "generator.weights.h5"))
 
@@ -183,8 +186,7 @@ def test_a_spectrally_normalised_d_of_the_previous_format_still_resumes(tmp_path
     for variable in old_form.weights:
         variable.assign(trained[variable.path])
     old_form.save_weights(str(latest / "discriminator.weights.h5"))
-    state = json.loads((latest / ckpt.STATE_FILE).read_text())
-    (latest / ckpt.STATE_FILE).write_text(json.dumps({**state, "format_version": 2}))
+    as_written_by_format(latest, 2)
     fresh = build_discriminator("baseline", 64, width=0.125, spectral_norm=True)
     with pytest.raises(ValueError):  # Keras alone cannot read it into the new layers
         fresh.load_weights(str(latest / "discriminator.weights.h5"))
@@ -242,3 +244,123 @@ def test_every_training_parameter_is_either_compared_on_resume_or_allowed_to_cha
         "data_fingerprint",
         "classes",
     }
+
+
+# --- checkpoints that prove themselves ------------------------------------------------------------------
+
+
+def damage(checkpoint_dir: Path, how: str) -> str:
+    """Damage one file of a checkpoint as disks, copies and hands do; return the file's name."""
+    if how == "truncated weights":
+        path = checkpoint_dir / "generator.weights.h5"
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "changed bytes in the weights":  # the same size: only the hash can tell
+        path = checkpoint_dir / "generator.weights.h5"
+        data = bytearray(path.read_bytes())
+        middle, length = len(data) // 2, min(20_000, len(data) // 4)
+        data[middle : middle + length] = np.random.default_rng(0).bytes(length)
+        path.write_bytes(bytes(data))
+    elif how == "garbage optimiser":
+        path = checkpoint_dir / "g_optimizer.npz"
+        path.write_bytes(b"not an archive at all")
+    elif how == "truncated state":
+        path = checkpoint_dir / ckpt.STATE_FILE
+        path.write_text(path.read_text()[:20])
+    elif how == "manifest removed":
+        path = checkpoint_dir / ckpt.MANIFEST_FILE
+        path.unlink()
+    else:
+        raise ValueError(how)
+    return path.name
+
+
+@pytest.fixture(scope="module")
+def two_checkpoints(tmp_path_factory):
+    """A two-epoch run with a checkpoint after each epoch, its losses and its final weights."""
+    run_dir = tmp_path_factory.mktemp("two_checkpoints")
+    trainer = build_trainer(training_images(), small_settings(run_dir, epochs=2))
+    list(train(trainer))
+    weights = {name: [w.numpy() for w in model.weights] for name, model in trainer.models.items()}
+    return run_dir, (run_dir / "losses.csv").read_text(), weights
+
+
+def test_the_manifest_lists_every_file_with_its_size_and_sha256(two_checkpoints):
+    run_dir, _, _ = two_checkpoints
+    latest = ckpt.latest_checkpoint(run_dir)
+    manifest = json.loads((latest / ckpt.MANIFEST_FILE).read_text())["files"]
+    on_disk = sorted(p.name for p in latest.iterdir() if p.name != ckpt.MANIFEST_FILE)
+    assert sorted(manifest) == on_disk and ckpt.STATE_FILE in manifest
+    state = latest / ckpt.STATE_FILE
+    assert manifest[ckpt.STATE_FILE] == {
+        "bytes": state.stat().st_size,
+        "sha256": hashlib.sha256(state.read_bytes()).hexdigest(),
+    }
+    assert ckpt.checkpoint_problems(latest) == [] and ckpt.verify_checkpoint(latest) == latest
+
+
+@pytest.mark.parametrize(
+    ("how", "problem"),
+    [
+        ("truncated weights", r"generator\.weights\.h5 has [\d,]+ bytes, its manifest says [\d,]+"),
+        (
+            "changed bytes in the weights",
+            r"generator\.weights\.h5's bytes differ from its manifest's SHA",
+        ),
+        ("garbage optimiser", r"g_optimizer\.npz has 21 bytes"),
+        ("truncated state", r"state\.json has 20 bytes"),
+        ("manifest removed", r"manifest\.json is missing"),
+    ],
+)
+def test_a_damaged_checkpoint_is_named_with_its_file_and_set_aside_not_deleted(
+    two_checkpoints, tmp_path, capsys, how, problem
+):
+    source, _, _ = two_checkpoints
+    run_dir = tmp_path / "run"
+    shutil.copytree(source, run_dir)
+    newest, previous = (ckpt.checkpoints_dir(run_dir) / name for name in ("epoch_000002", "epoch_000001"))
+    damage(newest, how)
+    with pytest.raises(ckpt.DamagedCheckpoint, match=problem):
+        ckpt.load_generator(newest)  # what 04 and the export load
+    assert ckpt.newest_good_checkpoint(run_dir) == previous
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert (
+        len(warning) == 1
+        and re.search(problem, warning[0])
+        and "set aside as epoch_000002.damaged-" in warning[0]
+    )
+    (aside,) = ckpt.checkpoints_dir(run_dir).glob("epoch_000002.damaged-*")
+    written = {p.name for p in (ckpt.checkpoints_dir(source) / "epoch_000002").iterdir()}
+    assert {p.name for p in aside.iterdir()} == written - (
+        {ckpt.MANIFEST_FILE} if how == "manifest removed" else set()
+    )
+    assert ckpt.list_checkpoints(run_dir) == [previous] and not newest.exists()
+    assert ckpt.checkpoint_problems(aside)  # kept as it was found, for whoever wants to look
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "changed bytes in the weights",
+        pytest.param("an unreadable checkpoint of the format before manifests", marks=pytest.mark.slow),
+    ],
+)
+def test_a_run_whose_newest_checkpoint_is_damaged_resumes_exactly_from_the_one_before(
+    two_checkpoints, tmp_path, capsys, how
+):
+    source, losses, weights = two_checkpoints
+    run_dir = tmp_path / "run"
+    shutil.copytree(source, run_dir)
+    newest = ckpt.checkpoints_dir(run_dir) / "epoch_000002"
+    if how == "changed bytes in the weights":
+        damage(newest, how)
+    else:  # nothing to verify it against: it fails while loading, and is set aside all the same
+        as_written_by_format(newest, 3)
+        damage(newest, "truncated weights")
+    resumed = build_trainer(training_images(), small_settings(run_dir, epochs=2))
+    assert [p.epoch for p in train(resumed)] == [2]  # epoch 2 trained again from epoch 1's checkpoint
+    assert "epoch_000002" in capsys.readouterr().err
+    assert (run_dir / "losses.csv").read_text() == losses  # bit for bit, as if nothing had happened
+    for name, model in resumed.models.items():
+        for value, variable in zip(weights[name], model.weights, strict=True):
+            assert np.array_equal(value, variable.numpy()), variable.path
+    assert ckpt.checkpoint_problems(newest) == [] and len(list(newest.parent.glob("*.damaged-*"))) == 1

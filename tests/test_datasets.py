@@ -22,6 +22,7 @@ from mammogan_lib.core.vocabulary import (
     normalise_abnormality,
     normalise_finding_type,
 )
+from mammogan_lib.data import filtering
 from mammogan_lib.data.datasets import (
     CATALOGUE_COLUMNS,
     PROBLEM_COLUMNS,
@@ -532,7 +533,65 @@ def test_image_folder_missing_and_unreadable_files_are_problems(folder_root: Pat
     assert list(problems.index) == ["missing.png", "notes.txt"]
     assert problems.loc["missing.png", "row"] == 4 and problems.loc["missing.png", "source"] == "labels.csv"
     assert "does not exist" in problems.loc["missing.png", "reason"]
-    assert "OpenCV has no reader" in problems.loc["notes.txt", "reason"]
+    assert "not an image OpenCV can read" in problems.loc["notes.txt", "reason"]
+    assert problems["code"].to_dict() == {"missing.png": "image_not_found", "notes.txt": "not_an_image"}
+
+
+def test_empty_and_fake_image_files_and_files_no_row_names_are_each_told_apart(
+    folder_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (folder_root / "empty.png").write_bytes(b"")
+    (folder_root / "text.png").write_text("a text file named like an image")
+    for name in ("extra_1.png", "extra_2.png", "scans/extra_3.jpg", "scans/extra_4.tif"):
+        write_image(folder_root / name)
+    (folder_root / ".thumbnails").mkdir()
+    write_image(folder_root / ".thumbnails" / "hidden.png")  # a hidden folder is not the dataset's
+    table = pd.read_csv(folder_root / "labels.csv", dtype=str, keep_default_na=False)
+    extra = pd.DataFrame(
+        [
+            {"file": name, "pathology": "malignant", "abnormality": "mass"}
+            for name in ("empty.png", "text.png")
+        ]
+    )
+    pd.concat([table, extra]).fillna("").to_csv(folder_root / "labels.csv", index=False)
+    loaded = load_dataset(folder_root)
+    codes = loaded.problems.groupby("code")["path"].apply(list).to_dict()
+    assert codes == {
+        "image_not_found": ["missing.png"],
+        "empty_file": ["empty.png"],
+        "not_an_image": ["notes.txt", "text.png"],
+        "unlisted_file": [
+            str(folder_root.resolve() / name)
+            for name in ("extra_1.png", "extra_2.png", "scans/extra_3.jpg", "scans/extra_4.tif")
+        ],
+    }
+    warning = capsys.readouterr().err
+    assert "4 of 6 images cannot be used (image_not_found 1, empty_file 1, not_an_image 2)" in warning
+    assert (
+        "4 image files are listed by no label row and left out (extra_1.png, extra_2.png, extra_3.jpg, ...)"
+        in warning
+    )
+    # 01 rejects the same images with the same codes, and its counts add up
+    selection = filtering.Selection("any", ("any",))
+    selected = filtering.selection_mask(loaded.images, selection)
+    tasks = filtering.scoring_tasks(loaded.images, selected, 64)
+    scores = [filtering.check_readable(task) for task in tasks]
+    manifest = filtering.build_manifest(
+        loaded.images, selected, scores, 0.75, selection, False, loaded.problems
+    )
+    assert manifest.set_index("image_id")["reason_code"].to_dict() == {
+        "scans/a.pgm": "kept",
+        "b.png": "not_selected",  # healthy: no finding to select
+        "missing.png": "image_not_found",
+        "notes.txt": "not_an_image",
+        "empty.png": "empty_file",
+        "text.png": "not_an_image",
+    }
+    counts = filtering.step_counts(manifest)
+    rejected_for_files = sum(
+        counts[f"rejected_{code}"] for code in ("image_not_found", "empty_file", "not_an_image")
+    )
+    assert rejected_for_files == 4 == counts["images_in_dataset"] - counts["image_file_usable"]
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,7 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
         "cut": "low_shape_confidence",
         "benign": "not_selected",
         "missing": "image_not_found",
-        "zero_bytes": "unreadable",
+        "zero_bytes": "empty_file",  # found empty on reading, where the loader only looked for the file
         "all_black": "unreadable",
     }
     reasons = manifest.set_index("image_id")["reason"]
@@ -95,13 +95,16 @@ def test_manifest_gives_every_image_a_reason_and_the_counts_add_up(images):
     assert counts == {
         "images_in_dataset": 7,
         "image_file_found": 6,
-        "selected": 5,
+        "image_file_usable": 5,
+        "selected": 4,
         "readable": 3,
         "kept": 2,
         "kept_shape_not_applicable": 0,
         "rejected_image_not_found": 1,
+        "rejected_empty_file": 1,
+        "rejected_not_an_image": 0,
         "rejected_not_selected": 1,
-        "rejected_unreadable": 2,
+        "rejected_unreadable": 1,
         "rejected_low_shape_confidence": 1,
     }
 

@@ -74,6 +74,13 @@ def training_images(count: int = 32, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).uniform(-1, 1, (count, 64, 64)).astype("float32")
 
 
+def as_written_by_format(checkpoint_dir: Path, version: int) -> None:
+    """Make a checkpoint look like one of an earlier format: its version in state.json, no manifest."""
+    state = json.loads((checkpoint_dir / ckpt.STATE_FILE).read_text())
+    (checkpoint_dir / ckpt.STATE_FILE).write_text(json.dumps({**state, "format_version": version}))
+    (checkpoint_dir / ckpt.MANIFEST_FILE).unlink()
+
+
 def read_losses(run_dir) -> pd.DataFrame:
     return pd.read_csv(run_dir / "losses.csv")
 
@@ -554,6 +561,7 @@ def test_regularised_runs_resume_exactly_and_old_checkpoints_resume_under_the_de
     # a checkpoint written before the regularisers existed (params.json without them) still resumes
     list(train(build_trainer(images, small_settings(tmp_path / "old", epochs=1))))
     params_file = ckpt.latest_checkpoint(tmp_path / "old") / ckpt.PARAMS_FILE
+    as_written_by_format(params_file.parent, 3)
     params = json.loads(params_file.read_text())
     params_file.write_text(json.dumps({k: v for k, v in params.items() if k not in regularised}))
     assert [p.epoch for p in train(build_trainer(images, small_settings(tmp_path / "old")))] == [2]

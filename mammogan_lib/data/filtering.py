@@ -28,11 +28,17 @@ import pandas as pd
 from mammogan_lib.core.vocabulary import ANY_FINDING_TYPE, ANY_PATHOLOGY, NOT_GIVEN
 from mammogan_lib.data import breast, imaging
 from mammogan_lib.data.conditioning import SELECTED_TYPES_COLUMN, join_types
-from mammogan_lib.data.datasets import roi
-from mammogan_lib.data.datasets.catalogue import types_label
+from mammogan_lib.data.datasets import folder, roi
+from mammogan_lib.data.datasets.catalogue import FILE_PROBLEM_CODES, file_problems, types_label
 from mammogan_lib.data.datasets.label_basis import BIRADS_ONLY
 
-REASON_CODES = ("kept", "image_not_found", "not_selected", "unreadable", "low_shape_confidence")
+REASON_CODES = (
+    "kept",
+    *FILE_PROBLEM_CODES,  # image_not_found, empty_file, not_an_image: found by the dataset's loader
+    "not_selected",
+    "unreadable",
+    "low_shape_confidence",
+)
 SCORE_COLUMNS = ("shape_confidence", "closure", "solidity", "dominance", "area", "chest_wall_side")
 SCORED = "scored"
 SHAPE_NOT_APPLICABLE = "not applicable (pre-cut crops)"
@@ -51,6 +57,13 @@ class ImageScore:
     area: float = float("nan")
     chest_wall_side: str = ""
     error: str = ""
+    error_code: str = ""  # 'unreadable', or the file's problem (empty_file, not_an_image, image_not_found)
+
+
+def read_failure(image_id: str, path: Path, error: Exception) -> ImageScore:
+    """The score of an image that could not be read: the error, coded by what is wrong with the file."""
+    code, _ = folder.file_problem(path)
+    return ImageScore(image_id, error=str(error), error_code=code or "unreadable")
 
 
 def scores_shape(layout: str) -> bool:
@@ -69,7 +82,7 @@ def check_readable(task: tuple[str, str, int]) -> ImageScore:
     try:
         imaging.read_grayscale(Path(path), max_height=score_height)
     except imaging.ImageReadError as error:
-        return ImageScore(image_id, error=str(error))
+        return read_failure(image_id, Path(path), error)
     return ImageScore(image_id)
 
 
@@ -79,7 +92,7 @@ def score_image(task: tuple[str, str, int]) -> ImageScore:
     try:
         loaded = imaging.read_grayscale(Path(path), max_height=score_height)
     except imaging.ImageReadError as error:
-        return ImageScore(image_id, error=str(error))
+        return read_failure(image_id, Path(path), error)
     segmentation = breast.segment_breast(loaded.pixels)
     shape = breast.shape_confidence(segmentation)
     return ImageScore(
@@ -230,6 +243,7 @@ def build_manifest(
     threshold: float,
     selection: Selection,
     shape_scored: bool = True,
+    problems: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per catalogue image: its catalogue columns, shape scores, ``shape_scoring`` (:data:`SCORED`,
     :data:`SHAPE_NOT_APPLICABLE` for the read crops of a layout whose shape is not scored, '' where no image
@@ -237,32 +251,43 @@ def build_manifest(
     selected), ``kept``, ``reason_code``, ``reason`` (``selected`` is :func:`selection_mask` of
     ``selection``; ``shape_scored`` is :func:`scores_shape` of the layout)."""
     score_table = pd.DataFrame(
-        [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error"]
+        [dataclasses.asdict(s) for s in scores], columns=["image_id", *SCORE_COLUMNS, "error", "error_code"]
     )
     manifest = images.merge(score_table, on="image_id", how="left")
     manifest["chest_wall_side"] = manifest["chest_wall_side"].fillna("")
     manifest["error"] = manifest["error"].fillna("")
+    manifest["error_code"] = manifest["error_code"].fillna("")
     manifest["selected"] = selected.to_numpy()
     # what conditional training labels each image with (mammogan_lib.data.conditioning)
     manifest[SELECTED_TYPES_COLUMN] = [
         join_types(wanted_types(row, selection)) if row["selected"] else "" for _, row in manifest.iterrows()
     ]
-    decisions = [_reason(row, threshold, selection, shape_scored) for _, row in manifest.iterrows()]
+    unusable = file_problems(problems) if problems is not None else {}
+    decisions = [_reason(row, threshold, selection, shape_scored, unusable) for _, row in manifest.iterrows()]
     manifest["reason_code"] = [code for code, _ in decisions]
     manifest["reason"] = [reason for _, reason in decisions]
     manifest["kept"] = manifest["reason_code"] == "kept"
     read = manifest["reason_code"].isin(["kept", "low_shape_confidence"])
     manifest["shape_scoring"] = np.where(read, SCORED if shape_scored else SHAPE_NOT_APPLICABLE, "")
-    return manifest.drop(columns=["error"])
+    return manifest.drop(columns=["error", "error_code"])
 
 
-def _reason(row: pd.Series, threshold: float, selection: Selection, shape_scored: bool) -> tuple[str, str]:
+def _reason(
+    row: pd.Series,
+    threshold: float,
+    selection: Selection,
+    shape_scored: bool,
+    unusable: dict[str, tuple[str, str]],
+) -> tuple[str, str]:
     if not row["image_path"]:
-        return "image_not_found", "no image file found for this image (see problems.csv)"
+        code, reason = unusable.get(
+            row["image_id"], ("image_not_found", "no image file found for this image")
+        )
+        return code, f"{reason} (see problems.csv)"
     if not row["selected"]:
         return "not_selected", not_selected_reason(row, selection)
     if row["error"]:
-        return "unreadable", row["error"]
+        return row["error_code"] or "unreadable", row["error"]
     if not shape_scored:
         return "kept", f"kept without a shape score: shape confidence {SHAPE_NOT_APPLICABLE}"
     score = row["shape_confidence"]
@@ -277,11 +302,13 @@ def step_counts(manifest: pd.DataFrame) -> dict[str, int]:
     codes = manifest["reason_code"].value_counts()
     total = len(manifest)
     found = total - int(codes.get("image_not_found", 0))
-    selected = found - int(codes.get("not_selected", 0))
+    usable = found - int(codes.get("empty_file", 0)) - int(codes.get("not_an_image", 0))
+    selected = usable - int(codes.get("not_selected", 0))
     readable = selected - int(codes.get("unreadable", 0))
     counts = {
         "images_in_dataset": total,
         "image_file_found": found,
+        "image_file_usable": usable,
         "selected": selected,
         "readable": readable,
         "kept": int(codes.get("kept", 0)),

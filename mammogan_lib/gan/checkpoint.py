@@ -8,27 +8,34 @@ One checkpoint is one folder ``<run_dir>/checkpoints/epoch_000100/`` (the epoch 
                                 generates: :func:`load_generator`)
     g_optimizer.npz             every variable of G's optimiser, in order: iterations, learning rate,
     d_optimizer.npz             Adam moments (and a LossScaleOptimizer's scale and counter, for float16)
-    state.json                  epoch, step and the trainer's other counters (written last)
+    state.json                  epoch, step and the trainer's other counters
     params.json                 the parameters the run was started with
+    manifest.json               each file's size and SHA-256 (written last)
 
-A resume is exact because nothing else carries state between steps: the training step draws all its
-randomness statelessly from ``(seed, step)`` and re-seeds the models' Keras ``SeedGenerator`` s (Dropout,
-noise) from it at every step (see :mod:`mammogan_lib.gan.training`). Keras does not save a SeedGenerator's
-state
-in ``.weights.h5`` files (verified with keras 3.15: a reloaded Dropout gets a fresh random seed), which is
-why the training step does not rely on it.
+A resume is exact because nothing else carries state between steps: the training step draws all its randomness
+statelessly from ``(seed, step)`` and re-seeds the models' Keras ``SeedGenerator`` s (Dropout, noise) from it
+at every step (see :mod:`mammogan_lib.gan.training`). Keras does not save a SeedGenerator's state in
+``.weights.h5`` files (verified with keras 3.15: a reloaded Dropout gets a fresh random seed), which is why
+the training step does not rely on it.
 
 Atomicity: a checkpoint is written into ``epoch_000100.tmp-<pid>/`` and renamed to its final name with
-``os.replace`` only when complete. :func:`list_checkpoints` only accepts ``epoch_<digits>`` folders holding a
-``state.json``, so a write killed half-way leaves a ``.tmp-`` folder that is ignored and deleted on the next
-save. Retention (:func:`apply_retention`) keeps the last ``keep_last`` checkpoints plus those whose epoch
-falls in ``keep_epochs``.
+``os.replace`` only when complete (its manifest written, every file flushed to disk). :func:`list_checkpoints`
+only accepts ``epoch_<digits>`` folders holding a ``state.json``, so a write killed half-way leaves a
+``.tmp-`` folder that is ignored and deleted on the next save. Retention (:func:`apply_retention`) keeps the
+last ``keep_last`` checkpoints plus those whose epoch falls in ``keep_epochs``.
+
+Integrity: a file can still be damaged after its checkpoint was published (a disk error, a copy cut short, a
+hand edit). :func:`checkpoint_problems` compares every file with the manifest; :func:`newest_good_checkpoint`
+(what a resume starts from) sets a damaged checkpoint aside, renamed ``epoch_000100.damaged-<time>`` and
+never deleted, says so in one line, and goes on to the one before: retention's ``keep_last`` is what makes
+that fallback possible. Checkpoints written before manifests existed (format 3 and older) are accepted
+unverified; one of them that cannot be read is set aside the same way by the resume.
 
 This module knows nothing of the trainer: it saves and restores named models and optimisers, so
 ``load_generator`` (used by the generate stage) only needs the saved ``params.json``.
 
-Format versions (``state.json``): 3 since a spectrally normalised D's layers are
-:class:`~mammogan_lib.gan.models.layers.SpectralNorm`; 2 since the generators compute each
+Format versions (``state.json``): 4 since checkpoints carry a manifest; 3 since a spectrally normalised
+D's layers are :class:`~mammogan_lib.gan.models.layers.SpectralNorm`; 2 since the generators compute each
 ``UpSampling2D -> Conv2D`` pair as one ``UpsampleConv2D`` layer; 1 before. Keras's weight files name their
 groups after layer classes, so an older file is read into a twin of the model built with the older layers
 (the same variables) and its weights copied over by path: old runs still resume and generate.
@@ -39,9 +46,11 @@ becomes the new layer's ``W``, whose own ``sigma`` is then 1 up to the power ite
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +58,7 @@ from typing import Any
 
 import numpy as np
 
+from mammogan_lib.core import progress
 from mammogan_lib.core.config import keep_range
 from mammogan_lib.core.files import write_json
 from mammogan_lib.core.frameworks import import_keras
@@ -64,16 +74,28 @@ from mammogan_lib.core.run_paths import list_checkpoints as list_checkpoints
 from mammogan_lib.gan.schedule import phase_of_epoch, settings_phases
 
 PARAMS_FILE = "params.json"
-FORMAT_VERSION = 3
+MANIFEST_FILE = "manifest.json"
+FORMAT_VERSION = 4
+MANIFEST_FORMAT = 4
+"""The first format whose checkpoints carry a manifest: from it on, a checkpoint without one is damaged."""
 SEPARATE_UPSAMPLING_FORMAT = 1
 """The last format whose generator files were written by generators with separate UpSampling2D layers."""
 KERAS_SPECTRAL_NORM_FORMAT = 2
 """The last format whose spectrally normalised D files were written with Keras's SpectralNormalization."""
 TEMPORARY_MARKER = ".tmp-"
+DAMAGED_MARKER = ".damaged-"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete or does not fit the models/optimisers it is loaded into."""
+
+
+class DamagedCheckpoint(CheckpointError):
+    """A checkpoint's files do not match its manifest, or cannot be read."""
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.path, self.problems = Path(path), list(problems)
+        super().__init__(f"checkpoint {self.path} is damaged: {'; '.join(self.problems)}")
 
 
 @dataclass(frozen=True)
@@ -106,7 +128,10 @@ def read_state(checkpoint_dir: Path | str) -> dict[str, Any]:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path.parent} is not a complete checkpoint: {path.name} is missing")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise DamagedCheckpoint(path.parent, [f"{path.name} is not valid JSON ({error})"]) from None
 
 
 # --- saving --------------------------------------------------------------------------------------------
@@ -138,6 +163,7 @@ def save_checkpoint(
         save_optimizer(optimizer, tmp / f"{name}.npz")
     write_json(tmp / PARAMS_FILE, dict(params))
     write_json(tmp / STATE_FILE, {"format_version": FORMAT_VERSION, **state, "epoch": epoch})
+    write_json(tmp / MANIFEST_FILE, {"files": _describe_files(tmp)})
     _fsync_files(tmp)
     _replace_folder(tmp, final)
     return final
@@ -161,6 +187,22 @@ def _fsync_files(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
+def _describe_files(folder: Path) -> dict[str, dict[str, Any]]:
+    return {
+        path.name: {"bytes": path.stat().st_size, "sha256": _sha256(path)}
+        for path in sorted(folder.iterdir())
+        if path.is_file() and path.name != MANIFEST_FILE
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def clean_temporary(run_dir: Path | str) -> list[Path]:
     """Delete the ``.tmp-`` folders that killed writes left in ``<run_dir>/checkpoints``; return them."""
     root = checkpoints_dir(run_dir)
@@ -180,6 +222,66 @@ def save_optimizer(optimizer: Any, path: Path) -> None:
     names = np.array([v.path for v in optimizer.variables], dtype=str)
     with open(path, "wb") as handle:
         np.savez(handle, names=names, **arrays)
+
+
+# --- verifying -----------------------------------------------------------------------------------------
+
+
+def checkpoint_problems(checkpoint_dir: Path | str) -> list[str]:
+    """What is wrong with a checkpoint's files against its manifest (each file's presence, size and SHA-256),
+    one phrase per file; empty when it is whole. A checkpoint written before manifests existed has
+    nothing to be compared with: only its ``state.json`` is read."""
+    path = Path(checkpoint_dir)
+    if not (path / MANIFEST_FILE).is_file():
+        try:
+            version = read_state(path).get("format_version", SEPARATE_UPSAMPLING_FORMAT)
+        except CheckpointError as error:
+            return getattr(error, "problems", [str(error)])
+        return [f"{MANIFEST_FILE} is missing"] if version >= MANIFEST_FORMAT else []
+    try:
+        listed = json.loads((path / MANIFEST_FILE).read_text())["files"]
+        expected = {name: (int(entry["bytes"]), str(entry["sha256"])) for name, entry in listed.items()}
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as error:
+        return [f"{MANIFEST_FILE} cannot be read ({type(error).__name__}: {error})"]
+    problems = []
+    for name, (size, digest) in expected.items():
+        file = path / name
+        if not file.is_file():
+            problems.append(f"{name} is missing")
+        elif file.stat().st_size != size:
+            problems.append(f"{name} has {file.stat().st_size:,} bytes, its manifest says {size:,}")
+        elif _sha256(file) != digest:
+            problems.append(f"{name}'s bytes differ from its manifest's SHA-256 (same size, other contents)")
+    return problems
+
+
+def verify_checkpoint(checkpoint_dir: Path | str) -> Path:
+    """``checkpoint_dir`` if its files match its manifest, else :class:`DamagedCheckpoint` naming each."""
+    problems = checkpoint_problems(checkpoint_dir)
+    if problems:
+        raise DamagedCheckpoint(Path(checkpoint_dir), problems)
+    return Path(checkpoint_dir)
+
+
+def set_aside(checkpoint_dir: Path | str, problems: Sequence[str]) -> Path:
+    """Rename a damaged checkpoint out of the resume's way (``epoch_000100.damaged-<time>``, which no listing
+    takes for a checkpoint), say so in one line, and return its new path. Nothing is deleted."""
+    path = Path(checkpoint_dir)
+    aside = path.with_name(f"{path.name}{DAMAGED_MARKER}{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    progress.warn(f"checkpoint {path} is damaged ({'; '.join(problems)}): set aside as {aside.name}")
+    return aside
+
+
+def newest_good_checkpoint(run_dir: Path | str) -> Path | None:
+    """The newest checkpoint of ``run_dir`` whose files match its manifest, or ``None``; every newer one,
+    damaged, is set aside on the way (:func:`set_aside`)."""
+    for path in reversed(list_checkpoints(run_dir)):
+        problems = checkpoint_problems(path)
+        if not problems:
+            return path
+        set_aside(path, problems)
+    return None
 
 
 # --- loading -------------------------------------------------------------------------------------------
@@ -276,9 +378,13 @@ def load_optimizer(optimizer: Any, path: Path) -> None:
         raise CheckpointError(
             "build the optimiser before loading: optimizer.build(model.trainable_variables)"
         )
-    with np.load(path, allow_pickle=False) as saved:
-        names = list(saved["names"])
-        values = [saved[f"v{index:04d}"] for index in range(len(names))]
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            names = list(saved["names"])
+            values = [saved[f"v{index:04d}"] for index in range(len(names))]
+    except (OSError, ValueError, KeyError, EOFError) as error:  # numpy's own advice here is allow_pickle
+        reason = f"{path.name} is not a readable optimiser archive ({type(error).__name__})"
+        raise DamagedCheckpoint(path.parent, [reason]) from None
     variables = optimizer.variables
     if len(values) != len(variables):
         raise CheckpointError(
@@ -308,15 +414,15 @@ def generator_weights_name(checkpoint_dir: Path | str) -> str:
 
 def load_generator(checkpoint_dir: Path | str) -> Any:
     """Rebuild the generator from a checkpoint's ``params.json`` and load its weights (float32): those of the
-    moving average of G where the run kept one (``g_ema_decay``), else G's. A checkpoint
-    of an earlier stage of a progressive run gives its stage's generator, its images upsampled to the run's
-    resolution (:mod:`mammogan_lib.gan.progressive`).
+    moving average of G where the run kept one (``g_ema_decay``), else G's, after checking the files against
+    the manifest (:class:`DamagedCheckpoint`). A checkpoint of an earlier stage of a progressive run gives
+    its stage's generator, its images upsampled to the run's resolution (:mod:`mammogan_lib.gan.progressive`).
 
     Returns a ``keras.Model``: latent ``(N, latent_dim)`` -> images ``(N, R, R, 1)`` in [-1, 1] (a
     conditional run's: ``[latent, class (N,) int32]``); call it with ``training=False`` (BatchNorm moving
     statistics).
     """
-    path = Path(checkpoint_dir)
+    path = verify_checkpoint(checkpoint_dir)
     generator = _build_saved_generator(path)
     load_model_weights(generator, path, generator_weights_name(path))
     if read_params(path).get("progressive_resolutions"):

@@ -97,8 +97,8 @@ def choose_run_precision(
     else asks :func:`mammogan_lib.gan.precision.choose_precision`, calibrating on these images and
     settings."""
     gpus, flags = precisions.gpu_devices(), precisions.cpu_flags()
-    latest = ckpt.latest_checkpoint(settings.run_dir)
-    if settings.precision == "auto" and latest is not None:
+    latest = ckpt.newest_good_checkpoint(settings.run_dir) if settings.precision == "auto" else None
+    if latest is not None:
         saved = ckpt.read_params(latest).get("dtype_policy")
         if saved:
             return precisions.resumed_choice(saved, latest, gpus, flags)

@@ -695,27 +695,36 @@ def check_compatible(current: dict[str, Any], saved: dict[str, Any], checkpoint_
 
 
 def resume(trainer: Trainer, run_dir: Path, log: LossLog) -> Path | None:
-    """Load the newest checkpoint into ``trainer`` (if any) and cut ``losses.csv`` back to its step."""
-    latest = ckpt.latest_checkpoint(run_dir)
-    if latest is None:
-        if trainer.step:
-            raise RuntimeError(
-                f"this trainer already ran {trainer.step} steps that were never checkpointed in {run_dir}; "
-                "build a new trainer"
-            )
-        log.truncate(0)
-        return None
-    check_compatible(trainer.params(), ckpt.read_params(latest), latest)
-    trainer.prepare_resume(ckpt.read_state(latest))
-    loaded = ckpt.load_checkpoint(latest, trainer.models, trainer.optimizers)
-    trainer.restore_state(loaded.state)
-    log.truncate(trainer.step)
-    return latest
+    """Load the newest good checkpoint into ``trainer`` (if any) and cut ``losses.csv`` back to its step.
+
+    Damaged checkpoints are set aside on the way (:func:`mammogan_lib.gan.checkpoint.newest_good_checkpoint`),
+    and so is one written before checkpoints had manifests whose files cannot be read: the run resumes,
+    exactly, from the one before."""
+    while (latest := ckpt.newest_good_checkpoint(run_dir)) is not None:
+        check_compatible(trainer.params(), ckpt.read_params(latest), latest)
+        trainer.prepare_resume(ckpt.read_state(latest))
+        try:
+            loaded = ckpt.load_checkpoint(latest, trainer.models, trainer.optimizers)
+        except (OSError, ValueError, ckpt.DamagedCheckpoint) as error:
+            if (latest / ckpt.MANIFEST_FILE).is_file():
+                raise  # verified files that do not load are not damage: the models do not fit them
+            ckpt.set_aside(latest, [f"{type(error).__name__}: {str(error).splitlines()[0]}"])
+            continue
+        trainer.restore_state(loaded.state)
+        log.truncate(trainer.step)
+        return latest
+    if trainer.step:
+        raise RuntimeError(
+            f"this trainer already ran {trainer.step} steps that were never checkpointed in {run_dir}; "
+            "build a new trainer"
+        )
+    log.truncate(0)
+    return None
 
 
 def _diverged(message: str, epoch: int, last_good: Path | None, log: LossLog) -> TrainingDiverged:
     where = (
-        f"the last good checkpoint is {last_good} (kept)"
+        f"the last checkpoint with finite losses and whole files is {last_good} (kept)"
         if last_good
         else "no checkpoint had been written yet"
     )

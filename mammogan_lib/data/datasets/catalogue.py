@@ -53,7 +53,16 @@ CATALOGUE_COLUMNS: tuple[str, ...] = (
     "birads",
     "label_basis",
 )
-PROBLEM_COLUMNS: tuple[str, ...] = ("source", "row", "image_id", "path", "reason")
+PROBLEM_COLUMNS: tuple[str, ...] = ("source", "row", "image_id", "path", "reason", "code")
+# Why an image's file cannot be used (the image stays in the catalogue with image_path ''): 01 rejects the
+# image with the same code.
+IMAGE_NOT_FOUND = "image_not_found"
+EMPTY_FILE = "empty_file"
+NOT_AN_IMAGE = "not_an_image"
+FILE_PROBLEM_CODES: tuple[str, ...] = (IMAGE_NOT_FOUND, EMPTY_FILE, NOT_AN_IMAGE)
+UNLISTED_FILE = "unlisted_file"  # an image file that no label row names: not in the catalogue
+CONFLICTING_LABELS = "conflicting_labels"  # findings of one image disagree; the first value is kept
+ROW_NOT_USED = "row_not_used"  # any other label row, table or file that could not be resolved
 # Image-level values every finding repeats; findings that disagree are reported as problems.
 _IMAGE_FIELDS: tuple[str, ...] = ("patient_id", "laterality", "view", "split")
 
@@ -93,6 +102,7 @@ class Problem:
     image_id: str
     path: str
     reason: str
+    code: str = ""  # one of FILE_PROBLEM_CODES, UNLISTED_FILE, CONFLICTING_LABELS, ROW_NOT_USED
 
 
 @dataclass(frozen=True)
@@ -100,8 +110,9 @@ class LoadedDataset:
     """A dataset in the standard form, whatever its layout.
 
     ``images`` has one row per full mammogram (columns :data:`CATALOGUE_COLUMNS`); an image whose file was
-    not found has ``image_path`` '' and at least one row in ``problems`` with the same ``image_id``.
-    ``problems`` (columns :data:`PROBLEM_COLUMNS`) lists everything that could not be resolved.
+    not found or cannot be used has ``image_path`` '' and at least one row in ``problems`` with the same
+    ``image_id`` and a code of :data:`FILE_PROBLEM_CODES`. ``problems`` (columns :data:`PROBLEM_COLUMNS`)
+    lists everything that could not be resolved, each with its ``code``.
     """
 
     images: pd.DataFrame
@@ -198,6 +209,7 @@ def disagreements(group: list[Finding]) -> list[Problem]:
                     group[0].image_id,
                     group[0].listed_path,
                     f"findings of this image disagree on {name} ({where}); kept {values[0]!r}",
+                    CONFLICTING_LABELS,
                 )
             )
     return problems
@@ -222,12 +234,50 @@ def loaded(
     label_basis: str = BIOPSY_PATHOLOGY,
 ) -> LoadedDataset:
     """Assemble a :class:`LoadedDataset`: the catalogue plus every problem met on the way; every image's
-    ``label_basis`` says what its labels rest on (:mod:`~mammogan_lib.data.datasets.label_basis`)."""
+    ``label_basis`` says what its labels rest on (:mod:`~mammogan_lib.data.datasets.label_basis`).
+
+    A problem its loader gave no code is about a file that was not found when its image has no path (the
+    loaders of the distributed layouts only look for files), else :data:`ROW_NOT_USED`."""
     images, conflicts = build_catalogue(findings)
     images["label_basis"] = label_basis
-    return LoadedDataset(
-        images=images, problems=problems_frame([*problems, *conflicts]), layout=layout, root=root
-    )
+    pathless = set(images.loc[images["image_path"] == "", "image_id"])
+    coded = [
+        problem
+        if problem.code
+        else dataclasses.replace(
+            problem, code=IMAGE_NOT_FOUND if problem.image_id in pathless else ROW_NOT_USED
+        )
+        for problem in [*problems, *conflicts]
+    ]
+    return LoadedDataset(images=images, problems=problems_frame(coded), layout=layout, root=root)
+
+
+def file_problems(problems: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """``image_id -> (code, reason)`` of the first file problem of each image whose file cannot be used."""
+    files = problems[problems["code"].isin(FILE_PROBLEM_CODES) & (problems["image_id"] != "")]
+    first = files.drop_duplicates("image_id")
+    return dict(zip(first["image_id"], zip(first["code"], first["reason"], strict=True), strict=True))
+
+
+def problems_summary(problems: pd.DataFrame, images: pd.DataFrame) -> str:
+    """One line for the terminal: how many images cannot be used, by code (the counts 01's manifest rejects
+    them with), unlisted files with the first names, and other problems; '' when there is none."""
+    parts = []
+    pathless = images[images["image_path"] == ""]
+    if len(pathless):
+        codes = {image_id: code for image_id, (code, _) in file_problems(problems).items()}
+        by_code = pathless["image_id"].map(lambda i: codes.get(i, IMAGE_NOT_FOUND)).value_counts()
+        listed = ", ".join(f"{code} {by_code[code]:,}" for code in FILE_PROBLEM_CODES if code in by_code)
+        parts.append(f"{len(pathless):,} of {len(images):,} images cannot be used ({listed})")
+    unlisted = problems[problems["code"] == UNLISTED_FILE]
+    if len(unlisted):
+        first = ", ".join(Path(path).name for path in unlisted["path"].head(3))
+        more = ", ..." if len(unlisted) > 3 else ""
+        parts.append(f"{len(unlisted):,} image files are listed by no label row and left out ({first}{more})")
+    other = len(problems) - int(problems["code"].isin([*FILE_PROBLEM_CODES, UNLISTED_FILE]).sum())
+    if other:
+        parts.append(f"{other:,} other label rows or tables could not be used in full")
+    return "; ".join(parts) + ("; each recorded with its reason in problems.csv" if parts else "")
 
 
 def patient_note(images: pd.DataFrame) -> str:

@@ -8,8 +8,10 @@ rows naming the same file are several findings of one image.
 Values are normalised (see :mod:`mammogan_lib.core.vocabulary`): ``abnormality`` takes any finding type
 written as words ('Architectural distortion', 'calcs', 'mass+calc'), each kept as a type of its own; an
 empty ``abnormality`` means 'none' for a NORMAL row and "type not given" ('') otherwise. Images may be any
-format OpenCV reads (PNG, JPEG, PGM, TIFF, ...) or ``.dcm``. A file that does not exist or that OpenCV
-cannot read gives a catalogue row with ``image_path`` '' and a problem. Bad values (unknown pathology, a
+format OpenCV reads (PNG, JPEG, PGM, TIFF, ...) or ``.dcm``. A file that does not exist, is empty or is no
+image OpenCV can read gives a catalogue row with ``image_path`` '' and a problem coded ``image_not_found``,
+``empty_file`` or ``not_an_image``; an image file in the folder that no row names is a problem
+``unlisted_file``. Bad values (unknown pathology, a
 type that is not words, NORMAL with a finding, ...) raise one :class:`~.tables.BadLabelsError` listing all
 of them, after the whole file has been read.
 """
@@ -17,6 +19,7 @@ of them, after the whole file has been read.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from mammogan_lib.core.vocabulary import (
@@ -28,7 +31,16 @@ from mammogan_lib.core.vocabulary import (
     normalise_pathology,
     normalise_view,
 )
-from mammogan_lib.data.datasets.catalogue import Finding, LoadedDataset, Problem, loaded
+from mammogan_lib.data.datasets.catalogue import (
+    EMPTY_FILE,
+    IMAGE_NOT_FOUND,
+    NOT_AN_IMAGE,
+    UNLISTED_FILE,
+    Finding,
+    LoadedDataset,
+    Problem,
+    loaded,
+)
 from mammogan_lib.data.datasets.label_basis import AS_LABELLED
 from mammogan_lib.data.datasets.tables import BadValues, Table, find_in_folder, read_table, spreadsheet_row
 
@@ -37,6 +49,31 @@ LABELS = "labels.csv"
 LABEL_COLUMNS: tuple[str, ...] = ("file", "pathology", "abnormality", "laterality", "view")
 PATIENT_COLUMN = "patient id"  # optional; ``patient_id`` as written (see tables.normalise_column)
 DICOM_SUFFIX = ".dcm"
+# what a dataset folder's image files are named (for the files no label row names)
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jp2",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".dib",
+        ".pgm",
+        ".pbm",
+        ".ppm",
+        ".pnm",
+        ".webp",
+        ".exr",
+        ".hdr",
+        ".pic",
+        ".sr",
+        ".ras",
+        DICOM_SUFFIX,
+    }
+)
 
 
 def image_id_of(listed: str) -> str:
@@ -44,19 +81,50 @@ def image_id_of(listed: str) -> str:
     return PurePosixPath(listed.replace("\\", "/")).as_posix()
 
 
-def unreadable_reason(path: Path) -> str:
-    """'' when ``path`` is a file OpenCV (or pydicom, for .dcm) can read, else why not."""
+def file_problem(path: Path) -> tuple[str, str]:
+    """``('', '')`` when ``path`` is a file OpenCV (or pydicom, for .dcm) can read, else its problem code
+    (:data:`~.catalogue.FILE_PROBLEM_CODES`) and why."""
     if not path.exists():
-        return f"file {path} does not exist"
+        return IMAGE_NOT_FOUND, f"file {path} does not exist"
     if not path.is_file():
-        return f"{path} is not a file"
+        return IMAGE_NOT_FOUND, f"{path} is not a file"
+    if path.stat().st_size == 0:
+        return EMPTY_FILE, f"{path} is empty (0 bytes)"
     if path.suffix.lower() == DICOM_SUFFIX:
-        return ""
+        return "", ""
     import cv2
 
     if not cv2.haveImageReader(str(path)):
-        return f"OpenCV has no reader for {path.name} (expected an image format OpenCV reads, or a .dcm file)"
-    return ""
+        return NOT_AN_IMAGE, (
+            f"{path.name} is not an image OpenCV can read (its first bytes are no image format's signature; "
+            "expected an image format OpenCV reads, or a .dcm file)"
+        )
+    return "", ""
+
+
+def unlisted_files(root: Path, listed: Iterable[str], labels: str = "labels.csv") -> list[Problem]:
+    """A problem for each image file under ``root`` that no label row names (they are not in the
+    catalogue): files with an image suffix OpenCV or pydicom reads, hidden folders left out."""
+    named = {image_id_of(name) for name in listed}
+    found = [
+        path
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+        and path.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
+    return [
+        Problem(
+            relative,
+            "",
+            "",
+            str(path),
+            f"{relative} is in the dataset folder but no row of {labels} names it: not in the catalogue",
+            UNLISTED_FILE,
+        )
+        for path in found
+        if (relative := path.relative_to(root).as_posix()) not in named
+    ]
 
 
 def finding_types(value: str, where: str, pathology: str) -> list[str]:
@@ -129,20 +197,20 @@ def number_findings(findings: list[Finding]) -> list[Finding]:
 
 def attach_files(root: Path, findings: list[Finding]) -> tuple[list[Finding], list[Problem]]:
     """Give each finding its file's absolute path, or '' and a problem (one per row) when unusable."""
-    reasons: dict[str, str] = {}
+    reasons: dict[str, tuple[str, str]] = {}
     reported: set[int] = set()
     attached, problems = [], []
     for finding in findings:
         path = root / finding.listed_path
         if finding.image_id not in reasons:
-            reasons[finding.image_id] = unreadable_reason(path)
-        reason = reasons[finding.image_id]
-        if reason:
+            reasons[finding.image_id] = file_problem(path)
+        code, reason = reasons[finding.image_id]
+        if code:
             attached.append(finding)
             if finding.row not in reported:  # a 'mass+calcification' row is two findings but one problem
                 reported.add(finding.row)
                 problems.append(
-                    Problem(finding.source, finding.row, finding.image_id, finding.listed_path, reason)
+                    Problem(finding.source, finding.row, finding.image_id, finding.listed_path, reason, code)
                 )
         else:
             attached.append(dataclasses.replace(finding, image_path=str(path.absolute())))
@@ -157,4 +225,5 @@ def load_image_folder(root: Path) -> LoadedDataset:
     bad.raise_if_any()
     findings = number_findings(findings)
     findings, problems = attach_files(root, findings)
+    problems += unlisted_files(root, [finding.listed_path for finding in findings])
     return loaded(findings, problems, LAYOUT, root, AS_LABELLED)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mammogan_lib.core import progress
 from mammogan_lib.data.datasets import folder, inbreast, kaggle_jpeg, mias, roi, rsna, tcia, vindr
-from mammogan_lib.data.datasets.catalogue import LAYOUTS, LoadedDataset
+from mammogan_lib.data.datasets.catalogue import LAYOUTS, LoadedDataset, problems_summary
 from mammogan_lib.data.datasets.tables import find_in_folder
 
 AUTO = "auto"
@@ -95,10 +95,7 @@ def load_dataset(root: Path | str, layout: str = AUTO) -> LoadedDataset:
     root = root.resolve()
     chosen = detect_layout(root) if layout == AUTO else layout
     loaded = LOADERS[chosen](root)
-    if len(loaded.problems):
-        reasons = loaded.problems["reason"].str.split(":").str[0].value_counts()
-        progress.warn(
-            f"{len(loaded.problems):,} dataset rows or files could not be used, each recorded with its "
-            f"reason (problems.csv); most often: {reasons.index[0]} ({reasons.iloc[0]:,})"
-        )
+    summary = problems_summary(loaded.problems, loaded.images)
+    if summary:
+        progress.warn(summary)
     return loaded

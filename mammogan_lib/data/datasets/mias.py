@@ -33,7 +33,7 @@ import re
 from pathlib import Path
 
 from mammogan_lib.core.vocabulary import NO_FINDING
-from mammogan_lib.data.datasets.catalogue import Finding, LoadedDataset, Problem, loaded
+from mammogan_lib.data.datasets.catalogue import UNLISTED_FILE, Finding, LoadedDataset, Problem, loaded
 from mammogan_lib.data.datasets.label_basis import MIAS_SEVERITY
 from mammogan_lib.data.datasets.tables import find_in_folder, relative_name
 
@@ -164,5 +164,7 @@ def load_mini_mias(root: Path) -> LoadedDataset:
     for reference, path in files.items():
         if reference not in listed:
             reason = f"{path.name} is not listed in {INFO}: no label, not in the catalogue"
-            problems.append(Problem(relative_name(path, root), "", reference, str(path), reason))
+            problems.append(
+                Problem(relative_name(path, root), "", reference, str(path), reason, UNLISTED_FILE)
+            )
     return loaded(attached, problems, LAYOUT, root, MIAS_SEVERITY)

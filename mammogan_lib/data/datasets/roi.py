@@ -107,6 +107,7 @@ def load_roi_patches(root: Path) -> LoadedDataset:
             findings += row
     bad.raise_if_any()
     findings, problems = folder.attach_files(root, folder.number_findings(findings))
+    problems += folder.unlisted_files(root, [finding.listed_path for finding in findings])
     return loaded(findings, problems, LAYOUT, root, AS_LABELLED)
 
 
