@@ -66,6 +66,11 @@ def write_bytes(path: Path | str, data: bytes) -> Path:
     return write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
+def write_csv(path: Path | str, table: Any) -> Path:
+    """A pandas DataFrame as CSV without its index, atomically."""
+    return write_atomically(path, lambda tmp: table.to_csv(tmp, index=False))
+
+
 def save_array(path: Path | str, array: np.ndarray) -> Path:
     """``np.save`` atomically (a ``.npy`` file)."""
     return write_atomically(path, lambda tmp: np.save(tmp, array))

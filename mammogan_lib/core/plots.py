@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from mammogan_lib.core import files
+
 
 def image_grid(
     images: Sequence[np.ndarray],
@@ -69,10 +71,8 @@ def step_funnel(counts: Mapping[str, int], steps: Sequence[str]) -> Figure:
 
 
 def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+    """Save ``fig`` whole or not at all (the format follows ``path``'s suffix)."""
+    return files.write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
 
 
 LOSS_LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}

@@ -487,7 +487,7 @@ def _write_patches(
         next_row += record.array is not None
         rows.append(row)
     index = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
-    index.to_csv(folder / index_name, index=False)
+    files.write_csv(folder / index_name, index)
     return index
 
 

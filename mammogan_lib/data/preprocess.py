@@ -159,7 +159,7 @@ def write_cache(folder: Path, results: list[PreprocessedImage], summary: dict) -
             "error": [r.error for r in results],
         }
     )
-    index.to_csv(folder / "index.csv", index=False)
+    files.write_csv(folder / "index.csv", index)
     files.write_json(folder / "summary.json", summary)
     return folder
 
@@ -245,7 +245,7 @@ def write_stage_caches(cache_dir: Path, resolutions: Iterable[int]) -> dict[str,
         if not is_cache_complete(folder):
             folder.mkdir(exist_ok=True)
             files.save_array(folder / "images.npy", downsample(images, resolution))
-            index.to_csv(folder / "index.csv", index=False)
+            files.write_csv(folder / "index.csv", index)
             stage_summary = {**summary, "resolution": resolution, "downsampled_from": summary["resolution"]}
             files.write_json(folder / "summary.json", stage_summary)
         folders[str(resolution)] = str(folder)

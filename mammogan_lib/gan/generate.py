@@ -133,8 +133,10 @@ def write_pngs(images: np.ndarray, folder: Path | str) -> Path:
     for old in folder.glob("*.png"):
         old.unlink()
     for index, pixels in enumerate(to_uint8(images)):
-        if not cv2.imwrite(str(folder / f"{index:04d}.png"), pixels):
-            raise OSError(f"could not write {folder / f'{index:04d}.png'}")
+        encoded, png = cv2.imencode(".png", pixels)
+        if not encoded:
+            raise OSError(f"could not encode {folder / f'{index:04d}.png'} as PNG")
+        files.write_bytes(folder / f"{index:04d}.png", png.tobytes())
     return folder
 
 

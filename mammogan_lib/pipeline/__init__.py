@@ -32,7 +32,7 @@ import yaml
 from mammogan_lib.core import config, failures, files, run_lock, terminal
 from mammogan_lib.core.frameworks import BACKEND_VARIABLE
 from mammogan_lib.core.run_paths import RunPaths
-from mammogan_lib.pipeline import provenance, report
+from mammogan_lib.pipeline import disk_space, provenance, report
 
 STAGES: tuple[str, ...] = (
     "01_filter",
@@ -208,6 +208,24 @@ def export_html(notebook_path: Path, html_path: Path) -> Path:
     return files.write_text(html_path, body)
 
 
+def partial_notebook(output: Path) -> Path:
+    """Where papermill writes a stage's notebook while it runs (``03_train_gan.running.ipynb``): the
+    executed notebook's own name is given only to a whole file (:func:`publish_notebook`)."""
+    return output.with_name(f"{output.stem}.running{output.suffix}")
+
+
+def publish_notebook(partial: Path, output: Path) -> bool:
+    """Rename the notebook papermill wrote to its final name if it is whole (valid JSON), else delete it
+    (a disk that filled up mid-write leaves half a file); whether it was published."""
+    try:
+        json.loads(partial.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        partial.unlink(missing_ok=True)
+        return False
+    os.replace(partial, output)
+    return True
+
+
 def execute_stage(
     stage: str, params: Mapping[str, Any], run_dir: Path, cwd: Path, shown: terminal.Terminal | None = None
 ) -> Path:
@@ -216,15 +234,19 @@ def execute_stage(
     The kernel writes its progress to the stage's progress file; with ``shown``, its standard error goes
     through :class:`terminal.KernelOutput` (start-up noise filtered out, everything in the stage's log).
     Any failure (an exception in a cell, a kernel that died, a kernel that would not start) raises
-    :class:`failures.StageFailed` with a readable message (see :mod:`mammogan_lib.core.failures`).
+    :class:`failures.StageFailed` with a readable message (see :mod:`mammogan_lib.core.failures`). The
+    executed notebook is whole or absent: papermill writes it under :func:`partial_notebook`'s name, renamed
+    when it ends.
     """
     import papermill
 
     paths = RunPaths(run_dir)
     output = paths.executed_notebook(stage)
+    partial = partial_notebook(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)  # a failure's message points at this file: never at an older run's
-    failures.ExitRecordingKernelManager.last_exit_status = None
+    partial.unlink(missing_ok=True)
+    failures.ExitRecordingKernelManager.reset()
     # a stage on a Keras backend gets it from the parameter, whatever KERAS_BACKEND this process inherited
     backend = {BACKEND_VARIABLE: params["backend"]} if "backend" in params else {}
     kernel = terminal.stage_kernel(shown, stage, paths.stage_log(stage), paths.progress_file(stage), backend)
@@ -232,7 +254,7 @@ def execute_stage(
         with kernel, _without_missing_cell_id_warnings():
             papermill.execute_notebook(
                 str(notebook_path(stage)),
-                str(output),
+                str(partial),
                 parameters=dict(params),
                 cwd=str(cwd),
                 progress_bar=False,
@@ -240,10 +262,34 @@ def execute_stage(
                 kernel_manager_class=terminal.StageKernelManager,
             )
     except Exception as error:
-        exit_status = failures.ExitRecordingKernelManager.last_exit_status
-        message = failures.describe_failure(stage, error, run_dir, output, cwd, exit_status)
+        publish_notebook(partial, output)
+        manager = failures.ExitRecordingKernelManager
+        space = disk_space.space_note(stage, params, run_dir) if failures.is_disk_full(error) else ""
+        message = failures.describe_failure(
+            stage, error, run_dir, output, cwd, manager.last_exit_status, manager.memory, space
+        )
         raise failures.StageFailed(stage, message) from error
+    if not publish_notebook(partial, output):
+        raise failures.StageFailed(
+            stage, f"[{stage}] failed: its executed notebook could not be written whole"
+        )
     return output
+
+
+def report_stage(
+    stage: str, executed: Path, html: Path, params: Mapping[str, Any], run_dir: Path, cwd: Path
+) -> None:
+    """Export a finished stage's notebook to HTML; a failure (a full disk, ...) is the stage's, in a few
+    lines: the stage is not marked done, and the same command runs it again."""
+    try:
+        export_html(executed, html)
+    except Exception as error:
+        lines = [f"[{stage}] failed: its HTML report could not be written: {type(error).__name__}: {error}"]
+        if failures.is_disk_full(error):
+            lines.append(f"no space left on device: {disk_space.space_note(stage, params, run_dir)}")
+        lines.append(f"the executed notebook is whole: {failures.shown_path(executed, cwd)}")
+        lines.append("fix the cause, then run the same command again: it runs this stage again")
+        raise failures.StageFailed(stage, "\n".join(lines)) from error
 
 
 def run_dir_of(merged: MergedParams, cwd: Path) -> Path:
@@ -280,7 +326,19 @@ def run_pipeline(
     at once (:class:`~mammogan_lib.core.run_lock.RunFolderBusy`)."""
     check_params(merged)
     cwd = Path(cwd or Path.cwd())
-    with run_lock.hold(run_dir_of(merged, cwd)):
+    run_dir = run_dir_of(merged, cwd)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        files.write_text(run_dir / ".writable", "")
+        (run_dir / ".writable").unlink()
+    except OSError as error:
+        where = merged.origins.get("runs_dir", "the notebooks' default")
+        raise config.ParameterError(
+            f"the run folder {run_dir} cannot be written ({error.strerror or error}): check runs_dir (set in "
+            f"{where}) and exp_id, or the folder's permissions and free space",
+            "runs_dir",
+        ) from error
+    with run_lock.hold(run_dir):
         return _run_stages(merged, stages, force, cwd, log, shown, record)
 
 
@@ -311,6 +369,14 @@ def _run_stages(
             outcome[stage] = "skipped"
             upstream.append(fingerprint)  # current, so it did not stop partway
             continue
+        short = disk_space.shortfall(stage, params, run_dir)
+        if short:
+            outcome[stage], record.wall_s[stage] = "failed", 0.0
+            raise failures.StageFailed(
+                stage,
+                f"[{stage}] not started: not enough free disk space: {short}\nfree some space (or lower "
+                "keep_last, generate_count or the resolution), then run the same command again: it resumes",
+            )
         log(f"[{stage}] running -> {paths.executed_notebook(stage)}")
         started = time.time()
         watching = (
@@ -321,16 +387,22 @@ def _run_stages(
         try:
             with watching:
                 executed = execute_stage(stage, params, run_dir, cwd, shown)
+            report_stage(stage, executed, paths.report(stage), params, run_dir, cwd)
         except failures.StageFailed:
             outcome[stage], record.wall_s[stage] = "failed", time.time() - started
             raise
-        export_html(executed, paths.report(stage))
         record.wall_s[stage] = time.time() - started
         partial = (files.read_json_if_present(paths.stage_record(stage)) or {}).get("partial")
-        files.write_json(
-            paths.done_marker(stage),
-            {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1), "partial": partial},
-        )
+        done = {"fingerprint": fingerprint, "wall_s": round(time.time() - started, 1), "partial": partial}
+        try:
+            files.write_json(paths.done_marker(stage), done)
+        except OSError as error:
+            outcome[stage] = "failed"
+            raise failures.StageFailed(
+                stage,
+                f"[{stage}] failed: it finished, but could not be marked done ({error}); run the same "
+                "command again: it runs this stage again",
+            ) from error
         upstream.append(upstream_link(fingerprint, partial))
         if partial:
             log(
@@ -343,8 +415,16 @@ def _run_stages(
             log(f"[{stage}] done in {time.time() - started:.0f} s")
             outcome[stage] = "ran"
     if paths.stage_records.is_dir():
-        provenance.merge_stage_records(run_dir)
-        report.write_index(run_dir, STAGES)
+        try:
+            provenance.merge_stage_records(run_dir)
+            report.write_index(run_dir, STAGES)
+        except Exception as error:
+            raise failures.StageFailed(
+                "index",
+                f"[index] failed: the run's provenance and index.html could not be written: "
+                f"{type(error).__name__}: {error}\nevery stage finished; run the same command again to "
+                "write them (the stages are skipped)",
+            ) from error
     return outcome
 
 
@@ -389,7 +469,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(error, file=sys.stderr)
         sys.stderr.flush()
         failed = error.stage
-    show_summary(run_dir_of(merged, Path.cwd()), record, shown, failed)
+    try:
+        show_summary(run_dir_of(merged, Path.cwd()), record, shown, failed)
+    except Exception as error:  # the stages' outputs are whole; only the closing lines are lost
+        print(
+            f"[summary] failed: the closing summary could not be written: {type(error).__name__}: {error}; "
+            f"the stages' outputs are in {run_dir_of(merged, Path.cwd())}",
+            file=sys.stderr,
+        )
+        return 1
     return 1 if failed else 0
 
 
