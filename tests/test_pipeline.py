@@ -299,6 +299,24 @@ def test_verbose_comes_from_the_flag_or_the_environment(monkeypatch):
     assert seen == [True, True, False, False]
 
 
+def test_a_closing_summary_that_cannot_be_written_is_one_line_and_status_1(monkeypatch, capsys):
+    def ran(merged, stages, force, shown, record):
+        record.outcome["01_filter"] = "ran"
+
+    def disk_full(run_dir, record, shown, failed):
+        raise OSError(28, "No space left on device", str(run_dir / "index.html"))
+
+    monkeypatch.setattr(pipeline, "run_pipeline", ran)
+    monkeypatch.setattr(pipeline, "show_summary", disk_full)
+    assert pipeline.main([str(PROJECT_ROOT / "params" / "tiny.yaml")]) == 1
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(
+        "[summary] failed: the closing summary could not be written: OSError: [Errno 28] No space left on "
+        "device: "
+    )
+    assert error[0].endswith("runs/tiny")
+
+
 def test_yaml_syntax_errors_in_files_and_overrides_exit_2_naming_each_file_line_and_column(tmp_path, capsys):
     broken = tmp_path / "broken.yaml"
     broken.write_text("epochs: 3\nlr_d: [0.1\nseed: 1\n")

@@ -202,6 +202,18 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path):
             assert np.array_equal(a.numpy(), b.numpy()), a.path
 
 
+def test_a_resume_cuts_the_loss_log_back_to_its_checkpoint_and_drops_a_row_cut_short(tmp_path):
+    from mammogan_lib.gan.training_log import LossLog
+
+    log = LossLog(tmp_path / "losses.csv")
+    log.add(1, 1, np.ones((4, 4)))
+    log.flush()
+    with open(log.path, "a") as handle:
+        handle.write("5,2,1.0,1.0,0.5,0.5\n1")  # step 5, then step 1x's row cut after its first digit
+    log.truncate(4)
+    assert read_losses(tmp_path)["step"].tolist() == [1, 2, 3, 4]
+
+
 @pytest.mark.slow
 def test_the_time_budget_stops_with_a_checkpoint_and_the_next_session_finishes_the_same_run(
     tmp_path, monkeypatch

@@ -54,7 +54,9 @@ class LossLog:
             return
         with open(self.path, newline="") as handle:
             rows = list(csv.reader(handle))
-        kept = [row for row in rows[1:] if row and int(row[0]) <= last_step]
+        # a row cut short while appending (a kill, a full disk) goes with the steps past the checkpoint
+        whole = [row for row in rows[1:] if len(row) == len(LOSS_COLUMNS) and row[0].isdigit()]
+        kept = [row for row in whole if int(row[0]) <= last_step]
 
         def write(tmp: Path) -> None:
             with open(tmp, "w", newline="") as handle:
