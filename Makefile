@@ -103,8 +103,8 @@ kaggle-push: setup ## build, then upload the library dataset and push the kernel
 kaggle-continue: setup ## next session of EXP: publish the kernel's last output as <user>/mammogan-<exp>-state, attach it, push
 	$(PY) -m mammogan_lib.kaggle $(EXP) --user $(KAGGLE_USER) --continue
 
-lab: setup ## open Jupyter Lab on the project's environment (kernel "Python 3 (mammogan)")
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+lab: setup ## open Jupyter Lab on the project's environment (kernel "Python 3 (mammogan)"; as root too)
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean: ## remove runs/ and generated data/ (keeps .venv)
 	rm -rf runs data

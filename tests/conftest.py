@@ -47,3 +47,11 @@ def write_stage(folder: Path, stage: str, code: str) -> None:
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [parameters, nbformat.v4.new_code_cell(code)]
     nbformat.write(notebook, folder / f"{stage}.ipynb")
+
+
+@pytest.fixture(autouse=True)
+def _warnings_given_again():
+    """progress.warn says each warning once per process; each test starts afresh."""
+    from mammogan_lib.core import progress
+
+    progress.forget_warnings()

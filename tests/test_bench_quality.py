@@ -3,6 +3,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -200,3 +201,27 @@ def test_a_run_that_trained_past_a_point_is_not_measured_as_that_point(tmp_path)
     files.write_json(run_dir / "metrics.json", {"headline": {}, "sets": [], "epoch": 1})
     with pytest.raises(quality.BenchError, match=r"a_s0_x has trained 10.00 minutes, past this point's 1"):
         quality.point_row(bench, bench.configurations[0], 0, 1.0, run_dir)
+
+
+def test_reference_sets_are_the_training_images_with_known_faults(monkeypatch):
+    from mammogan_lib.bench import references
+
+    rng = np.random.default_rng(0)
+    train = rng.uniform(-0.6, 0.6, (24, 64, 64)).astype("float32")
+    sets = references.reference_sets(train)
+    assert list(sets) == ["training images", "Gaussian noise, sigma 20", "blurred, sigma 2 px", "flat grey"]
+    assert all(images.shape == train.shape and images.dtype == train.dtype for images in sets.values())
+    noise = sets["Gaussian noise, sigma 20"] - train  # nothing clipped: the images stay inside [-0.6, 0.6]
+    assert abs(noise.std() / references.GREY_LEVEL - 20) < 0.5
+    assert sets["blurred, sigma 2 px"].std() < train.std() / 3
+    assert np.ptp(sets["flat grey"]) == 0 and sets["flat grey"][0, 0, 0] == pytest.approx(train.mean())
+
+    heldout = rng.uniform(-0.6, 0.6, (12, 64, 64)).astype("float32")
+    monkeypatch.setattr(
+        references.preprocess,
+        "load_split_images",
+        lambda run, split: (train if split == "train" else heldout, None),
+    )
+    table = references.reference_table(Path("unused"), repeats=2).set_index("reference set")
+    assert table["n_candidates"].tolist() == [24] * 4 and table["n_reference"].tolist() == [12] * 4
+    assert table.loc["training images", "fd_equal_n"] < table.loc["flat grey", "fd_equal_n"]

@@ -322,7 +322,7 @@ def test_a_damaged_checkpoint_is_named_with_its_file_and_set_aside_not_deleted(
     with pytest.raises(ckpt.DamagedCheckpoint, match=problem):
         ckpt.load_generator(newest)  # what 04 and the export load
     assert ckpt.newest_good_checkpoint(run_dir) == previous
-    warning = capsys.readouterr().err.strip().splitlines()
+    warning = capsys.readouterr().out.strip().splitlines()
     assert (
         len(warning) == 1
         and re.search(problem, warning[0])
@@ -358,7 +358,7 @@ def test_a_run_whose_newest_checkpoint_is_damaged_resumes_exactly_from_the_one_b
         damage(newest, "truncated weights")
     resumed = build_trainer(training_images(), small_settings(run_dir, epochs=2))
     assert [p.epoch for p in train(resumed)] == [2]  # epoch 2 trained again from epoch 1's checkpoint
-    assert "epoch_000002" in capsys.readouterr().err
+    assert "epoch_000002" in capsys.readouterr().out
     assert (run_dir / "losses.csv").read_text() == losses  # bit for bit, as if nothing had happened
     for name, model in resumed.models.items():
         for value, variable in zip(weights[name], model.weights, strict=True):

@@ -80,6 +80,19 @@ def test_intervals_match_scipy_references():
     assert classify.mean_interval(np.array([0.5, 0.5])) == (0.5, 0.5, 0.5)
 
 
+def test_proportions_intervals_over_repeats_are_scipys_percentile_bootstrap_and_stay_inside_0_1():
+    values = np.array([0.25, 0.25, 1.0, 0.5])  # a t interval here reaches past 1: [-0.12, 1.12]
+    assert classify.mean_interval(values)[2] > 1
+    mean, low, high = classify.proportion_interval(values)
+    reference = stats.bootstrap(
+        (values,), np.mean, confidence_level=0.95, method="percentile", n_resamples=9_999, rng=0
+    ).confidence_interval
+    assert (mean, low, high) == pytest.approx((0.5, reference.low, reference.high))
+    assert 0.25 <= low < mean < high <= 1.0
+    assert classify.proportion_interval(np.array([0.5, 0.5])) == (0.5, 0.5, 0.5)
+    assert classify.proportion_interval(np.array([0.7])) == (0.7, 0.7, 0.7)
+
+
 def test_confusion_table_uses_the_thesis_layout():
     table = classify.confusion_table({"tn": 99, "fp": 1, "fn": 0, "tp": 100})
     assert table.loc["Actual non-tumour", "Predicted tumour"] == 1

@@ -565,7 +565,7 @@ def test_empty_and_fake_image_files_and_files_no_row_names_are_each_told_apart(
             for name in ("extra_1.png", "extra_2.png", "scans/extra_3.jpg", "scans/extra_4.tif")
         ],
     }
-    warning = capsys.readouterr().err
+    warning = capsys.readouterr().out
     assert "4 of 6 images cannot be used (image_not_found 1, empty_file 1, not_an_image 2)" in warning
     assert (
         "4 image files are listed by no label row and left out (extra_1.png, extra_2.png, extra_3.jpg, ...)"

@@ -110,9 +110,9 @@ def test_jax_and_torch_say_they_train_on_one_of_several_visible_gpus(monkeypatch
     for backend in ("jax", "torch"):
         monkeypatch.setattr(frameworks, "selected_backend", lambda backend=backend: backend)
         assert distribute.training_devices(data_parallel=True) is None
-        said = capsys.readouterr().err
+        said = capsys.readouterr().out
         assert f"2 GPUs are visible, but the {backend} backend trains on one of them" in said
         assert distribute.training_devices(data_parallel=False) is None
-        assert capsys.readouterr().err == ""  # one device was asked for: nothing to say
+        assert capsys.readouterr().out == ""  # one device was asked for: nothing to say
     monkeypatch.setattr(precision, "gpu_devices", lambda: two[:1])
-    assert distribute.training_devices(data_parallel=True) is None and capsys.readouterr().err == ""
+    assert distribute.training_devices(data_parallel=True) is None and capsys.readouterr().out == ""

@@ -363,6 +363,20 @@ def test_runs_compare_in_the_networks_they_share(tmp_path):
     assert status["inception_only"] == "not compared: it shares no feature network with this run"
 
 
+def test_the_comparison_shows_evaluated_runs_in_a_few_columns_and_names_the_ones_left_out(tmp_path):
+    write_run(tmp_path, "this", offline_results())
+    write_run(tmp_path, "inception_only", results_from_small_inputs(pretrained=True))
+    table = metrics.compare_runs(tmp_path, ["never_ran", "inception_only", "this"], reference_run="this")
+    view, left_out = metrics.comparison_view(table, "effnet_lite0")
+    assert view["run"].tolist() == ["this"]
+    assert list(view.columns)[:3] == ["run", "architecture", "augment"] and len(view.columns) <= 13
+    assert "fd_effnet_lite0_equal_n" in view.columns and "frd_equal_n" in view.columns
+    assert left_out == [
+        "never_ran (not evaluated (no metrics.json))",
+        "inception_only (not compared: it shares no feature network with this run)",
+    ]
+
+
 def test_floor_ratio_is_one_at_the_floor_and_none_without_numbers():
     assert metrics.floor_ratio(25.0, 25.0) == 1.0 and metrics.floor_ratio(25.0, 50.0) == 0.5
     assert metrics.floor_ratio(None, 50.0) is None and metrics.floor_ratio(25.0, float("nan")) is None

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,6 +27,7 @@ import pytest
 from mammogan_lib import pipeline
 from mammogan_lib.core import config, files
 from mammogan_lib.core.run_paths import RunPaths
+from tests import browser
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.notebook
@@ -101,6 +104,45 @@ def test_every_stage_ran_and_left_notebook_report_and_provenance(run):
     if "FID (05)" in index:
         assert lead < index.index("FID (05)")
     assert index.count("data:image/png;base64") >= 5  # headline figures embedded
+
+
+def test_executed_notebooks_read_as_reports_without_log_walls_or_stray_values(run):
+    native_log = re.compile(r"^[IWE]\d{4} [\d:.]+\s+\d+ |oneDNN|cuInit|TqdmWarning|IProgress", re.MULTILINE)
+    for stage in pipeline.STAGES:
+        notebook = nbformat.read(run.paths.executed_notebook(stage), as_version=4)
+        outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+        streams = "".join(output.get("text", "") for output in outputs if output.output_type == "stream")
+        assert not native_log.search(streams), (stage, native_log.search(streams).group(0))
+        assert "\r" not in streams  # no progress bar redraws: a bar leaves one line when it closes
+        values = [o for o in outputs if o.output_type == "execute_result" and "text/html" not in o.data]
+        assert not [o.data["text/plain"] for o in values if "PosixPath" in o.data.get("text/plain", "")]
+        injected = [cell for cell in notebook.cells if "injected-parameters" in cell.metadata.get("tags", [])]
+        defaults = pipeline.notebook_parameters(stage)
+        for cell in injected:  # only what differs from the notebook's defaults cell, each once
+            names = re.findall(r"^(\w+) = ", cell.source, re.MULTILINE)
+            assert names and all(run.value(name) != defaults[name] for name in names), (stage, names)
+    training = nbformat.read(run.paths.executed_notebook("03_train_gan"), as_version=4)
+    text = "".join(o.get("text", "") for c in training.cells if c.cell_type == "code" for o in c.outputs)
+    epochs = run.value("epochs")
+    assert re.search(rf"^training \S+: {epochs} of {epochs} epoch in \d+:\d+ · ", text, re.MULTILINE), text[
+        -2000:
+    ]
+    index = run.paths.index.read_text()
+    assert index.index("Real images of held-out patients (top)") < index.index("<h2>Headline</h2>")
+    assert "At equal N (" in index and "times the" in index
+
+
+@pytest.mark.skipif(browser.CHROMIUM is None, reason="no Chromium here (Debian: apt-get install chromium)")
+def test_the_index_and_the_reports_fit_a_laptop_and_a_phone_in_a_real_browser(run):
+    pages = [run.paths.index, run.paths.report("03_train_gan"), run.paths.report("05_metrics")]
+    screenshots = run.paths.root / "screenshots"  # for people to look at
+    for page in pages:
+        for width in (1400, 390):
+            seen = browser.render(page, width, screenshots)
+            assert not seen.overflows, (page.name, width, seen.page_width)
+            assert seen.images and seen.broken_images == 0, (page.name, width)
+            assert seen.stderr_blocks == 0, (page.name, seen.stderr_blocks)
+            assert seen.screenshot.stat().st_size > 0
 
 
 def test_filter_lists_every_phantom_image_with_a_reason_and_keeps_whole_breasts(run):

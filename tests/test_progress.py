@@ -2,6 +2,7 @@
 
 import io
 import os
+import re
 import threading
 import time
 
@@ -70,8 +71,41 @@ def test_without_the_pipeline_a_bar_writes_nothing_and_a_warning_goes_to_stderr(
     for _ in progress.tqdm(range(3), desc="by hand"):
         pass
     progress.warn("something to know")
-    assert "warning: something to know" in capsys.readouterr().err
+    assert "warning: something to know" in capsys.readouterr().out
     assert not list(tmp_path.iterdir())
+
+
+def test_under_the_pipeline_a_bar_leaves_one_line_in_the_notebook_and_a_warning_is_given_once(
+    progress_file, capsys
+):
+    with progress.tqdm(total=12, desc="training tiny", unit="epoch") as bar:
+        for epoch in range(12):
+            bar.update(1)
+            bar.set_postfix({"D": f"{1 + epoch / 100:.2f}"}, refresh=True)
+    shown = capsys.readouterr()
+    assert shown.err == ""  # no redraws
+    assert re.fullmatch(r"training tiny: 12 of 12 epoch in 00:0\d · D=1\.11\n", shown.out)
+    assert progress.read_progress(progress_file)["bar"]["n"] == 12
+    for _ in range(3):
+        progress.warn("inception has RANDOM weights")
+    assert capsys.readouterr().out == "warning: inception has RANDOM weights\n"
+    assert progress.read_progress(progress_file)["warnings"] == ["inception has RANDOM weights"]
+
+
+def test_python_warnings_become_one_plain_line_each_once(capsys, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    progress.warnings_as_lines()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        for _ in range(3):
+            warnings.warn("the covariance is singular", RuntimeWarning, stacklevel=1)
+    shown = capsys.readouterr()
+    assert shown.err == ""
+    assert re.fullmatch(
+        r"warning \(test_progress\.py:\d+\) RuntimeWarning: the covariance is singular\n", shown.out
+    )
 
 
 def test_a_bar_reads_with_its_eta_and_losses():

@@ -23,7 +23,8 @@ def test_index_of_a_run_that_has_not_got_far_lists_stages_as_not_run(tmp_path):
 def test_index_warns_when_metrics_used_random_weights(tmp_path):
     files.write_json(RunPaths(tmp_path).metrics, results_from_small_inputs(pretrained=False))  # 05's layout
     page = report.write_index(tmp_path, ["05_metrics"]).read_text()
-    alerts = [part.split("</p>")[0] for part in page.split('<p class="warning">')[1:]]
+    box = page.split('<details class="warning">')[1].split("</details>")[0]  # one box, every warning named
+    alerts = [item.split("</li>")[0] for item in box.split("<li>")[1:]]
     assert any(
         "random-weight InceptionV3" in alert and "<code>_random_inception</code>" in alert for alert in alerts
     )
@@ -88,7 +89,7 @@ def test_index_tables_stay_narrow_enough_for_a_laptop_and_wrap(tmp_path):
     page = report.write_index(tmp_path, list(pipeline.STAGES)).read_text()
     widths = table_widths(page)
     assert len(widths) >= 6 and max(widths) <= report.MAX_TABLE_COLUMNS, widths
-    assert "overflow-wrap: anywhere" in page and "overflow-x: auto" in page and "width=device-width" in page
+    assert "word-break: keep-all" in page and "overflow-x: auto" in page and "width=device-width" in page
     headline = (
         "<td>accuracy_random_resnet50: real_only 0.7 [0.6, 0.8] · generated_enhanced 0.7 [0.6, 0.8]</td>"
     )
@@ -140,7 +141,7 @@ def test_index_of_a_run_stopped_by_its_time_budget_says_so_and_how_to_continue(t
         RunPaths(tmp_path).done_marker("03_train_gan"), {"fingerprint": "f", "partial": summary["partial"]}
     )
     page = report.write_index(tmp_path, ["03_train_gan"]).read_text()
-    banner = page.split('<p class="warning">')[1].split("</p>")[0]
+    banner = page.split('<details class="warning">')[1].split("</details>")[0]  # the warnings' box
     assert "Partial run" in banner and "epoch 5,000 of 20,000" in banner and "11 h" in banner
     assert "<code>epoch_005000</code>" in banner and "make kaggle-continue" in banner
     assert "stopped partway" in page and "data-parallel on 2 devices" in page
@@ -223,3 +224,43 @@ def test_the_headline_of_pre_cut_crops_says_their_shape_was_not_scored(tmp_path)
     assert (
         line.value == "3 of 6" and "shape not applicable (pre-cut crops), roi_patches layout" in line.detail
     )
+
+
+def test_numbers_are_written_for_readers():
+    cases = [(None, "—"), (float("nan"), "—"), (71, "71"), (71.0, "71"), (1.0, "1"), (23330.4, "23,330")]
+    cases += [(231.63, "232"), (17.684, "17.7"), (0.43052, "0.431"), (3.2e-5, "3.2e-05"), (2.5, "2.5")]
+    cases += [(-3.189e8, "-318,900,000")]
+    assert [report._number(value) for value, _ in cases] == [written for _, written in cases]
+
+
+def test_the_index_opens_with_real_beside_generated_and_the_headline_in_words(tmp_path):
+    import numpy as np
+
+    from mammogan_lib.core import plots
+
+    paths = RunPaths(tmp_path)
+    files.write_json(paths.metrics, offline_results())
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 32, 32))
+    plots.save_figure(plots.real_beside_generated(images, images[::-1]), paths.figure("real_vs_generated"))
+    page = report.write_index(tmp_path, ["05_metrics"]).read_text()
+    body = page.split("<body>")[1]
+    assert (
+        body.index("Real images of held-out patients (top)") < body.index("At equal N") < body.index("<h2>")
+    )
+    words = report.headline_in_words(offline_results())
+    assert (
+        words.startswith("At equal N (")
+        and "from the held-out real images in effnet_lite0 features: 2.0 times" in words
+    )
+    assert '<details class="warning"><summary><b>1 warning</b>' in body
+
+
+def test_a_negative_kernel_distance_is_explained_where_it_occurs(tmp_path):
+    results = offline_results()
+    assert not report.negative_kernel_distances(results)
+    row = results["sets"][0]
+    row["kd_effnet_lite0_mean"], row["kd_effnet_lite0_mean_low"] = -0.0002, -0.001  # only the mean counts
+    assert report.negative_kernel_distances(results) == [f"{row['comparison']} ({row['features']})"]
+    files.write_json(RunPaths(tmp_path).metrics, results)
+    page = report.write_index(tmp_path, ["05_metrics"]).read_text()
+    assert "A negative KID or KD is not an error" in page

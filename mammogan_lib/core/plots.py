@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from mammogan_lib.core import files
 
@@ -26,8 +27,12 @@ def image_grid(
     ncols = min(ncols, count)
     nrows = -(-count // ncols)
     aspect = images[0].shape[0] / images[0].shape[1] if len(images) else 1.0
+    title_inches = 0.25 if titles is not None else 0.0  # room for each row's titles above its tiles
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(ncols * tile_inches, nrows * tile_inches * aspect + 0.3), squeeze=False
+        nrows,
+        ncols,
+        figsize=(ncols * tile_inches, nrows * (tile_inches * aspect + title_inches) + 0.3),
+        squeeze=False,
     )
     vmin, vmax = value_range if value_range else (None, None)
     for index, ax in enumerate(axes.flat):
@@ -70,9 +75,22 @@ def step_funnel(counts: Mapping[str, int], steps: Sequence[str]) -> Figure:
     return fig
 
 
-def save_figure(fig: Figure, path: Path, dpi: int = 110) -> Path:
-    """Save ``fig`` whole or not at all (the format follows ``path``'s suffix)."""
-    return files.write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
+def real_beside_generated(real: np.ndarray, generated: np.ndarray, count: int = 8) -> Figure:
+    """``count`` real images (first row) above ``count`` generated ones (second row), both in [-1, 1] and
+    shown in the same grey window, so that a reader compares like with like."""
+    count = max(1, min(count, len(real), len(generated)))
+    picks = [np.linspace(0, len(images) - 1, count).round().astype(int) for images in (real, generated)]
+    tiles = [*real[picks[0]], *generated[picks[1]]]
+    titles = [
+        "real, held-out patients" if i == 0 else "generated" if i == count else "" for i in range(2 * count)
+    ]
+    return image_grid(tiles, titles, ncols=count, value_range=(-1, 1), tile_inches=1.8)
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 110) -> None:
+    """Save ``fig`` whole or not at all (the format follows ``path``'s suffix). Returns nothing, so a cell
+    that ends with it leaves no ``Out[]`` value in the executed notebook."""
+    files.write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight"))
 
 
 LOSS_LABELS = {"d_loss": "D loss", "g_loss": "G loss", "d_real": "D(x)", "d_fake": "D(G(z))"}
@@ -130,6 +148,11 @@ def power_spectra(frequencies: np.ndarray, powers: Mapping[str, np.ndarray], tit
         ax.fill_between(frequencies, *np.percentile(power, [25, 75], axis=0), alpha=0.2)
     ax.set_xlabel("spatial frequency (cycles / pixel)")
     ax.set_ylabel("power")
+    # matplotlib labels a log axis's minor ticks inside one decade as 2×10⁻², 3×10⁻², ...: they collide
+    low, high = ax.get_xlim()
+    ticks = [tick for tick in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5) if low <= tick <= high]
+    ax.set_xticks(ticks, [f"{tick:g}" for tick in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -158,9 +181,18 @@ def confusion_matrices(tables: Mapping[str, pd.DataFrame], suptitle: str) -> Fig
     """Annotated confusion matrices side by side (rows actual, columns predicted)."""
     import seaborn as sns
 
-    fig, axes = plt.subplots(1, len(tables), figsize=(3.9 * len(tables), 3.3), squeeze=False)
+    fig, axes = plt.subplots(1, len(tables), figsize=(3.4 * len(tables), 3.4), squeeze=False)
     for ax, (title, table) in zip(axes.flat, tables.items(), strict=True):
-        sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax)
+        # the tables' own labels ("Actual tumour", "Predicted non-tumour") are too long for ticks: the axis
+        # says actual or predicted once, each tick the class, written across
+        short = table.rename(
+            index=lambda label: label.replace("Actual ", ""),
+            columns=lambda label: label.replace("Predicted ", ""),
+        )
+        sns.heatmap(short, annot=True, fmt="d", cmap="Blues", cbar=False, square=True, ax=ax)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("actual", fontsize=8)
+        ax.tick_params(axis="both", labelsize=8, rotation=0)
         ax.set_title(title, fontsize=9)
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()

@@ -40,6 +40,7 @@ FIGURES: dict[str, str] = {
     "generated_per_class": "04_generated_per_class.png",
     "grid_across_epochs": "04_grid_across_epochs.png",
     "interpolation": "04_interpolation.png",
+    "real_vs_generated": "05_real_vs_generated.png",
     "table43_pairs": "05_table43_pairs.png",
     "psnr_distribution": "05_psnr_distribution.png",
     "ssim_distribution": "05_ssim_distribution.png",

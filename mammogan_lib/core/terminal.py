@@ -32,6 +32,10 @@ from mammogan_lib.core import failures
 from mammogan_lib.core.progress import PROGRESS_FILE_VARIABLE, read_progress
 
 POLL_S = 0.5
+CAPTURE_NOTHING_NATIVE = "--IPKernelApp.capture_fd_output=False"
+WARNINGS_AS_LINES = (  # leaves no name behind in the notebook's namespace
+    "--IPKernelApp.exec_lines=__import__('mammogan_lib.core.progress', fromlist=['_']).warnings_as_lines()"
+)
 PLAIN_INTERVAL_S = 30.0
 # Lines a kernel prints at start-up that say nothing about the run (each kept in the stage's log file).
 STARTUP_NOISE = tuple(
@@ -200,6 +204,11 @@ class StageKernelManager(failures.ExitRecordingKernelManager):
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         kw["env"] = {**kw.get("env", os.environ), **StageKernelManager.environment}
+        if any("ipykernel" in part for part in kernel_cmd):
+            # what native libraries write straight to the process's stderr (TensorFlow's C++ log, oneDNN's
+            # notices) goes to the stage's log, not into the executed notebook's cells; Python warnings
+            # become one plain line each
+            kernel_cmd = [*kernel_cmd, CAPTURE_NOTHING_NATIVE, WARNINGS_AS_LINES]
         if StageKernelManager.output is not None:
             kw["stderr"] = StageKernelManager.output.write_end
         await super()._async_launch_kernel(kernel_cmd, **kw)

@@ -2,8 +2,9 @@
 
 The thesis (§3.6, §4.6) trained once on 400 + 400 images and tested once on 100 + 100: a 0.5-point
 accuracy difference there is one image. Here every design is repeated over ``repeats`` seeded draws, each
-with its own test set, and reported as a mean with a t confidence interval, plus AUC, sensitivity and
-specificity. Tumour test images are always held-out patients the GAN never trained on (02_preprocess).
+with its own test set, and reported as a mean with a percentile-bootstrap interval over the repeats (inside
+[0, 1], as a proportion's interval must be: a t interval over a few repeats is not), plus AUC, sensitivity
+and specificity. Tumour test images are always held-out patients the GAN never trained on (02_preprocess).
 
 Designs (per class counts in the training set; the test set is shared by all designs of one draw):
 
@@ -379,13 +380,30 @@ def wilson_interval(successes: int, total: int, confidence: float = CONFIDENCE) 
     return float(centre - half), float(centre + half)
 
 
+def proportion_interval(values: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Mean of per-repeat proportions (accuracy, AUC, ...) and the percentile-bootstrap interval of that mean
+    over the repeats (scipy's, seeded): always inside the values' range, so inside [0, 1]. One value, or
+    values all equal, give the mean itself."""
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2 or values.std() == 0:
+        return mean, mean, mean
+    result = stats.bootstrap(
+        (values,), np.mean, confidence_level=confidence, method="percentile", n_resamples=9_999, rng=0
+    )
+    return mean, float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def summarise(results: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per design: mean and CI of each score over repeats, and the confusion counts summed over repeats."""
+    """Per design: mean and interval of each score over repeats (:func:`proportion_interval`), and the
+    confusion counts summed over repeats."""
     rows = []
     for design, group in results.groupby("design", sort=False):
         row: dict[str, object] = {"design": design, "repeats": len(group)}
         for score in SCORES:
-            mean, low, high = mean_interval(group[score].to_numpy(), confidence)
+            mean, low, high = proportion_interval(group[score].to_numpy(), confidence)
             row |= {score: mean, f"{score}_ci_low": low, f"{score}_ci_high": high}
         row |= {name: int(group[name].sum()) for name in CONFUSION}
         rows.append(row)

@@ -21,6 +21,8 @@ px bilinear, TF-Lite's scaling (x - 127) / 128 of the 8-bit values).
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -122,8 +124,13 @@ def _pretrained_or_random(
     if weights_path and not Path(weights_path).expanduser().is_file():
         # a path that was asked for and is missing is a mistake, not a reason for random weights
         raise WeightsUnavailable(f"parameter '{parameter}': {weights_path} is not a file")
+    # torch.hub's "Downloading: <url>" and its bar: one line in the report, not an error box
+    said = io.StringIO()
     try:
-        module = build_pretrained()
+        with contextlib.redirect_stderr(said):
+            module = build_pretrained()
+        if said.getvalue().strip():
+            print(said.getvalue().strip().splitlines()[0], flush=True)
         source = weights_path or str(hub_checkpoint(file_name))
         return FeatureNetwork(name, True, source, module.eval())
     except Exception as error:  # noqa: BLE001 - offline download, corrupt file, ...: all mean "no weights"

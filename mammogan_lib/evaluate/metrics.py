@@ -822,6 +822,32 @@ def compare_runs(runs_dir: Path, run_ids: Sequence[str], reference_run: str | No
     return pd.DataFrame(rows)
 
 
+COMPARISON_SETUP = ("run", "architecture", "augment", "regularisers", "resolutions", "steps")
+COMPARISON_STEMS = (
+    "{fd}_equal_n",
+    "{fd}_floor_ratio",
+    "frd_equal_n",
+    "frd_gap_to_floor",
+    "precision_{net}",
+    "recall_{net}",
+    "coverage_{net}",
+)
+
+
+def comparison_view(comparison: pd.DataFrame, lead_network: str) -> tuple[pd.DataFrame, list[str]]:
+    """What a reader compares across runs: the evaluated runs' set-up and the lead network's distances at
+    equal N (with their floor ratio), FRD and precision / recall / coverage — one short row per run — and,
+    in words, the runs left out with why (not evaluated, other real images or features)."""
+    evaluated = comparison[comparison["status"] == "evaluated"] if len(comparison) else comparison
+    fd = f"{'fid' if lead_network == 'inception' else 'fd'}_{lead_network}"
+    wanted = [*COMPARISON_SETUP, *(stem.format(fd=fd, net=lead_network) for stem in COMPARISON_STEMS)]
+    view = evaluated[[column for column in wanted if column in evaluated.columns]].reset_index(drop=True)
+    left_out = [
+        f"{row['run']} ({row['status']})" for _, row in comparison.iterrows() if row["status"] != "evaluated"
+    ]
+    return view, left_out
+
+
 def checkpoint_curve(
     curve_images: Mapping[int, np.ndarray],
     train_features: Mapping[str, np.ndarray],

@@ -208,6 +208,14 @@ def export_html(notebook_path: Path, html_path: Path) -> Path:
     return files.write_text(html_path, body)
 
 
+def differing_from_defaults(stage: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters papermill injects into a stage: those whose value differs from the notebook's own
+    default (the same run, and a short injected cell the reader can take in, under the defaults)."""
+    missing = object()
+    defaults = notebook_parameters(stage)
+    return {key: value for key, value in params.items() if defaults.get(key, missing) != value}
+
+
 def partial_notebook(output: Path) -> Path:
     """Where papermill writes a stage's notebook while it runs (``03_train_gan.running.ipynb``): the
     executed notebook's own name is given only to a whole file (:func:`publish_notebook`)."""
@@ -255,7 +263,7 @@ def execute_stage(
             papermill.execute_notebook(
                 str(notebook_path(stage)),
                 str(partial),
-                parameters=dict(params),
+                parameters=differing_from_defaults(stage, params),
                 cwd=str(cwd),
                 progress_bar=False,
                 kernel_name=os.environ.get(KERNEL_VARIABLE, "mammogan"),

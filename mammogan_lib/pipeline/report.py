@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,12 +34,13 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; max-width: 100%; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: normal; word-break: keep-all; }  /* a number never breaks: a wide table scrolls */
 th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 table.keyvalue td, table.keyvalue th { text-align: left; }
 .scroll { max-width: 100%; overflow-x: auto; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; max-width: 100%; }
-img { max-width: min(520px, 100%); }
+figure { display: block; margin: 0.5em 0 1.5em; max-width: 100%; }
+img { max-width: 100%; height: auto; }
+.lead { font-size: 1.1em; }
 .warning { background: #fff3cd; border: 1px solid #e0c36a; padding: 0.6em 1em; }
 details { margin: 0.5em 0 1.5em; } summary { cursor: pointer; }
 """
@@ -82,7 +84,18 @@ class RunOverview:
 
 
 def _number(value: Any) -> str:
-    return "—" if value is None else f"{value:.4g}" if isinstance(value, float) else f"{value:,}"
+    """A number as a reader takes it in: whole numbers and anything from 1,000 up with thousands separators
+    and no decimals (``23,330``, ``71``), three significant digits below (``232``, ``17.7``, ``0.431``),
+    scientific notation only under 0.001 (``3.2e-05``); '—' for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer() or abs(value) >= 1000:
+        return f"{round(value):,}"
+    if abs(value) < 0.001:
+        return f"{value:.1e}"
+    return f"{float(f'{value:.3g}'):g}"
 
 
 def with_interval(values: Mapping[str, Any], key: str, bounds: str = "") -> str:
@@ -418,6 +431,50 @@ def _trust_section(overview: RunOverview) -> list[str]:
     ]
 
 
+NEGATIVE_KERNEL_DISTANCE = (
+    "A negative KID or KD is not an error: it is an unbiased estimate of a squared distance, which scatters "
+    "around zero when two sets are alike at this N; read it as no difference found."
+)
+
+
+def negative_kernel_distances(metrics: dict[str, Any]) -> list[str]:
+    """The comparisons whose KID or KD (mean over subsets) is below zero."""
+    return [
+        f"{row.get('comparison')} ({row.get('features', 'inception')})"
+        for row in metrics.get("sets", [])
+        for key, value in row.items()
+        if re.match(r"^(kid|kd)(_\w+)?_mean$", key) and isinstance(value, int | float) and value < 0
+    ]
+
+
+def headline_in_words(metrics: dict[str, Any]) -> str:
+    """05's lead distance as a sentence: the generated images' Fréchet distance to the held-out real
+    images at equal N, its interval, and how many times the real-vs-real floor it is; '' without one."""
+    headline = metrics.get("headline", {})
+    for name, record in metrics.get("features", {}).items():
+        if name == "radiomics":
+            continue
+        key = f"{'fid' if name == 'inception' else 'fd'}{record['key_suffix']}"
+        distance, floor = headline.get(f"{key}_equal_n"), headline.get(f"{key}_real_floor_equal_n")
+        if distance is None or not floor:
+            continue
+        low, high = headline.get(f"{key}_equal_n_low"), headline.get(f"{key}_equal_n_high")
+        interval = f" (95 % interval {_number(low)} to {_number(high)})" if low is not None else ""
+        caveat = (
+            " These are random-weight features: the figure compares images within this run only."
+            if "random" in record["key_suffix"]
+            else ""
+        )
+        return (
+            f"At equal N ({_number(headline.get('n_equal'))} images), the generated images are at "
+            f"{'FID' if name == 'inception' else 'FD'} {_number(distance)}{interval} from the held-out real "
+            f"images in {name} features: {distance / floor:,.1f} times the {_number(floor)} between two sets "
+            f"of real images of different patients (the floor; 1 time would mean these features cannot tell "
+            f"them from new real images).{caveat}"
+        )
+    return ""
+
+
 def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
     """Write ``<run_dir>/index.html`` from what the run folder holds; return its path."""
     run_dir = Path(run_dir)
@@ -427,11 +484,24 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
     metrics = files.read_json_if_present(paths.metrics)
     svm = files.read_json_if_present(paths.svm)
     parts = [f"<h1>mammogan run <code>{html.escape(run_dir.name)}</code></h1>"]
-    parts += [f'<p class="warning">{_inline(note)}</p>' for note in overview.alerts]
+    lead = paths.figure("real_vs_generated")
+    if lead.is_file():
+        epoch = f", checkpoint of epoch {metrics['epoch']:,}" if metrics and metrics.get("epoch") else ""
+        caption = f"Real images of held-out patients (top) and generated images (bottom){epoch}"
+        parts.append(_figure(lead, caption))
+    words = headline_in_words(metrics) if metrics else ""
+    if words:
+        parts.append(f'<p class="lead">{html.escape(words)}</p>')
+    warnings = [_inline(note) for note in overview.alerts]
     if overview.trust:
+        warnings.append(
+            f'{overview.trust_count} trust warnings on 05\'s numbers: <a href="#metrics">under Metrics</a>.'
+        )
+    if warnings:
+        items = "".join(f"<li>{warning}</li>" for warning in warnings)
         parts.append(
-            f'<p class="warning">{overview.trust_count} trust warnings on 05\'s numbers: '
-            '<a href="#metrics">under Metrics</a>.</p>'
+            f'<details class="warning"><summary><b>{len(warnings)} warning{"s" if len(warnings) > 1 else ""}'
+            f"</b> about these numbers</summary><ul>{items}</ul></details>"
         )
     if provenance:
         stage_records = list(provenance.get("stages", {}).values())
@@ -457,6 +527,8 @@ def write_index(run_dir: Path, stages: Sequence[str]) -> Path:
         parts += _trust_section(overview)
         for name in metrics.get("features", {"inception": None}):
             parts += [f"<h3>{html.escape(name)} features</h3>", _table(network_table(metrics, name))]
+        if negative_kernel_distances(metrics):
+            parts.append(f"<p><i>{html.escape(NEGATIVE_KERNEL_DISTANCE)}</i></p>")
         if metrics.get("equal_n"):
             parts += [
                 "<h3>Distances at equal N against the held-out images</h3>",
