@@ -121,7 +121,8 @@ def notebook_parameters(stage: str) -> dict[str, Any]:
     """The parameters a notebook declares, as papermill sees them: name -> literal default."""
     import papermill
 
-    declared = papermill.inspect_notebook(str(notebook_path(stage)))
+    with _without_missing_cell_id_warnings():
+        declared = papermill.inspect_notebook(str(notebook_path(stage)))
     return {name: yaml.safe_load(info["default"]) for name, info in declared.items()}
 
 
