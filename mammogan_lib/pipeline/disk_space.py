@@ -21,7 +21,9 @@ from mammogan_lib.core.run_paths import RunPaths, latest_checkpoint
 
 MB = 1024**2
 NOTEBOOK_AND_FIGURES = 30 * MB  # the executed notebook, its HTML export with embedded figures, the PNGs
-CHECKPOINT_AT_FULL_WIDTH = 64 * MB  # measured at width 1.0, 128 px: 41 (baseline) to 60 MB (fastgan)
+# measured at 128 px: exp3 (baseline, width 1.0) 41 MB, exp3 tuned 51 MB; fastgan at width 0.25 is 60 MB, so
+# width² underestimates it before its first checkpoint, whose own size is used from then on
+CHECKPOINT_AT_FULL_WIDTH = 64 * MB
 PHANTOM_BYTES_PER_PIXEL = 0.2  # the phantom's JPEG full mammograms (height x 0.75 height)
 FEATURE_CACHES = 200 * MB  # 05 and 06 cache features and radiomics under data_dir
 
